@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from .db import Workspace
+from .db import Workspace, first
 
 IMAGE_COLS = ("sha256", "path", "bytes", "format", "width", "height", "mode", "has_alpha",
               "category_id", "product", "source")
@@ -15,13 +15,13 @@ VIDEO_COLS = ("sha256", "path", "bytes", "container", "codec", "fps", "frame_cou
 def _insert_unique(ws: Workspace, table: str, cols: tuple[str, ...], rec: dict[str, Any]) -> tuple[int, bool]:
     """Insert unless a row with the same sha256 exists. Returns (id, created)."""
     with ws.transaction() as cur:
-        row = cur.execute(f"SELECT id FROM {table} WHERE sha256 = ?", [rec["sha256"]]).fetchone()
+        row = first(cur.execute(f"SELECT id FROM {table} WHERE sha256 = ?", [rec["sha256"]]))
         if row:
             return row[0], False
         names = ", ".join(cols)
         marks = ", ".join("?" for _ in cols)
         new_id = cur.execute(f"INSERT INTO {table} ({names}) VALUES ({marks}) RETURNING id",
-                             [rec.get(c) for c in cols]).fetchone()[0]
+                             [rec.get(c) for c in cols]).fetchall()[0][0]
         return new_id, True
 
 
@@ -45,16 +45,16 @@ def add_triple(ws: Workspace, *, video_id: int, image_id: int | None, prompt_id:
                model: str = "", benchmark_set: str = "", category_id: int | None = None,
                product: str | None = None) -> tuple[int, bool]:
     with ws.transaction() as cur:
-        row = cur.execute(
+        row = first(cur.execute(
             "SELECT id FROM triples WHERE video_id = ? AND image_id IS NOT DISTINCT FROM ? "
             "AND prompt_id IS NOT DISTINCT FROM ? AND model = ? AND benchmark_set = ?",
-            [video_id, image_id, prompt_id, model, benchmark_set]).fetchone()
+            [video_id, image_id, prompt_id, model, benchmark_set]))
         if row:
             return row[0], False
         new_id = cur.execute(
             "INSERT INTO triples (image_id, prompt_id, video_id, model, benchmark_set, category_id, product) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            [image_id, prompt_id, video_id, model, benchmark_set, category_id, product]).fetchone()[0]
+            [image_id, prompt_id, video_id, model, benchmark_set, category_id, product]).fetchall()[0][0]
         return new_id, True
 
 
@@ -101,16 +101,16 @@ def resolve_category(ws: Workspace, text: str | None) -> int | None:
 
 def add_category(ws: Workspace, domain: str, name: str) -> int:
     with ws.transaction() as cur:
-        dom = cur.execute("SELECT id FROM domains WHERE name = ?", [domain]).fetchone()
+        dom = first(cur.execute("SELECT id FROM domains WHERE name = ?", [domain]))
         if dom is None:
             dom = cur.execute("INSERT INTO domains (name, position) SELECT ?, coalesce(max(position), -1) + 1 "
-                              "FROM domains RETURNING id", [domain]).fetchone()
-        row = cur.execute("SELECT id FROM categories WHERE domain_id = ? AND name = ?", [dom[0], name]).fetchone()
+                              "FROM domains RETURNING id", [domain]).fetchall()[0]
+        row = first(cur.execute("SELECT id FROM categories WHERE domain_id = ? AND name = ?", [dom[0], name]))
         if row:
             return row[0]
         return cur.execute("INSERT INTO categories (domain_id, name, position) "
                            "SELECT ?, ?, coalesce(max(position), -1) + 1 FROM categories WHERE domain_id = ? "
-                           "RETURNING id", [dom[0], name, dom[0]]).fetchone()[0]
+                           "RETURNING id", [dom[0], name, dom[0]]).fetchall()[0][0]
 
 
 def rename_category(ws: Workspace, category_id: int, new_name: str) -> None:

@@ -28,6 +28,13 @@ class WorkspaceLockedError(WorkspaceError):
     pass
 
 
+def first(result: duckdb.DuckDBPyConnection) -> tuple | None:
+    """The first row of an executed statement, reading the result to its end (DuckDB 2 keeps a
+    half-read result open on the connection and refuses some later calls)."""
+    rows = result.fetchall()
+    return rows[0] if rows else None
+
+
 def _migrations() -> list[tuple[int, str, str]]:
     found = []
     for entry in resources.files("storage.migrations").iterdir():
@@ -113,10 +120,10 @@ class Workspace:
     def schema_version(self) -> int:
         has = self._con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if not has:
             return 0
-        return self._con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+        return self._con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()[0][0]
 
     def migrate(self) -> list[int]:
         """Apply every migration newer than the file's version, each in its own transaction."""
@@ -161,7 +168,9 @@ class Workspace:
         return self._cursor().execute(sql, params or []).fetchall()
 
     def query_one(self, sql: str, params: Any = None) -> tuple | None:
-        return self._cursor().execute(sql, params or []).fetchone()
+        # fetchall, not fetchone: DuckDB 2 keeps a half-read result open and refuses register() after it
+        rows = self._cursor().execute(sql, params or []).fetchall()
+        return rows[0] if rows else None
 
     def query_dicts(self, sql: str, params: Any = None) -> list[dict[str, Any]]:
         cur = self._cursor().execute(sql, params or [])

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .db import Workspace
+from .db import Workspace, first
 
 ITEM_KINDS = ("image", "video", "triple", "pair")
 
@@ -18,15 +18,15 @@ def append_event(ws: Workspace, *, item_kind: str, item_id: int, value: str, ann
         raise ValueError(f"item_kind must be one of {ITEM_KINDS}, got {item_kind!r}")
     with ws.transaction() as cur:
         if client_key is not None:
-            row = cur.execute("SELECT id, created_at FROM label_events WHERE client_key = ?",
-                              [client_key]).fetchone()
+            row = first(cur.execute("SELECT id, created_at FROM label_events WHERE client_key = ?",
+                              [client_key]))
             if row:
                 return {"id": row[0], "created_at": row[1], "duplicate": True}
-        row = cur.execute(
+        row = first(cur.execute(
             "INSERT INTO label_events (item_kind, item_id, value, reasons, note, annotator, session, "
             "undoes, payload, client_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id, created_at",
             [item_kind, item_id, value, list(reasons or []), note, annotator, session, undoes,
-             json.dumps(payload) if payload is not None else None, client_key]).fetchone()
+             json.dumps(payload) if payload is not None else None, client_key]))
     return {"id": row[0], "created_at": row[1], "duplicate": False}
 
 
