@@ -1,0 +1,303 @@
+"""SQL of image curation: filter results, classifier runs and predictions, resolved image labels,
+perceptual hashes and duplicate groups, and the review queue (one query)."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from .db import Workspace
+
+# -- images ---------------------------------------------------------------------------------
+
+
+def all_images(ws: Workspace) -> list[dict[str, Any]]:
+    return ws.query_dicts("SELECT id, sha256, path, width, height, has_alpha, product, category_id, dup_group "
+                          "FROM images ORDER BY id")
+
+
+def image_ids_and_shas(ws: Workspace) -> tuple[np.ndarray, list[str]]:
+    tbl = ws._cursor().sql("SELECT id, sha256 FROM images ORDER BY id").to_arrow_table()
+    return tbl.column("id").to_numpy(), tbl.column("sha256").to_pylist()
+
+
+# -- filter results -------------------------------------------------------------------------
+
+
+def cached_filter_keys(ws: Workspace, filter_name: str, params_hash: str) -> set[int]:
+    """Image ids that already have a result for this filter and parameter hash."""
+    return {r[0] for r in ws.query("SELECT image_id FROM filter_results WHERE filter = ? AND params_hash = ?",
+                                   [filter_name, params_hash])}
+
+
+def put_filter_results(ws: Workspace, rows: list[dict[str, Any]]) -> int:
+    """Insert or replace results: dicts with image_id, filter, params_hash, value, passed, reason, details."""
+    if not rows:
+        return 0
+    with ws.transaction() as cur:
+        for r in rows:
+            cur.execute("DELETE FROM filter_results WHERE image_id = ? AND filter = ? AND params_hash = ?",
+                        [r["image_id"], r["filter"], r["params_hash"]])
+            cur.execute("INSERT INTO filter_results (image_id, filter, params_hash, value, passed, reason, details) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [r["image_id"], r["filter"], r["params_hash"], r.get("value"), r.get("passed"),
+                         r.get("reason"), json.dumps(r.get("details") or {}, default=float)])
+    return len(rows)
+
+
+def filter_results_for_image(ws: Workspace, image_id: int) -> list[dict[str, Any]]:
+    """The newest result of each filter for one image (what the UI shows), details decoded."""
+    rows = ws.query_dicts(
+        "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY filter ORDER BY computed_at DESC) AS rn "
+        "FROM filter_results WHERE image_id = ?) WHERE rn = 1 ORDER BY filter", [image_id])
+    for r in rows:
+        r.pop("rn", None)
+        if isinstance(r.get("details"), str):
+            r["details"] = json.loads(r["details"])
+    return rows
+
+
+def latest_filter_table(ws: Workspace, params: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """One row per (image, filter): the result for the given params hash per filter, else the newest."""
+    if params:
+        conds = " OR ".join("(filter = ? AND params_hash = ?)" for _ in params)
+        args: list[Any] = [x for kv in params.items() for x in kv]
+        return ws.query_dicts(f"SELECT image_id, filter, value, passed, reason, details FROM filter_results "
+                              f"WHERE {conds} ORDER BY image_id, filter", args)
+    return ws.query_dicts(
+        "SELECT image_id, filter, value, passed, reason, details FROM (SELECT *, row_number() OVER "
+        "(PARTITION BY image_id, filter ORDER BY computed_at DESC) AS rn FROM filter_results) WHERE rn = 1 "
+        "ORDER BY image_id, filter")
+
+
+def filter_summary(ws: Workspace) -> list[dict[str, Any]]:
+    return ws.query_dicts(
+        "SELECT filter, count(*) AS n, count(*) FILTER (WHERE passed) AS passed, "
+        "count(*) FILTER (WHERE NOT passed) AS failed, count(*) FILTER (WHERE passed IS NULL) AS unavailable "
+        "FROM (SELECT *, row_number() OVER (PARTITION BY image_id, filter ORDER BY computed_at DESC) AS rn "
+        "FROM filter_results) WHERE rn = 1 GROUP BY filter ORDER BY filter")
+
+
+# -- labels ---------------------------------------------------------------------------------
+
+# The conflict rule (docs/curation.md): each annotator's current label counts once (their latest
+# non-undone, non-skip event); the majority of annotators wins; a tie goes to the most recent event.
+_RESOLVED_LABELS_SQL = """
+    SELECT item_id AS image_id,
+           CASE WHEN count(*) FILTER (WHERE value = 'good') > count(*) FILTER (WHERE value = 'bad') THEN 'good'
+                WHEN count(*) FILTER (WHERE value = 'bad') > count(*) FILTER (WHERE value = 'good') THEN 'bad'
+                ELSE arg_max(value, event_id) END AS label,
+           count(*) AS n_annotators,
+           count(DISTINCT value) > 1 AS conflict,
+           list(annotator ORDER BY annotator) AS annotators,
+           max(event_id) AS last_event
+    FROM (SELECT item_id, annotator, event_id,
+                 CASE WHEN value IN ('good', 'accept') THEN 'good' WHEN value IN ('bad', 'reject') THEN 'bad' END
+                     AS value
+          FROM current_labels WHERE item_kind = 'image' AND value IN ('good', 'bad', 'accept', 'reject'))
+    GROUP BY item_id
+"""
+
+
+def resolved_image_labels(ws: Workspace) -> list[dict[str, Any]]:
+    """One row per labelled image: image_id, label ('good'|'bad'), n_annotators, conflict, annotators."""
+    return ws.query_dicts(_RESOLVED_LABELS_SQL + " ORDER BY image_id")
+
+
+# -- classifier runs --------------------------------------------------------------------------
+
+
+def insert_run(ws: Workspace, rec: dict[str, Any]) -> int:
+    cols = ("version", "n_labels", "label_hash", "label_counts", "features", "estimator", "threshold",
+            "cv_metrics", "model_path")
+    vals = [json.dumps(rec[c], default=float) if c in ("label_counts", "cv_metrics") else rec.get(c) for c in cols]
+    return ws.execute(f"INSERT INTO classifier_runs ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)}) "
+                      "RETURNING id", vals)[0][0]
+
+
+def set_run_model_path(ws: Workspace, run_id: int, model_path: str) -> None:
+    ws.execute("UPDATE classifier_runs SET model_path = ? WHERE id = ?", [model_path, run_id])
+
+
+def _decode_run(r: dict[str, Any]) -> dict[str, Any]:
+    for k in ("label_counts", "cv_metrics"):
+        if isinstance(r.get(k), str):
+            r[k] = json.loads(r[k])
+    return r
+
+
+def list_runs(ws: Workspace, limit: int = 100) -> list[dict[str, Any]]:
+    return [_decode_run(r) for r in ws.query_dicts("SELECT * FROM classifier_runs ORDER BY id DESC LIMIT ?",
+                                                   [limit])]
+
+
+def get_run(ws: Workspace, run_id: int | None = None) -> dict[str, Any] | None:
+    """A run by id, or the latest run that has predictions when run_id is None."""
+    if run_id is None:
+        rows = ws.query_dicts("SELECT * FROM classifier_runs WHERE id = (SELECT max(run_id) FROM predictions)")
+    else:
+        rows = ws.query_dicts("SELECT * FROM classifier_runs WHERE id = ?", [run_id])
+    return _decode_run(rows[0]) if rows else None
+
+
+def latest_run_id(ws: Workspace) -> int | None:
+    row = ws.query_one("SELECT max(run_id) FROM predictions")
+    return row[0] if row else None
+
+
+def put_predictions(ws: Workspace, run_id: int, image_ids: np.ndarray, scores: np.ndarray) -> int:
+    tbl = pa.table({"run_id": pa.array(np.full(len(image_ids), run_id, np.int64)),
+                    "image_id": pa.array(np.asarray(image_ids, np.int64)),
+                    "score": pa.array(np.asarray(scores, np.float64))})
+    with ws.transaction() as cur:
+        cur.execute("DELETE FROM predictions WHERE run_id = ?", [run_id])
+        cur.register("_new_preds", tbl)
+        try:
+            cur.execute("INSERT INTO predictions SELECT run_id, image_id, score FROM _new_preds")
+        finally:
+            cur.unregister("_new_preds")
+    return len(image_ids)
+
+
+def predictions(ws: Workspace, run_id: int | None = None) -> dict[int, float]:
+    run_id = run_id if run_id is not None else latest_run_id(ws)
+    if run_id is None:
+        return {}
+    return {r[0]: r[1] for r in ws.query("SELECT image_id, score FROM predictions WHERE run_id = ?", [run_id])}
+
+
+def kept_count(ws: Workspace, threshold: float, run_id: int | None = None) -> dict[str, int]:
+    """How many images of a run score at or above a threshold (the app's threshold slider)."""
+    run_id = run_id if run_id is not None else latest_run_id(ws)
+    row = ws.query_one("SELECT count(*) FILTER (WHERE score >= ?), count(*) FROM predictions WHERE run_id = ?",
+                       [threshold, run_id])
+    return {"kept": int(row[0] or 0), "total": int(row[1] or 0)}
+
+
+# -- perceptual hashes and duplicate groups ---------------------------------------------------
+
+
+def get_phashes(ws: Workspace) -> dict[int, tuple[str, int]]:
+    return {r[0]: (r[1], int(r[2])) for r in ws.query("SELECT image_id, sha256, phash FROM image_hashes")}
+
+
+def put_phashes(ws: Workspace, rows: list[tuple[int, str, int]]) -> None:
+    if not rows:
+        return
+    tbl = pa.table({"image_id": pa.array([r[0] for r in rows], pa.int64()),
+                    "sha256": pa.array([r[1] for r in rows], pa.string()),
+                    "phash": pa.array([r[2] for r in rows], pa.uint64())})
+    with ws.transaction() as cur:
+        cur.register("_new_hashes", tbl)
+        try:
+            cur.execute("DELETE FROM image_hashes WHERE image_id IN (SELECT image_id FROM _new_hashes)")
+            cur.execute("INSERT INTO image_hashes (image_id, sha256, phash) "
+                        "SELECT image_id, sha256, phash FROM _new_hashes")
+        finally:
+            cur.unregister("_new_hashes")
+
+
+def set_dup_groups(ws: Workspace, image_ids: np.ndarray, groups: np.ndarray) -> None:
+    """images.dup_group for every image given (the group id is the smallest image id in the group)."""
+    tbl = pa.table({"id": pa.array(np.asarray(image_ids, np.int64)),
+                    "g": pa.array(np.asarray(groups, np.int64))})
+    with ws.transaction() as cur:
+        cur.register("_groups", tbl)
+        try:
+            cur.execute("UPDATE images SET dup_group = _groups.g FROM _groups WHERE images.id = _groups.id "
+                        "AND images.dup_group IS DISTINCT FROM _groups.g")
+        finally:
+            cur.unregister("_groups")
+
+
+def dup_groups(ws: Workspace, min_size: int = 2) -> list[dict[str, Any]]:
+    return ws.query_dicts("SELECT dup_group AS group_id, count(*) AS n, list(id ORDER BY id) AS image_ids, "
+                          "list(path ORDER BY id) AS paths FROM images WHERE dup_group IS NOT NULL "
+                          "GROUP BY dup_group HAVING count(*) >= ? ORDER BY n DESC, group_id", [min_size])
+
+
+# -- the review queue ---------------------------------------------------------------------------
+
+ORDERS = ("uncertainty", "score", "score_asc", "newest")
+LABEL_STATES = ("unlabelled", "labelled", "any")
+
+
+def image_queue(ws: Workspace, *, order: str = "uncertainty", label_state: str = "unlabelled",
+                category_id: int | None = None, score_min: float | None = None, score_max: float | None = None,
+                failed_filter: str | None = None, annotator: str | None = None, limit: int = 50,
+                offset: int = 0, run_id: int | None = None, threshold: float | None = None) -> list[dict[str, Any]]:
+    """The review queue in one query. Uses the latest run with predictions (or run_id) and its threshold.
+
+    failed_filter: a filter name, or "any" for images failing at least one filter.
+    annotator: only images that this annotator has a current label on.
+    """
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+    if label_state not in LABEL_STATES:
+        raise ValueError(f"label_state must be one of {LABEL_STATES}, got {label_state!r}")
+    params: list[Any] = []
+    run_sql = "(SELECT max(run_id) FROM predictions)" if run_id is None else "?"
+    if run_id is not None:
+        params.append(int(run_id))
+    thr_sql = "coalesce((SELECT threshold FROM classifier_runs WHERE id = (SELECT rid FROM run)), 0.5)"
+    if threshold is not None:
+        thr_sql = "?"
+    where = ["true"]
+    wparams: list[Any] = []
+    if label_state == "unlabelled":
+        where.append("l.label IS NULL")
+    elif label_state == "labelled":
+        where.append("l.label IS NOT NULL")
+    if category_id is not None:
+        where.append("i.category_id = ?")
+        wparams.append(int(category_id))
+    if score_min is not None:
+        where.append("p.score >= ?")
+        wparams.append(float(score_min))
+    if score_max is not None:
+        where.append("p.score <= ?")
+        wparams.append(float(score_max))
+    if failed_filter:
+        if failed_filter == "any":
+            where.append("len(f.failed) > 0")
+        else:
+            where.append("list_contains(f.failed, ?)")
+            wparams.append(failed_filter)
+    if annotator:
+        where.append("list_contains(l.annotators, ?)")
+        wparams.append(annotator)
+    order_sql = {
+        "uncertainty": "p.score IS NULL, abs(p.score - (SELECT t FROM thr)) ASC, i.id",
+        "score": "p.score DESC NULLS LAST, i.id",
+        "score_asc": "p.score ASC NULLS LAST, i.id",
+        "newest": "i.added_at DESC, i.id DESC",
+    }[order]
+    sql = f"""
+    WITH run AS (SELECT {run_sql} AS rid),
+    thr AS (SELECT {thr_sql} AS t),
+    p AS (SELECT image_id, score FROM predictions WHERE run_id = (SELECT rid FROM run)),
+    l AS ({_RESOLVED_LABELS_SQL}),
+    f AS (SELECT image_id, list(filter ORDER BY filter) FILTER (WHERE NOT passed) AS failed,
+                 list(reason ORDER BY filter) FILTER (WHERE NOT passed) AS reasons
+          FROM (SELECT image_id, filter, arg_max(passed, computed_at) AS passed, arg_max(reason, computed_at) AS reason
+                FROM filter_results GROUP BY image_id, filter)
+          GROUP BY image_id)
+    SELECT i.id AS image_id, i.path, i.sha256, i.category_id, i.product, i.dup_group, i.added_at,
+           p.score, l.label, coalesce(l.annotators, []) AS annotators, coalesce(l.conflict, false) AS conflict,
+           coalesce(f.failed, []) AS failed_filters, coalesce(f.reasons, []) AS failed_reasons
+    FROM images i
+    LEFT JOIN p ON p.image_id = i.id
+    LEFT JOIN l ON l.image_id = i.id
+    LEFT JOIN f ON f.image_id = i.id
+    WHERE {' AND '.join(where)}
+    ORDER BY {order_sql}
+    LIMIT ? OFFSET ?"""
+    all_params = params + ([float(threshold)] if threshold is not None else []) + wparams + [int(limit), int(offset)]
+    rows = ws.query_dicts(sql, all_params)
+    for r in rows:
+        r["id"] = r["image_id"]
+        r["failed_filters"] = [x for x in (r["failed_filters"] or []) if x is not None]
+        r["failed_reasons"] = [x for x in (r["failed_reasons"] or []) if x is not None]
+    return rows
