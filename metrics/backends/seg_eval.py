@@ -1,0 +1,102 @@
+"""Ground truth for the classical segmentation fallback: the real product cut-outs of PosterMaker
+(`images_ad/postermaker_product_*_rgba.png`) composited onto real backgrounds from fieldmedia with
+promotional text drawn around them, poster-style. The cut-out's alpha is the true mask. Used by the
+tests (IoU floor), the benchmark and docs/backends.md."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+CUTOUT_GLOB = "images_ad/postermaker_product_*_rgba.png"
+BACKGROUNDS = [  # real images (textures, scenes, an ad with its text erased) + a studio gradient
+    "images_other/ste_poster_test_1_g_text_erased.png",
+    "images_other/sam2_groceries.jpg",
+    "images_other/realesrgan_00003_hazy_lowcontrast.png",
+    "images_other/dynamicrafter_pour_honey_input.png",
+    "gradient",
+]
+TEXTS = [("NEW ARRIVAL", "Only 99 today"), ("LIMITED", "Free shipping"), ("HOT SALE", "-30% this week"),
+         ("BEST SELLER", "Shop now")]
+
+
+def _gradient(w: int, h: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(120, 255, 3), rng.integers(20, 200, 3)
+    t = np.linspace(0, 1, h)[:, None, None]
+    g = a[None, None] * (1 - t) + b[None, None] * t
+    return np.clip(np.repeat(g, w, axis=1) + rng.normal(0, 3, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def composites(fieldmedia: Path, canvas: tuple[int, int] = (384, 512), product_frac: float = 0.55):
+    """Yield dicts {name, image (uint8 RGB HxWx3), mask (bool), text_boxes [(x0,y0,x1,y1)], product}."""
+    fieldmedia = Path(fieldmedia)
+    W, H = canvas
+    cutouts = sorted(fieldmedia.glob(CUTOUT_GLOB))
+    for ci, cpath in enumerate(cutouts):
+        cut = Image.open(cpath).convert("RGBA")
+        bbox = cut.getchannel("A").point(lambda v: 255 if v > 127 else 0).getbbox()
+        cut = cut.crop(bbox)
+        for bi, bg_name in enumerate(BACKGROUNDS):
+            if bg_name == "gradient":
+                bg = Image.fromarray(_gradient(W, H, ci * 10 + bi))
+            else:
+                src = Image.open(fieldmedia / bg_name).convert("RGB")
+                s = max(W / src.width, H / src.height)
+                src = src.resize((max(W, round(src.width * s)), max(H, round(src.height * s))), Image.BICUBIC)
+                ox, oy = (src.width - W) // 2, (src.height - H) // 2
+                bg = src.crop((ox, oy, ox + W, oy + H))
+            s = product_frac * min(W / cut.width, (H * 0.6) / cut.height) * (1.0 + 0.15 * ((ci + bi) % 3 - 1))
+            pc = cut.resize((max(1, round(cut.width * s)), max(1, round(cut.height * s))), Image.LANCZOS)
+            px = (W - pc.width) // 2 + int(((bi * 37 + ci * 13) % 41 - 20) / 100 * W)
+            py = int(H * 0.22) + (H * 0.62 - pc.height) // 2
+            px, py = int(np.clip(px, 0, W - pc.width)), int(np.clip(py, int(H * 0.18), H - pc.height))
+            im = bg.copy()
+            im.paste(pc, (px, py), pc)
+            mask = np.zeros((H, W), bool)
+            mask[py:py + pc.height, px:px + pc.width] = np.asarray(pc.getchannel("A")) > 127
+            draw = ImageDraw.Draw(im)
+            head, tag = TEXTS[(ci + bi) % len(TEXTS)]
+            boxes = []
+            for txt, size, y in ((head, 34, int(H * 0.04)), (tag, 22, int(H * 0.92))):
+                font = ImageFont.load_default(size=size)
+                tb = draw.textbbox((0, 0), txt, font=font)
+                x = (W - (tb[2] - tb[0])) // 2
+                colour = (255, 255, 255) if np.asarray(bg.crop((0, y, W, y + size))).mean() < 140 else (20, 20, 20)
+                draw.text((x, y), txt, font=font, fill=colour)
+                bb = draw.textbbox((x, y), txt, font=font)
+                boxes.append((bb[0] - 2, bb[1] - 2, bb[2] + 2, bb[3] + 2))
+                mask[max(0, bb[1]):bb[3], max(0, bb[0]):bb[2]] = False  # text over the product is not product
+            name = cpath.stem.replace("postermaker_product_", "").replace("_rgba", "")
+            yield {"name": f"{name}@{Path(bg_name).stem}", "image": np.asarray(im.convert("RGB")), "mask": mask,
+                   "text_boxes": boxes, "product": name.replace("_", " ")}
+
+
+def evaluate(segmenter, fieldmedia: Path, *, use_text_boxes: bool = True) -> dict:
+    from .segment import iou
+    rows = []
+    for c in composites(fieldmedia):
+        m = segmenter.segment_image(c["image"], exclude_boxes=c["text_boxes"] if use_text_boxes else None)
+        rows.append({"name": c["name"], "iou": iou(m, c["mask"])})
+    ious = np.array([r["iou"] for r in rows])
+    return {"n": len(rows), "mean_iou": float(ious.mean()), "median_iou": float(np.median(ious)),
+            "min_iou": float(ious.min()), "rows": rows}
+
+
+def evaluate_demo_masks(segmenter, demo_dir: Path) -> dict:
+    """IoU against the demo generator's masks/ (second ground truth)."""
+    from .segment import iou
+    rows = []
+    for mp in sorted((Path(demo_dir) / "masks").glob("*.png")):
+        cands = [p for p in (Path(demo_dir) / "images").glob(mp.stem + ".*")]
+        if not cands:
+            continue
+        img = np.asarray(Image.open(cands[0]).convert("RGB"))
+        gt = np.asarray(Image.open(mp).convert("L")) > 127
+        if not gt.any():
+            continue
+        rows.append({"name": mp.stem, "iou": iou(segmenter.segment_image(img), gt)})
+    ious = np.array([r["iou"] for r in rows]) if rows else np.zeros(1)
+    return {"n": len(rows), "mean_iou": float(ious.mean()), "median_iou": float(np.median(ious)),
+            "min_iou": float(ious.min()), "rows": rows}

@@ -1,0 +1,429 @@
+"""Product segmentation.
+
+`sam2-hiera-<size>`: SAM2 (the `sam2` package) image predictor with a box prompt; its video predictor
+propagates the first-frame mask through a video. The box comes from, in order: an explicit box, the
+alpha channel of a cut-out, Grounding DINO (transformers) prompted with the product name when its
+weights are present, else the classical saliency estimate below.
+
+`classical-grabcut-v1` (no SAM2 weights): the alpha channel when there is one; otherwise GrabCut
+seeded from a saliency map (colour distance to a k-means model of the border colours, times a centre
+prior), with OCR text boxes forced to background, then the largest connected parts with holes filled.
+Video propagation tracks the mask by template matching of the product patch (multi-scale, on edges
+and colour) frame to frame, shifting/scaling the first mask; see `ClassicalSegmenter.propagate`.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+
+from ._common import (BackendUnavailable, alpha_of, as_rgb_uint8, corrupt, find_weights, models_dir, sha8,
+                      status_record, torch_device)
+
+WORK_SIDE = 384  # classical work resolution (longest side)
+
+SAM2_SIZES = {  # size -> (checkpoint file, config inside the sam2 package)
+    "tiny": ("sam2.1_hiera_tiny.pt", "configs/sam2.1/sam2.1_hiera_t.yaml"),
+    "small": ("sam2.1_hiera_small.pt", "configs/sam2.1/sam2.1_hiera_s.yaml"),
+    "base_plus": ("sam2.1_hiera_base_plus.pt", "configs/sam2.1/sam2.1_hiera_b+.yaml"),
+    "large": ("sam2.1_hiera_large.pt", "configs/sam2.1/sam2.1_hiera_l.yaml"),
+}
+GDINO_DIR = "grounding-dino/grounding-dino-tiny"
+
+
+def _boxes_xyxy(exclude_boxes: Any) -> list[tuple[float, float, float, float]]:
+    out = []
+    for b in exclude_boxes or ():
+        if hasattr(b, "quad"):
+            q = np.asarray(b.quad, np.float32)
+            out.append((q[:, 0].min(), q[:, 1].min(), q[:, 0].max(), q[:, 1].max()))
+        else:
+            a = np.asarray(b, np.float32)
+            if a.shape == (4, 2):
+                out.append((a[:, 0].min(), a[:, 1].min(), a[:, 0].max(), a[:, 1].max()))
+            elif a.size == 4:
+                out.append(tuple(float(v) for v in a.reshape(4)))
+    return out
+
+
+def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 1.0
+
+
+def _fill_holes(m: np.ndarray) -> np.ndarray:
+    m = m.astype(np.uint8)
+    h, w = m.shape
+    ff = np.pad(m, 1).copy()
+    fmask = np.zeros((h + 4, w + 4), np.uint8)
+    cv2.floodFill(ff, fmask, (0, 0), 1)
+    holes = ff[1:-1, 1:-1] == 0
+    return (m.astype(bool) | holes)
+
+
+def _keep_main_components(m: np.ndarray, frac: float = 0.15) -> np.ndarray:
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(m.astype(np.uint8), connectivity=8)
+    if n <= 2:
+        return m.astype(bool)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = np.nonzero(areas >= frac * areas.max())[0] + 1
+    return np.isin(lab, keep)
+
+
+# ---------------------------------------------------------------------------------------------
+# classical
+# ---------------------------------------------------------------------------------------------
+def saliency_map(rgb: np.ndarray, exclude: Sequence[tuple] = ()) -> np.ndarray:
+    """Saliency in [0, 1] at rgb's resolution: Lab distance to the nearest of k border colours, times
+    a centre prior; text boxes zeroed."""
+    h, w = rgb.shape[:2]
+    lab = cv2.cvtColor(cv2.GaussianBlur(rgb, (5, 5), 0), cv2.COLOR_RGB2LAB).astype(np.float32)
+    bw = max(2, int(round(0.04 * min(h, w))))
+    border = np.concatenate([lab[:bw].reshape(-1, 3), lab[-bw:].reshape(-1, 3),
+                             lab[:, :bw].reshape(-1, 3), lab[:, -bw:].reshape(-1, 3)])
+    k = min(6, max(1, len(border) // 20))
+    crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 1.0)
+    cv2.setRNGSeed(0)
+    _, labels, centers = cv2.kmeans(border, k, None, crit, 2, cv2.KMEANS_PP_CENTERS)
+    # ignore border clusters that hold very few pixels (a product touching the border)
+    counts = np.bincount(labels.ravel(), minlength=k)
+    centers = centers[counts >= 0.08 * len(border)] if (counts >= 0.08 * len(border)).any() else centers
+    d = np.min(np.linalg.norm(lab[:, :, None, :] - centers[None, None], axis=-1), axis=-1)
+    lo, hi = np.percentile(d, 2), np.percentile(d, 99)
+    d = np.clip((d - lo) / max(hi - lo, 1e-6), 0, 1)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    prior = np.exp(-(((xx - w / 2) / (0.45 * w)) ** 2 + ((yy - h / 2) / (0.45 * h)) ** 2) / 2)
+    s = d * (0.35 + 0.65 * prior)
+    for x0, y0, x1, y1 in exclude:
+        s[int(max(0, y0)):int(min(h, y1 + 1)), int(max(0, x0)):int(min(w, x1 + 1))] = 0
+    s = cv2.GaussianBlur(s, (0, 0), max(1.0, 0.01 * max(h, w)))
+    return s / max(float(s.max()), 1e-6)
+
+
+def estimate_box(rgb: np.ndarray, exclude_boxes: Any = None) -> tuple[int, int, int, int]:
+    """Classical product box (x0, y0, x1, y1): the salient region's bounding box."""
+    h, w = rgb.shape[:2]
+    scale = WORK_SIDE / max(h, w) if max(h, w) > WORK_SIDE else 1.0
+    small = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA) \
+        if scale != 1.0 else rgb
+    ex = [tuple(v * scale for v in b) for b in _boxes_xyxy(exclude_boxes)]
+    sal = saliency_map(small, ex)
+    m = _salient_region(sal)
+    bb = mask_bbox(m)
+    if bb is None:
+        return 0, 0, w, h
+    return tuple(int(round(v / scale)) for v in bb)  # type: ignore[return-value]
+
+
+def _salient_region(sal: np.ndarray) -> np.ndarray:
+    u8 = (sal * 255).astype(np.uint8)
+    t, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    m = u8 > max(t, 40)
+    m = cv2.morphologyEx(m.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
+    return _keep_main_components(m, 0.2)
+
+
+class ClassicalSegmenter:
+    name = "classical-grabcut-v1"
+    version = "1"
+    device = "cpu"
+
+    def segment_image(self, image_rgb: np.ndarray, *, alpha: np.ndarray | None = None, box=None,
+                      product: str | None = None, exclude_boxes=None) -> np.ndarray:
+        if alpha is None:
+            alpha = alpha_of(image_rgb)
+        rgb = as_rgb_uint8(image_rgb)
+        h, w = rgb.shape[:2]
+        if alpha is not None:
+            al = np.asarray(alpha)
+            if al.shape[:2] == (h, w) and al.min() < 128 <= al.max():
+                return al > 127
+        if min(h, w) < 8:
+            return np.ones((h, w), bool)
+        return self._grabcut(rgb, box, _boxes_xyxy(exclude_boxes))
+
+    def _grabcut(self, rgb: np.ndarray, box, exclude: list[tuple]) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        scale = WORK_SIDE / max(h, w) if max(h, w) > WORK_SIDE else 1.0
+        sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
+        small = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA) if scale != 1.0 else rgb
+        ex = [tuple(v * scale for v in b) for b in exclude]
+        sal = saliency_map(small, ex)
+        region = _salient_region(sal)
+        if box is not None:
+            x0, y0, x1, y1 = (float(v) * scale for v in np.asarray(box, np.float32).reshape(4))
+        else:
+            bb = mask_bbox(region)
+            x0, y0, x1, y1 = bb if bb else (0, 0, sw, sh)
+        mx, my = 0.06 * (x1 - x0) + 2, 0.06 * (y1 - y0) + 2
+        X0, Y0 = int(max(0, x0 - mx)), int(max(0, y0 - my))
+        X1, Y1 = int(min(sw, x1 + mx)), int(min(sh, y1 + my))
+        gc = np.full((sh, sw), cv2.GC_BGD, np.uint8)
+        inside = np.zeros((sh, sw), bool)
+        inside[Y0:Y1, X0:X1] = True
+        gc[inside] = cv2.GC_PR_BGD
+        u8 = (sal * 255).astype(np.uint8)
+        t, _ = cv2.threshold(u8[inside], 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        gc[inside & (u8 > 0.6 * t)] = cv2.GC_PR_FGD
+        core = cv2.erode(region.astype(np.uint8), np.ones((5, 5), np.uint8), iterations=2).astype(bool)
+        gc[inside & core & (u8 > 1.3 * t)] = cv2.GC_FGD
+        for bx0, by0, bx1, by1 in ex:
+            gc[int(max(0, by0)):int(min(sh, by1 + 1)), int(max(0, bx0)):int(min(sw, bx1 + 1))] = cv2.GC_BGD
+        if not ((gc == cv2.GC_PR_FGD) | (gc == cv2.GC_FGD)).any() or not ((gc == cv2.GC_BGD) | (gc == cv2.GC_PR_BGD)).any():
+            m = region
+        else:
+            bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+            cv2.setRNGSeed(0)
+            try:
+                cv2.grabCut(small[:, :, ::-1].copy(), gc, None, bgd, fgd, 5, cv2.GC_INIT_WITH_MASK)
+                m = (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
+            except cv2.error:
+                m = region
+        m = cv2.morphologyEx(m.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+        m = _fill_holes(_keep_main_components(m, 0.15))
+        if scale != 1.0:
+            m = cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR) > 0.5
+        return m.astype(bool)
+
+    def propagate(self, frames: list[np.ndarray], first_mask: np.ndarray) -> list[np.ndarray]:
+        """Classical tracking: the product patch (first mask's box) is searched in each next frame by
+        normalised cross-correlation at scales 0.9..1.1 around the previous position; the first mask
+        is shifted and scaled to the best match. Rigid motion only (no shape change)."""
+        if not frames:
+            return []
+        first = np.asarray(first_mask, bool)
+        out = [first.copy()]
+        bb = mask_bbox(first)
+        if bb is None:
+            return [np.zeros(first.shape, bool) for _ in frames]
+        x0, y0, x1, y1 = bb
+        f0 = as_rgb_uint8(frames[0])
+        tmpl = cv2.cvtColor(f0[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
+        mpatch = first[y0:y1, x0:x1].astype(np.uint8)
+        cx, cy, sc = (x0 + x1) / 2, (y0 + y1) / 2, 1.0
+        tw, th = x1 - x0, y1 - y0
+        for fr in frames[1:]:
+            g = cv2.cvtColor(as_rgb_uint8(fr), cv2.COLOR_RGB2GRAY)
+            H, W = g.shape
+            best = (-2.0, cx, cy, sc)
+            for s in (sc * 0.95, sc, sc * 1.05):
+                nw, nh = max(4, int(round(tw * s))), max(4, int(round(th * s)))
+                if nw >= W or nh >= H:
+                    continue
+                t = cv2.resize(tmpl, (nw, nh))
+                mk = cv2.resize(mpatch, (nw, nh), interpolation=cv2.INTER_NEAREST)
+                # search window: 0.5 box around the previous centre
+                rx, ry = int(0.5 * nw) + 8, int(0.5 * nh) + 8
+                sx0, sy0 = int(max(0, cx - nw / 2 - rx)), int(max(0, cy - nh / 2 - ry))
+                sx1, sy1 = int(min(W, cx + nw / 2 + rx)), int(min(H, cy + nh / 2 + ry))
+                win = g[sy0:sy1, sx0:sx1]
+                if win.shape[0] < nh or win.shape[1] < nw:
+                    continue
+                try:
+                    r = cv2.matchTemplate(win, t, cv2.TM_CCORR_NORMED, mask=mk * 255)
+                except cv2.error:
+                    r = cv2.matchTemplate(win, t, cv2.TM_CCOEFF_NORMED)
+                r = np.nan_to_num(r, nan=-1.0)
+                _, mv, _, ml = cv2.minMaxLoc(r)
+                if mv > best[0]:
+                    best = (mv, sx0 + ml[0] + nw / 2, sy0 + ml[1] + nh / 2, s)
+            _, cx, cy, sc = best
+            nw, nh = max(1, int(round(tw * sc))), max(1, int(round(th * sc)))
+            m = np.zeros((H, W), np.uint8)
+            px0, py0 = int(round(cx - nw / 2)), int(round(cy - nh / 2))
+            patch = cv2.resize(mpatch, (nw, nh), interpolation=cv2.INTER_NEAREST)
+            ax0, ay0, ax1, ay1 = max(0, px0), max(0, py0), min(W, px0 + nw), min(H, py0 + nh)
+            if ax1 > ax0 and ay1 > ay0:
+                m[ay0:ay1, ax0:ax1] = patch[ay0 - py0:ay1 - py0, ax0 - px0:ax1 - px0]
+            out.append(m.astype(bool))
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# SAM2
+# ---------------------------------------------------------------------------------------------
+def sam2_checkpoint(size: str = "tiny") -> Path:
+    fname, _ = SAM2_SIZES[size]
+    return find_weights([f"sam2/{fname}"], f"SAM2 hiera-{size}")
+
+
+class SAM2Segmenter:
+    """SAM2 image predictor (box prompt) and video predictor (mask on frame 0 propagated)."""
+
+    def __init__(self, size: str = "tiny", device: str | None = None) -> None:
+        self.size = size
+        self.name = f"sam2-hiera-{size.replace('_', '-')}"
+        self.ckpt = sam2_checkpoint(size)
+        self.config = SAM2_SIZES[size][1]
+        self.device = device or torch_device()
+        try:
+            import sam2
+            from sam2.build_sam import build_sam2
+            from sam2.sam2_image_predictor import SAM2ImagePredictor
+        except Exception as exc:
+            raise BackendUnavailable(f"SAM2: the sam2 package cannot be imported ({exc}); install it with "
+                                     "`SAM2_BUILD_CUDA=0 pip install --no-build-isolation sam2`") from None
+        try:
+            model = build_sam2(self.config, str(self.ckpt), device=self.device)
+        except Exception as exc:
+            raise corrupt(self.ckpt, exc) from None
+        self.predictor = SAM2ImagePredictor(model)
+        self.version = f"sam2 {getattr(sam2, '__version__', '1.x')}; {self.ckpt.name}:{sha8(self.ckpt)}"
+        self._video = None
+        self._lock = threading.Lock()
+        self._classical = ClassicalSegmenter()
+        self._detector = None
+        self._detector_tried = False
+
+    def _box_for(self, rgb, alpha, box, product, exclude_boxes):
+        if box is not None:
+            return np.asarray(box, np.float32).reshape(4), "given"
+        if alpha is not None:
+            al = np.asarray(alpha)
+            if al.shape[:2] == rgb.shape[:2] and (al > 127).any() and (al <= 127).any():
+                return np.asarray(mask_bbox(al > 127), np.float32), "alpha"
+        if product:
+            det = self.detector()
+            if det is not None:
+                b = det.detect(rgb, product)
+                if b is not None:
+                    return b, "grounding-dino"
+        return np.asarray(estimate_box(rgb, exclude_boxes), np.float32), "classical"
+
+    def detector(self):
+        if not self._detector_tried:
+            self._detector_tried = True
+            try:
+                self._detector = GroundingDINO(self.device)
+            except BackendUnavailable:
+                self._detector = None
+        return self._detector
+
+    def segment_image(self, image_rgb: np.ndarray, *, alpha: np.ndarray | None = None, box=None,
+                      product: str | None = None, exclude_boxes=None) -> np.ndarray:
+        import torch
+        if alpha is None:
+            alpha = alpha_of(image_rgb)
+        rgb = as_rgb_uint8(image_rgb)
+        b, _ = self._box_for(rgb, alpha, box, product, exclude_boxes)
+        with self._lock, torch.inference_mode():
+            ac = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.startswith("cuda") else _null()
+            with ac:
+                self.predictor.set_image(rgb)
+                masks, scores, _ = self.predictor.predict(box=b[None, :], multimask_output=False)
+        m = np.asarray(masks)
+        m = m.reshape(-1, *m.shape[-2:])[0]
+        return m > 0.5 if m.dtype != np.bool_ else m
+
+    def propagate(self, frames: list[np.ndarray], first_mask: np.ndarray) -> list[np.ndarray]:
+        import torch
+        from PIL import Image
+        if not frames:
+            return []
+        if self._video is None:
+            from sam2.build_sam import build_sam2_video_predictor
+            try:
+                self._video = build_sam2_video_predictor(self.config, str(self.ckpt), device=self.device)
+            except Exception as exc:
+                raise corrupt(self.ckpt, exc) from None
+        with tempfile.TemporaryDirectory(prefix="advfx_sam2_") as tmp, self._lock, torch.inference_mode():
+            for i, fr in enumerate(frames):
+                Image.fromarray(as_rgb_uint8(fr)).save(os.path.join(tmp, f"{i:05d}.jpg"), quality=95)
+            state = self._video.init_state(video_path=tmp, offload_video_to_cpu=True)
+            self._video.add_new_mask(state, frame_idx=0, obj_id=1, mask=np.asarray(first_mask, bool))
+            out: dict[int, np.ndarray] = {}
+            for idx, _obj_ids, logits in self._video.propagate_in_video(state):
+                out[idx] = (logits[0] > 0.0).cpu().numpy().reshape(logits.shape[-2:])
+            self._video.reset_state(state)
+        h, w = np.asarray(first_mask).shape[:2]
+        return [out.get(i, np.zeros((h, w), bool)) for i in range(len(frames))]
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+class GroundingDINO:
+    """Open-vocabulary product box: Grounding DINO through transformers, prompted with the product name."""
+
+    def __init__(self, device: str | None = None) -> None:
+        d = models_dir() / GDINO_DIR
+        if not (d / "config.json").exists():
+            raise BackendUnavailable(f"Grounding DINO: weights not found at {d} (a transformers model folder); "
+                                     "get it with `python -m curation models download grounding-dino`")
+        from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
+        self.device = device or torch_device()
+        try:
+            self.processor = AutoProcessor.from_pretrained(str(d), local_files_only=True)
+            self.model = AutoModelForZeroShotObjectDetection.from_pretrained(str(d), local_files_only=True)
+        except Exception as exc:
+            raise corrupt(d, exc) from None
+        self.model.to(self.device).eval()
+        self.name = "grounding-dino-tiny"
+
+    def detect(self, rgb: np.ndarray, product: str, threshold: float = 0.25) -> np.ndarray | None:
+        import torch
+        text = product.strip().lower().rstrip(".") + "."
+        inputs = self.processor(images=rgb, text=text, return_tensors="pt").to(self.device)
+        with torch.inference_mode():
+            outputs = self.model(**inputs)
+        res = self.processor.post_process_grounded_object_detection(
+            outputs, inputs["input_ids"], threshold=threshold, text_threshold=threshold,
+            target_sizes=[rgb.shape[:2]])[0]
+        if len(res["scores"]) == 0:
+            return None
+        i = int(torch.argmax(res["scores"]))
+        return res["boxes"][i].float().cpu().numpy()
+
+
+def build_segmenter(kind: str | None = None):
+    kind = kind or os.environ.get("ADVFX_SEGMENTER", "auto")
+    if kind == "classical":
+        return ClassicalSegmenter()
+    size = kind if kind in SAM2_SIZES else "tiny"
+    try:
+        return SAM2Segmenter(size)
+    except BackendUnavailable:
+        if kind in SAM2_SIZES:
+            raise
+        return ClassicalSegmenter()
+
+
+def segmenter_status() -> list[dict]:
+    recs = []
+    root = models_dir()
+    p = root / "sam2" / SAM2_SIZES["tiny"][0]
+    if p.exists():
+        recs.append(status_record("segmenter", "segmentation", available=True, name="sam2-hiera-tiny",
+                                  weights=str(p), source="local file", device=torch_device(),
+                                  version=SAM2_SIZES["tiny"][1]))
+    else:
+        recs.append(status_record("segmenter", "segmentation", available=True, name=ClassicalSegmenter.name,
+                                  weights=None, source="classical fallback (no weights)", device="cpu",
+                                  version=ClassicalSegmenter.version,
+                                  reason=f"SAM2 weights not found at {p}; using the classical GrabCut fallback",
+                                  missing=str(p)))
+    d = root / GDINO_DIR
+    recs.append(status_record("detector", "detection", available=(d / "config.json").exists(),
+                              name="grounding-dino-tiny", weights=str(d), source="local folder",
+                              device=torch_device(), version=None,
+                              reason=None if (d / "config.json").exists() else
+                              f"not found at {d}; product boxes come from alpha or the classical estimate"))
+    return recs
