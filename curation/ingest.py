@@ -127,7 +127,7 @@ class Ingester:
             self.media_file(f, root=root)
 
     # -- one media file -----------------------------------------------------------------------
-    def media_file(self, path: Path, *, root: Path, expect: str | None = None) -> tuple[str, int] | None:
+    def media_file(self, path: Path, *, root: Path) -> tuple[str, int] | None:
         """Ingest one image or video file. Returns (kind, id) or None when it failed."""
         key = os.path.abspath(path)
         if key in self._seen:
@@ -150,10 +150,6 @@ class Ingester:
                     raise MediaError(f"content is not a recognised image or video despite the {ext} extension")
                 raise MediaError(f"unsupported file type {ext or '(no extension)'}")
             is_video = kind in ("video", "animated")
-            if expect == "image" and is_video and kind == "video":
-                raise MediaError("expected an image here but the file is a video")
-            if expect == "video" and kind == "image":
-                raise MediaError("expected a video here but the file is a still image")
             if ext and ((is_video and ext not in VIDEO_EXTS) or (not is_video and ext not in IMAGE_EXTS)):
                 self.report.warn(path, f"extension {ext} does not match its content; ingested as "
                                        f"{'video' if is_video else 'image'}")
@@ -216,6 +212,16 @@ class Ingester:
             catalog.add_media_root(self.ws, os.path.realpath(p.parent))
         return Path(os.path.normpath(p))
 
+    def _row_media(self, manifest: Path, root: Path, lineno: int, ref: str, column: str) -> int | None:
+        p = self._resolve(manifest, root, lineno, ref)
+        got = self.media_file(p, root=root) if p else None
+        if got is None:
+            return None
+        if got[0] != column:
+            self.report.fail(f"{manifest}:{lineno}", f"the {column} column names {ref!r}, which is not a {column} but a {got[0]}")
+            return None
+        return got[1]
+
     def _manifest_row(self, manifest: Path, root: Path, lineno: int, row: dict[str, Any]) -> None:
         where = f"{manifest}:{lineno}"
         if "__error__" in row:
@@ -240,18 +246,10 @@ class Ingester:
                                     "(use a subcategory name or 'Domain / Subcategory')")
         product = (row.get("product") or "").strip() or None
         model = (row.get("model") or "").strip()
-        image_id = video_id = None
-        if image_ref:
-            p = self._resolve(manifest, root, lineno, image_ref)
-            got = self.media_file(p, root=root, expect="image") if p else None
-            if got and got[0] == "image":
-                image_id = got[1]
-                catalog.fill_missing(self.ws, "images", image_id, {"category_id": category_id, "product": product})
-        if video_ref:
-            p = self._resolve(manifest, root, lineno, video_ref)
-            got = self.media_file(p, root=root, expect="video") if p else None
-            if got and got[0] == "video":
-                video_id = got[1]
+        image_id = self._row_media(manifest, root, lineno, image_ref, "image") if image_ref else None
+        if image_id is not None:
+            catalog.fill_missing(self.ws, "images", image_id, {"category_id": category_id, "product": product})
+        video_id = self._row_media(manifest, root, lineno, video_ref, "video") if video_ref else None
         if video_ref and video_id is None:
             return  # the video's own failure is already reported; no triple without a video
         prompt_id = catalog.add_prompt(self.ws, prompt, image_id=image_id)[0] if prompt else None
