@@ -19,7 +19,7 @@ from .media import (IMAGE_EXTS, VIDEO_EXTS, MediaError, check_readable_file, fra
 
 MANIFEST_EXTS = {".csv", ".jsonl", ".ndjson"}
 MANIFEST_FIELDS = ("image", "prompt", "video", "model", "category", "product")
-MAX_PROMPT_CHARS = 20_000
+MAX_PROMPT_CHARS = 1_000_000  # a 100 kB prompt is kept whole; a runaway 1 MB one is refused
 
 
 @dataclass
@@ -237,8 +237,9 @@ class Ingester:
             self.report.fail(where, "row names neither an image nor a video")
             return
         if prompt and len(prompt) > MAX_PROMPT_CHARS:
-            self.report.warn(where, f"prompt of {len(prompt)} characters truncated to {MAX_PROMPT_CHARS}")
-            prompt = prompt[:MAX_PROMPT_CHARS]
+            self.report.attempted += 1
+            self.report.fail(where, f"prompt of {len(prompt):,} characters is over the {MAX_PROMPT_CHARS:,} limit")
+            return
         category_text = (row.get("category") or "").strip()
         category_id = catalog.resolve_category(self.ws, category_text)
         if category_text and category_id is None:
