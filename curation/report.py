@@ -1,0 +1,242 @@
+"""Renderers of the benchmark report: the leaderboard in the shape of the paper's Table 3 (Markdown, CSV,
+HTML) and the radar chart of the six metrics per model (the paper's Figure 9, left; PNG and SVG).
+
+A `Leaderboard` holds model rows grouped by type (e.g. open-source / commercial), one value in % per metric
+column (None where the metric has no value for that model, with a status such as "unavailable" and a
+reason). Per column the best value is bold and the second best underlined; values are compared at the
+displayed precision, so every model tied at the best is bold and every model tied at the second is
+underlined (a column where all models tie has no second).
+"""
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Row:
+    model: str
+    type: str
+    values: list[float | None]                    # in %, per metric column
+    status: list[str | None] = field(default_factory=list)   # per column: None when a value, else 'n/a' ...
+    n: list[int] = field(default_factory=list)    # per column: number of cases averaged
+
+
+@dataclass
+class Leaderboard:
+    metrics: list[str]                            # column titles (display names)
+    rows: list[Row]
+    type_order: list[str] = field(default_factory=list)
+    decimals: int = 2
+    notes: list[str] = field(default_factory=list)        # footnotes (reasons for missing values)
+    title: str = "Leaderboard"
+
+    def grouped(self) -> list[tuple[str, list[Row]]]:
+        order = list(self.type_order) + sorted({r.type for r in self.rows} - set(self.type_order))
+        return [(t, [r for r in self.rows if r.type == t]) for t in order if any(r.type == t for r in self.rows)]
+
+    def ordered_rows(self) -> list[Row]:
+        return [r for _, rows in self.grouped() for r in rows]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Leaderboard":
+        """From {"metrics": [...], "type_order": [...], "models": [{"model", "type", "values": [...]}]}."""
+        rows = [Row(model=m["model"], type=m.get("type", ""), values=[None if v is None else float(v)
+                                                                       for v in m["values"]],
+                    status=list(m.get("status") or []), n=list(m.get("n") or []))
+                for m in d["models"]]
+        return cls(metrics=list(d["metrics"]), rows=rows, type_order=list(d.get("type_order") or []),
+                   decimals=int(d.get("decimals", 2)), notes=list(d.get("notes") or []),
+                   title=d.get("title", "Leaderboard"))
+
+
+def rank_marks(values: list[float | None], decimals: int = 2) -> list[str]:
+    """'best' / 'second' / '' per value: best = every value equal to the column maximum at the displayed
+    precision, second = every value equal to the largest value below it. None never ranks."""
+    shown = [None if v is None else round(float(v), decimals) for v in values]
+    distinct = sorted({v for v in shown if v is not None}, reverse=True)
+    best = distinct[0] if distinct else None
+    second = distinct[1] if len(distinct) > 1 else None
+    return ["best" if v is not None and v == best else "second" if v is not None and v == second else ""
+            for v in shown]
+
+
+def column_marks(board: Leaderboard) -> dict[tuple[str, int], str]:
+    """(model, column) -> 'best' | 'second' | ''."""
+    rows = board.ordered_rows()
+    marks: dict[tuple[str, int], str] = {}
+    for j in range(len(board.metrics)):
+        col = rank_marks([r.values[j] for r in rows], board.decimals)
+        for r, mk in zip(rows, col):
+            marks[(r.model, j)] = mk
+    return marks
+
+
+def _cell_text(row: Row, j: int, decimals: int) -> str:
+    v = row.values[j]
+    if v is None:
+        return (row.status[j] if j < len(row.status) and row.status[j] else "not scored")
+    return f"{v:.{decimals}f}"
+
+
+def to_markdown(board: Leaderboard) -> str:
+    marks = column_marks(board)
+    head = ["Type", "Model"] + board.metrics
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join([":--", ":--"] + [":-:"] * len(board.metrics)) + "|"]
+    for gtype, rows in board.grouped():
+        for i, r in enumerate(rows):
+            cells = []
+            for j in range(len(board.metrics)):
+                t = _cell_text(r, j, board.decimals)
+                mk = marks[(r.model, j)]
+                cells.append(f"**{t}**" if mk == "best" else f"<u>{t}</u>" if mk == "second" else t)
+            lines.append("| " + " | ".join([gtype if i == 0 else "", r.model] + cells) + " |")
+    out = "\n".join(lines) + "\n"
+    out += "\nScores in %. **Bold**: best per column; <u>underlined</u>: second best (ties share the mark).\n"
+    if board.notes:
+        out += "\n" + "\n".join(f"- {n}" for n in board.notes) + "\n"
+    return out
+
+
+def to_csv(board: Leaderboard) -> str:
+    """One row per model: type, model, each metric in % (empty when missing), its mark and status."""
+    marks = column_marks(board)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["type", "model"] + board.metrics + [f"{m} mark" for m in board.metrics]
+               + [f"{m} status" for m in board.metrics])
+    for r in board.ordered_rows():
+        vals = ["" if v is None else f"{v:.{board.decimals}f}" for v in r.values]
+        mk = [marks[(r.model, j)] for j in range(len(board.metrics))]
+        st = [("ok" if r.values[j] is not None else (r.status[j] if j < len(r.status) and r.status[j]
+                                                     else "not scored")) for j in range(len(board.metrics))]
+        w.writerow([r.type, r.model] + vals + mk + st)
+    return buf.getvalue()
+
+
+_CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1f2328}
+table.lb{border-collapse:collapse;font-size:14px}
+table.lb th,table.lb td{padding:6px 12px;border-bottom:1px solid #d0d7de;text-align:center}
+table.lb td.model,table.lb td.type{text-align:left}
+table.lb thead th{border-bottom:2px solid #1f2328}
+table.lb tr.group-start td{border-top:2px solid #1f2328}
+td.best{font-weight:700} td.second{text-decoration:underline}
+td.missing{color:#8c959f;font-style:italic} .notes{color:#57606a;font-size:13px}"""
+
+
+def to_html(board: Leaderboard, *, standalone: bool = True) -> str:
+    marks = column_marks(board)
+    e = html.escape
+    parts = ['<table class="lb">', "<thead><tr><th>Type</th><th>Model</th>"
+             + "".join(f"<th>{e(m)}</th>" for m in board.metrics) + "</tr></thead><tbody>"]
+    for gtype, rows in board.grouped():
+        for i, r in enumerate(rows):
+            tr = '<tr class="group-start">' if i == 0 else "<tr>"
+            if i == 0:
+                tr += f'<td class="type" rowspan="{len(rows)}">{e(gtype)}</td>'
+            tr += f'<td class="model">{e(r.model)}</td>'
+            for j in range(len(board.metrics)):
+                t = e(_cell_text(r, j, board.decimals))
+                mk = marks[(r.model, j)]
+                if r.values[j] is None:
+                    tr += f'<td class="missing">{t}</td>'
+                elif mk == "best":
+                    tr += f'<td class="best"><b>{t}</b></td>'
+                elif mk == "second":
+                    tr += f'<td class="second"><u>{t}</u></td>'
+                else:
+                    tr += f"<td>{t}</td>"
+            parts.append(tr + "</tr>")
+    parts.append("</tbody></table>")
+    parts.append('<p class="notes">Scores in %. <b>Bold</b>: best per column; <u>underlined</u>: second best '
+                 "(ties share the mark).</p>")
+    if board.notes:
+        parts.append('<ul class="notes">' + "".join(f"<li>{e(n)}</li>" for n in board.notes) + "</ul>")
+    body = "\n".join(parts)
+    if not standalone:
+        return body
+    return (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{e(board.title)}</title>"
+            f"<style>{_CSS}</style></head><body><h1>{e(board.title)}</h1>\n{body}\n</body></html>\n")
+
+
+def render_radar(board: Leaderboard, png: str | Path | None, svg: str | Path | None, *,
+                 title: str | None = None) -> dict[str, Any]:
+    """The radar of the six metrics per model (one closed series per model, values in %, 0 at the centre).
+    A metric without a value for a model is drawn at 0 and its axis label says so. Each series line carries
+    the SVG id `radar-series-<i>`. Returns {"series": n, "png": path, "svg": path}."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rows = board.ordered_rows()
+    k = len(board.metrics)
+    angles = np.linspace(0, 2 * np.pi, k, endpoint=False)
+    closed = np.concatenate([angles, angles[:1]])
+    fig = plt.figure(figsize=(7.5, 6.5))
+    ax = fig.add_subplot(111, projection="polar")
+    ax.set_theta_offset(np.pi / 2)
+    ax.set_theta_direction(-1)
+    cmap = plt.get_cmap("tab10" if len(rows) <= 10 else "tab20")
+    styles = ["-", "--"]
+    vmax = max([v for r in rows for v in r.values if v is not None] + [1.0])
+    top = 100.0 if vmax > 60 else float(np.ceil(vmax / 10.0) * 10.0)
+    for i, r in enumerate(rows):
+        vals = np.array([0.0 if v is None else float(v) for v in r.values] + [0.0 if r.values[0] is None
+                                                                                else float(r.values[0])])
+        ls = styles[0] if not board.type_order or r.type == board.type_order[0] else styles[1]
+        (line,) = ax.plot(closed, vals, ls, color=cmap(i % cmap.N), linewidth=1.6, label=f"{r.model}",
+                          marker="o", markersize=3)
+        line.set_gid(f"radar-series-{i}")
+        ax.fill(closed, vals, color=cmap(i % cmap.N), alpha=0.03)
+    labels = []
+    for j, m in enumerate(board.metrics):
+        missing = [r for r in rows if r.values[j] is None]
+        labels.append(m if not missing else (f"{m}\n(unavailable)" if len(missing) == len(rows)
+                                             else f"{m}\n({len(missing)} missing)"))
+    ax.set_xticks(angles, labels, fontsize=9)
+    ax.set_ylim(0, top)
+    ax.set_rlabel_position(90 / max(k, 1))
+    ax.tick_params(axis="y", labelsize=7)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.08, 1.05), fontsize=8, frameon=False)
+    ax.set_title(title or board.title, pad=30)
+    fig.subplots_adjust(left=0.07, right=0.68, top=0.85, bottom=0.08)
+    out: dict[str, Any] = {"series": len(rows)}
+    if png:
+        fig.savefig(png, dpi=120)
+        out["png"] = str(png)
+    if svg:
+        fig.savefig(svg)
+        out["svg"] = str(svg)
+    plt.close(fig)
+    return out
+
+
+def write_leaderboard(board: Leaderboard, out_dir: str | Path, stem: str = "leaderboard",
+                      radar_stem: str = "radar") -> dict[str, str]:
+    """Write <stem>.md/.csv/.html/.json and <radar_stem>.png/.svg under out_dir; returns the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for ext, text in (("md", to_markdown(board)), ("csv", to_csv(board)), ("html", to_html(board))):
+        p = out / f"{stem}.{ext}"
+        p.write_text(text, encoding="utf-8")
+        files[ext] = str(p)
+    marks = column_marks(board)
+    data = {"title": board.title, "metrics": board.metrics, "type_order": board.type_order,
+            "decimals": board.decimals, "notes": board.notes,
+            "models": [{"model": r.model, "type": r.type, "values": r.values, "status": r.status, "n": r.n,
+                        "marks": [marks[(r.model, j)] for j in range(len(board.metrics))]}
+                       for r in board.ordered_rows()]}
+    p = out / f"{stem}.json"
+    p.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    files["json"] = str(p)
+    radar = render_radar(board, out / f"{radar_stem}.png", out / f"{radar_stem}.svg")
+    files["radar_png"], files["radar_svg"] = radar["png"], radar["svg"]
+    return files
