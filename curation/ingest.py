@@ -14,8 +14,8 @@ from typing import Any, Iterable
 
 from storage import Workspace, catalog
 
-from .media import (IMAGE_EXTS, VIDEO_EXTS, MediaError, check_readable_file, frame_count_of_image, probe_image,
-                    probe_video, sha256_file)
+from .media import (IMAGE_EXTS, VIDEO_EXTS, MediaError, check_readable_file, frame_count_of_image, probe_animated,
+                    probe_image, probe_video, sha256_file)
 
 MANIFEST_EXTS = {".csv", ".jsonl", ".ndjson"}
 MANIFEST_FIELDS = ("image", "prompt", "video", "model", "category", "product")
@@ -153,7 +153,7 @@ class Ingester:
             if ext and ((is_video and ext not in VIDEO_EXTS) or (not is_video and ext not in IMAGE_EXTS)):
                 self.report.warn(path, f"extension {ext} does not match its content; ingested as "
                                        f"{'video' if is_video else 'image'}")
-            result = self._add_video(path) if is_video else self._add_image(path)
+            result = self._add_video(path, animated=(kind == "animated")) if is_video else self._add_image(path)
         except MediaError as exc:
             self.report.fail(path, str(exc))
             return None
@@ -170,8 +170,8 @@ class Ingester:
         self._count("images", created)
         return "image", image_id
 
-    def _add_video(self, path: Path) -> tuple[str, int]:
-        rec = probe_video(path)
+    def _add_video(self, path: Path, *, animated: bool = False) -> tuple[str, int]:
+        rec = probe_animated(path) if animated else probe_video(path)
         if rec["frame_count"] < 1:
             raise MediaError("video has no frames")
         rec.update(sha256=sha256_file(path), path=os.path.abspath(path))

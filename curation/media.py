@@ -117,6 +117,40 @@ def load_image(path: str | Path, *, keep_alpha: bool = False) -> np.ndarray:
         im.close()
 
 
+def probe_animated(path: str | Path) -> dict[str, Any]:
+    """Probe an animated GIF/WebP with Pillow (FFmpeg cannot decode animated WebP)."""
+    path = Path(path)
+    size = check_readable_file(path)
+    durations = []
+    with _open_image(path) as im:
+        fmt = (im.format or "").lower()
+        try:
+            for i in range(int(getattr(im, "n_frames", 1))):
+                im.seek(i)
+                im.load()
+                durations.append(float(im.info.get("duration") or 100) / 1000.0)
+        except (OSError, EOFError, ValueError) as exc:
+            raise MediaError(f"animation frame {len(durations)} cannot be decoded: {exc}") from None
+        width, height = im.size
+    duration = sum(durations)
+    return {"bytes": size, "container": fmt, "codec": fmt, "fps": len(durations) / duration if duration else None,
+            "frame_count": len(durations), "width": width, "height": height, "duration": duration}
+
+
+def read_animated_frames(path: str | Path, max_frames: int | None = None) -> tuple[list[np.ndarray], list[float]]:
+    """All (or the first max_frames) frames of an animated GIF/WebP as RGB arrays, with their timestamps (s)."""
+    frames, times, t = [], [], 0.0
+    with _open_image(Path(path)) as im:
+        for i in range(int(getattr(im, "n_frames", 1))):
+            if max_frames is not None and i >= max_frames:
+                break
+            im.seek(i)
+            frames.append(np.asarray(im.convert("RGB")))
+            times.append(t)
+            t += float(im.info.get("duration") or 100) / 1000.0
+    return frames, times
+
+
 def probe_video(path: str | Path) -> dict[str, Any]:
     """Probe a video with FFmpeg (PyAV): stream facts, and one decoded frame to prove it plays."""
     import av  # deferred: only ingest and decode need it
