@@ -49,13 +49,13 @@ DEFAULTS: dict[str, dict[str, float]] = {
         "area_min": 0.03,           # product mask fraction of the image
         "area_max": 0.92,
         "offcentre_max": 0.55,      # centroid distance from centre / half-diagonal
-        "components_max": 4,        # salient components (>= 2% of the image each)
+        "components_max": 3,        # salient components (>= 2% of the image each)
     },
     "text": {
-        "area_max": 0.35,           # union of OCR boxes / image area
+        "area_max": 0.50,           # union of OCR boxes / image area
         "overlap_max": 0.25,        # fraction of the product mask covered by text boxes
-        "lines_max": 18,            # OCR text lines
-        "conf_min": 0.0,            # mean recognition confidence (0 disables the check)
+        "lines_max": 30,            # OCR text lines
+        "conf_min": 0.80,           # mean recognition confidence: garbled / illegible text (0 disables)
     },
 }
 

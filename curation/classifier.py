@@ -1,0 +1,403 @@
+"""The image-quality classifier (issue #5): trained from designer labels, cross-validated, stored.
+
+    result = train(ws, progress=lambda frac, msg: ..., cancel=threading.Event())
+
+Training data: the resolved current image labels (storage.curation_store.resolved_image_labels: each
+annotator's latest non-undone label counts once; majority of annotators wins; a tie goes to the most
+recent event), 'good' = positive class; optionally heuristic pseudo-labels on unlabelled images at a
+lower sample weight (used for fitting only, never for scoring the CV).
+Estimators: logistic regression (default) and a ridge classifier with Platt scaling are compared in
+stratified k-fold CV (grouped by near-duplicate group when groups exist); the better PR-AUC wins.
+Both use balanced class weights. The threshold maximizes F1 on the out-of-fold scores.
+Every run is stored: classifier_runs row, runs/classifier_run_<id>.joblib + .json sidecar, and a
+prediction for every image (out-of-fold score for labelled images, the final model's for the rest).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sklearn
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression, RidgeClassifier
+from sklearn.metrics import average_precision_score, brier_score_loss, f1_score, roc_auc_score, roc_curve
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from storage import Workspace
+from storage import curation_store as cs
+
+from . import features as F
+from .features import Cancelled
+
+CLASSIFIER_VERSION = "quality-clf-1"
+MIN_PER_CLASS = 5
+ESTIMATORS = ("logreg", "ridge")
+Progress = Callable[[float, str], None]
+
+
+class NotEnoughLabels(ValueError):
+    """Too few labels (or one class only); the message says how many of each are needed."""
+
+
+# -- estimators ---------------------------------------------------------------------------------
+
+class RidgePlatt(BaseEstimator, ClassifierMixin):
+    """Ridge classifier (closed form) whose decision values are mapped to probabilities by a Platt
+    sigmoid fitted on the training decisions."""
+
+    def __init__(self, alpha: float = 10.0) -> None:
+        self.alpha = alpha
+
+    def fit(self, X, y, sample_weight=None):
+        self.ridge_ = RidgeClassifier(alpha=self.alpha, class_weight="balanced")
+        self.ridge_.fit(X, y, sample_weight=sample_weight)
+        d = self.ridge_.decision_function(X).reshape(-1, 1)
+        self.platt_ = LogisticRegression(C=1.0, class_weight="balanced", max_iter=200)
+        self.platt_.fit(d, y, sample_weight=sample_weight)
+        self.classes_ = self.ridge_.classes_
+        return self
+
+    def predict_proba(self, X):
+        return self.platt_.predict_proba(self.ridge_.decision_function(X).reshape(-1, 1))
+
+    def predict(self, X):
+        return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]
+
+
+def make_estimator(name: str, n_features: int):
+    if name == "logreg":
+        return make_pipeline(StandardScaler(), LogisticRegression(C=0.05 if n_features > 64 else 1.0,
+                                                                  class_weight="balanced", max_iter=300,
+                                                                  tol=1e-3))
+    if name == "ridge":
+        return make_pipeline(StandardScaler(), RidgePlatt(alpha=max(10.0, n_features / 10.0)))
+    raise ValueError(f"unknown estimator {name!r}; known: {', '.join(ESTIMATORS)}")
+
+
+def _fit(est, X, y, w):
+    last = est.steps[-1][0]
+    return est.fit(X, y, **{f"{last}__sample_weight": w})
+
+
+# -- metrics ------------------------------------------------------------------------------------
+
+def calibration(y: np.ndarray, p: np.ndarray, bins: int = 10) -> dict[str, Any]:
+    edges = np.linspace(0, 1, bins + 1)
+    idx = np.clip(np.digitize(p, edges) - 1, 0, bins - 1)
+    curve, ece = [], 0.0
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            conf, acc = float(p[m].mean()), float(y[m].mean())
+            ece += m.mean() * abs(conf - acc)
+            curve.append({"bin": b, "n": int(m.sum()), "mean_score": round(conf, 4), "frac_good": round(acc, 4)})
+    return {"brier": float(brier_score_loss(y, p)), "ece": float(ece), "curve": curve}
+
+
+def best_threshold(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    """The threshold maximizing F1 of the positive class ('good') on out-of-fold scores."""
+    order = np.argsort(-p)
+    ys, ps = y[order], p[order]
+    tp = np.cumsum(ys)
+    fp = np.cumsum(1 - ys)
+    pos = ys.sum()
+    f1 = 2 * tp / np.maximum(tp + fp + pos, 1)
+    # only cut between distinct scores
+    valid = np.r_[ps[1:] != ps[:-1], True]
+    f1 = np.where(valid, f1, -1)
+    k = int(np.argmax(f1))
+    thr = float(ps[k] if k == len(ps) - 1 else (ps[k] + ps[k + 1]) / 2)
+    return thr, float(f1[k])
+
+
+def cv_report(y: np.ndarray, p: np.ndarray, threshold: float | None = None) -> dict[str, Any]:
+    thr, _ = best_threshold(y, p) if threshold is None else (threshold, 0.0)
+    pred = (p >= thr).astype(int)
+    tp = int(((pred == 1) & (y == 1)).sum())
+    fp = int(((pred == 1) & (y == 0)).sum())
+    fn = int(((pred == 0) & (y == 1)).sum())
+    tn = int(((pred == 0) & (y == 0)).sum())
+    fpr, tpr, _ = roc_curve(y, p)
+    keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 101)).astype(int))
+    return {"roc_auc": float(roc_auc_score(y, p)), "pr_auc": float(average_precision_score(y, p)),
+            "threshold": float(thr), "f1": float(f1_score(y, pred, zero_division=0)),
+            "precision": tp / max(tp + fp, 1), "recall": tp / max(tp + fn, 1),
+            "confusion": {"tp": tp, "fp": fp, "fn": fn, "tn": tn},
+            "calibration": calibration(y, p),
+            "roc_curve": {"fpr": [round(float(fpr[i]), 4) for i in keep], "tpr": [round(float(tpr[i]), 4) for i in keep]}}
+
+
+# -- labels -------------------------------------------------------------------------------------
+
+def label_snapshot(ws: Workspace) -> dict[str, Any]:
+    rows = cs.resolved_image_labels(ws)
+    ids = np.array([r["image_id"] for r in rows], np.int64)
+    y = np.array([1 if r["label"] == "good" else 0 for r in rows], np.int64)
+    text = "\n".join(f"{i}:{r['label']}" for i, r in zip(ids, rows))
+    counts = {"good": int(y.sum()), "bad": int((1 - y).sum()), "conflicts": sum(1 for r in rows if r["conflict"])}
+    return {"ids": ids, "y": y, "counts": counts, "hash": hashlib.sha256(text.encode()).hexdigest()[:16]}
+
+
+def check_label_counts(counts: dict[str, int], folds: int = 5) -> None:
+    good, bad = counts.get("good", 0), counts.get("bad", 0)
+    if good < MIN_PER_CLASS or bad < MIN_PER_CLASS:
+        need = []
+        if good < MIN_PER_CLASS:
+            need.append(f"{MIN_PER_CLASS - good} more 'good'")
+        if bad < MIN_PER_CLASS:
+            need.append(f"{MIN_PER_CLASS - bad} more 'bad'")
+        raise NotEnoughLabels(
+            f"not enough labels to train: have {good} good and {bad} bad image labels; training needs at least "
+            f"{MIN_PER_CLASS} of each class (label {' and '.join(need)} in the Images tab or with "
+            f"`python -m curation labels import`)")
+
+
+# -- training -------------------------------------------------------------------------------------
+
+def cross_validate(X: np.ndarray, y: np.ndarray, *, groups: np.ndarray | None = None,
+                   estimators: tuple[str, ...] = ESTIMATORS, folds: int = 5, seed: int = 0,
+                   X_extra: np.ndarray | None = None, y_extra: np.ndarray | None = None,
+                   w_extra: float = 0.0, progress: Progress | None = None,
+                   cancel: threading.Event | None = None, frac0: float = 0.0,
+                   frac1: float = 1.0) -> dict[str, Any]:
+    """Out-of-fold scores and metrics of each estimator. Pseudo-labelled rows (X_extra) join every
+    training fold at weight w_extra and are never scored."""
+    n_splits = int(max(2, min(folds, np.bincount(y, minlength=2).min())))
+    if groups is not None and len(np.unique(groups)) < len(groups):
+        splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+        splits = list(splitter.split(X, y, groups))
+        grouped = True
+    else:
+        splits = list(StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(X, y))
+        grouped = False
+    use_extra = X_extra is not None and len(X_extra) > 0 and w_extra > 0
+    total = len(estimators) * len(splits)
+    out: dict[str, Any] = {"n_splits": n_splits, "grouped_by_dup_group": grouped, "estimators": {}}
+    step = 0
+    for name in estimators:
+        oof = np.zeros(len(y), np.float64)
+        t0 = time.perf_counter()
+        for k, (tr, va) in enumerate(splits):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"training cancelled during cross-validation ({name}, fold {k + 1} of {len(splits)})")
+            if progress is not None:
+                progress(frac0 + (frac1 - frac0) * step / total, f"cross-validating {name}: fold {k + 1}/{len(splits)}")
+            Xtr, ytr, wtr = X[tr], y[tr], np.ones(len(tr))
+            if use_extra:
+                Xtr = np.concatenate([Xtr, X_extra])
+                ytr = np.concatenate([ytr, y_extra])
+                wtr = np.concatenate([wtr, np.full(len(X_extra), w_extra)])
+            est = _fit(make_estimator(name, X.shape[1]), Xtr, ytr, wtr)
+            oof[va] = est.predict_proba(X[va])[:, 1]
+            step += 1
+        rep = cv_report(y, oof)
+        rep["seconds"] = round(time.perf_counter() - t0, 3)
+        out["estimators"][name] = {"metrics": rep, "oof": oof}
+    best = max(estimators, key=lambda n: (out["estimators"][n]["metrics"]["pr_auc"], -estimators.index(n)))
+    out["best"] = best
+    return out
+
+
+def pseudo_labels(ws: Workspace, image_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Heuristic pseudo-labels for these images: all measured filters pass -> good (1), any fails ->
+    bad (0); images without filter results get -1."""
+    state: dict[int, list[bool]] = {}
+    for r in cs.latest_filter_table(ws):
+        if r["passed"] is not None:
+            state.setdefault(int(r["image_id"]), []).append(bool(r["passed"]))
+    y = np.array([(1 if all(state[i]) else 0) if int(i) in state else -1 for i in image_ids], np.int64)
+    return image_ids[y >= 0], y[y >= 0]
+
+
+def train(ws: Workspace, *, features: str = "auto", heuristics: bool = False, pseudo_weight: float = 0.0,
+          estimators: tuple[str, ...] = ESTIMATORS, folds: int = 5, seed: int = 0,
+          progress: Progress | None = None, cancel: threading.Event | None = None) -> dict[str, Any]:
+    """Train, cross-validate, store the run and its predictions. Raises NotEnoughLabels or Cancelled."""
+    t_start = time.perf_counter()
+
+    def say(frac: float, msg: str) -> None:
+        if progress is not None:
+            progress(float(min(max(frac, 0.0), 1.0)), msg)
+
+    def check_cancel(where: str) -> None:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"training cancelled {where}")
+
+    say(0.0, "reading labels")
+    snap = label_snapshot(ws)
+    check_label_counts(snap["counts"], folds)
+    images = cs.all_images(ws)
+    all_ids = np.array([im["id"] for im in images], np.int64)
+    all_shas = [im["sha256"] for im in images]
+
+    embedders = F.resolve_embedders(features)
+    for k, e in enumerate(embedders):
+        check_cancel("before embedding")
+        say(0.02 + 0.3 * k / len(embedders), f"embedding images with {e.model_id} (cached ones are skipped)")
+        F.ensure_embeddings(ws, e, images, cancel=cancel,
+                            progress=lambda d, n, k=k: say(0.02 + 0.3 * (k + d / max(n, 1)) / len(embedders),
+                                                           f"embedding with {e.model_id}: {d}/{n}"))
+    check_cancel("after embedding")
+    say(0.33, "building features")
+    X_all, feat_name, present = F.feature_matrix(ws, all_ids, all_shas, embedders, heuristics)
+    pos = {int(i): r for r, i in enumerate(all_ids)}
+    lab_rows = np.array([pos[int(i)] for i in snap["ids"] if int(i) in pos], np.int64)
+    lab_y = np.array([y for i, y in zip(snap["ids"], snap["y"]) if int(i) in pos], np.int64)
+    keep = present[lab_rows]
+    lab_rows, lab_y = lab_rows[keep], lab_y[keep]
+    check_label_counts({"good": int(lab_y.sum()), "bad": int((1 - lab_y).sum())}, folds)
+    X, y = X_all[lab_rows], lab_y
+    groups = None
+    dg = [im.get("dup_group") for im in images]
+    if any(g is not None for g in dg):
+        groups = np.array([dg[r] if dg[r] is not None else -int(all_ids[r]) for r in lab_rows], np.int64)
+
+    X_extra = y_extra = None
+    n_pseudo = 0
+    if pseudo_weight > 0:
+        labelled = set(int(all_ids[r]) for r in lab_rows)
+        cand = np.array([i for i in all_ids if int(i) not in labelled], np.int64)
+        pid, py = pseudo_labels(ws, cand)
+        prow = np.array([pos[int(i)] for i in pid], np.int64)
+        if len(prow):
+            ok = present[prow]
+            X_extra, y_extra = X_all[prow[ok]], py[ok]
+            n_pseudo = int(ok.sum())
+
+    cv = cross_validate(X, y, groups=groups, estimators=tuple(estimators), folds=folds, seed=seed,
+                        X_extra=X_extra, y_extra=y_extra, w_extra=pseudo_weight, progress=progress,
+                        cancel=cancel, frac0=0.35, frac1=0.85)
+    best = cv["best"]
+    check_cancel("before the final fit")
+    say(0.86, f"fitting the final {best} model on {len(y)} labels")
+    Xf, yf, wf = X, y, np.ones(len(y))
+    if X_extra is not None and n_pseudo:
+        Xf = np.concatenate([X, X_extra])
+        yf = np.concatenate([y, y_extra])
+        wf = np.concatenate([wf, np.full(n_pseudo, pseudo_weight)])
+    model = _fit(make_estimator(best, X.shape[1]), Xf, yf, wf)
+    check_cancel("before saving")
+
+    say(0.92, "scoring every image")
+    scores = np.full(len(all_ids), np.nan)
+    scores[present] = model.predict_proba(X_all[present])[:, 1]
+    scores[lab_rows] = cv["estimators"][best]["oof"]     # labelled images keep their out-of-fold score
+    metrics_best = cv["estimators"][best]["metrics"]
+    cv_metrics = {
+        "best": best, "n_splits": cv["n_splits"], "grouped_by_dup_group": cv["grouped_by_dup_group"],
+        "estimators": {n: {k: v for k, v in e["metrics"].items()} for n, e in cv["estimators"].items()},
+        "pseudo_labels": n_pseudo, "pseudo_weight": pseudo_weight, "positive_class": "good",
+    }
+    counts = {**snap["counts"], "used_good": int(y.sum()), "used_bad": int((1 - y).sum())}
+    run_id = cs.insert_run(ws, {"version": f"{CLASSIFIER_VERSION} sklearn-{sklearn.__version__}",
+                                "n_labels": int(len(y)), "label_hash": snap["hash"], "label_counts": counts,
+                                "features": feat_name, "estimator": best, "threshold": metrics_best["threshold"],
+                                "cv_metrics": cv_metrics, "model_path": None})
+    say(0.95, "saving the model")
+    model_path = save_model(ws, run_id, model, {
+        "run": run_id, "version": CLASSIFIER_VERSION, "sklearn": sklearn.__version__, "features": feat_name,
+        "embedders": [{"kind": e.kind, "model_id": e.model_id} for e in embedders], "heuristics": heuristics,
+        "estimator": best, "threshold": metrics_best["threshold"], "label_hash": snap["hash"],
+        "label_counts": counts, "cv": {n: {k: v for k, v in e["metrics"].items() if k != "roc_curve"}
+                                       for n, e in cv["estimators"].items()}})
+    cs.set_run_model_path(ws, run_id, str(model_path))
+    ok = ~np.isnan(scores)
+    cs.put_predictions(ws, run_id, all_ids[ok], scores[ok])
+    say(1.0, f"run {run_id}: PR-AUC {metrics_best['pr_auc']:.3f}, ROC-AUC {metrics_best['roc_auc']:.3f}")
+    return {"run": run_id, "n_labels": int(len(y)), "roc_auc": metrics_best["roc_auc"],
+            "pr_auc": metrics_best["pr_auc"], "f1": metrics_best["f1"], "threshold": metrics_best["threshold"],
+            "features": feat_name, "estimator": best, "label_counts": counts,
+            "compared": {n: {"roc_auc": e["metrics"]["roc_auc"], "pr_auc": e["metrics"]["pr_auc"]}
+                         for n, e in cv["estimators"].items()},
+            "n_predictions": int(ok.sum()), "model_path": str(model_path),
+            "seconds": round(time.perf_counter() - t_start, 2)}
+
+
+def save_model(ws: Workspace, run_id: int, model: Any, sidecar: dict[str, Any]) -> Path:
+    import joblib
+
+    path = ws.path("runs", f"classifier_run_{run_id}.joblib")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".joblib.tmp")
+    joblib.dump(model, tmp)
+    tmp.replace(path)
+    path.with_suffix(".json").write_text(json.dumps(sidecar, indent=2, default=float), encoding="utf-8")
+    return path
+
+
+def load_model(ws: Workspace, run_id: int | None = None) -> tuple[Any, dict[str, Any]]:
+    """(model, run row) of a run, the latest with predictions by default."""
+    import joblib
+
+    run = cs.get_run(ws, run_id)
+    if run is None or not run.get("model_path"):
+        raise FileNotFoundError("no classifier run yet: train one with `python -m curation train`")
+    return joblib.load(run["model_path"]), run
+
+
+def run_history(ws: Workspace, limit: int = 50) -> list[dict[str, Any]]:
+    """Runs newest first, with their CV summary (for the app's Classifier tab)."""
+    out = []
+    for r in cs.list_runs(ws, limit):
+        cvm = r.get("cv_metrics") or {}
+        best = (cvm.get("estimators") or {}).get(r.get("estimator") or "", {})
+        out.append({"run": r["id"], "created_at": r["created_at"], "version": r["version"],
+                    "n_labels": r["n_labels"], "label_counts": r["label_counts"], "features": r["features"],
+                    "estimator": r["estimator"], "threshold": r["threshold"], "roc_auc": best.get("roc_auc"),
+                    "pr_auc": best.get("pr_auc"), "f1": best.get("f1"), "confusion": best.get("confusion"),
+                    "roc_curve": best.get("roc_curve"), "calibration": best.get("calibration"),
+                    "model_path": r["model_path"]})
+    return out
+
+
+class TrainJob:
+    """Training in a background thread with progress and cancellation (what the app uses).
+
+        job = TrainJob(ws_path); job.start(); job.progress -> (fraction, message); job.cancel(); job.result
+    """
+
+    def __init__(self, workspace: Workspace, **kwargs: Any) -> None:
+        self.ws = workspace
+        self.kwargs = kwargs
+        self.cancel_event = threading.Event()
+        self.progress: tuple[float, str] = (0.0, "queued")
+        self.result: dict[str, Any] | None = None
+        self.error: str | None = None
+        self.thread: threading.Thread | None = None
+
+    def _set(self, frac: float, msg: str) -> None:
+        self.progress = (frac, msg)
+
+    def _run(self) -> None:
+        try:
+            self.result = train(self.ws, progress=self._set, cancel=self.cancel_event, **self.kwargs)
+        except Cancelled as exc:
+            self.error = str(exc)
+            self.progress = (self.progress[0], "cancelled")
+        except Exception as exc:  # shown to the user by the app
+            self.error = str(exc) or type(exc).__name__
+
+    def start(self) -> "TrainJob":
+        self.thread = threading.Thread(target=self._run, name="classifier-train", daemon=True)
+        self.thread.start()
+        return self
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    @property
+    def done(self) -> bool:
+        return self.thread is not None and not self.thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> "TrainJob":
+        if self.thread is not None:
+            self.thread.join(timeout)
+        return self

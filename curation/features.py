@@ -1,0 +1,165 @@
+"""Features of the image-quality classifier.
+
+The feature vector of an image is the concatenation of blocks, each L2-normalized:
+  1. its CLIP image embedding (open_clip), when CLIP weights are present;
+  2. its DINO embedding (timm), or -- when DINO weights are absent -- the classical descriptor
+     `classical-v1` of metrics.backends (named as such in the run's feature string);
+  3. optionally the heuristic filter measurements (log severity ratios from filter_results).
+Embeddings are computed once per (image sha256, model id) and cached in DuckDB (`embeddings`).
+"""
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from storage import Workspace
+from storage.embeddings import get_embeddings, put_embeddings
+
+HEURISTIC_KEYS: tuple[tuple[str, str], ...] = (
+    ("quality", "resolution"), ("quality", "blur"), ("quality", "clipped"), ("quality", "range"),
+    ("quality", "colour"), ("quality", "blockiness"), ("quality", "noise"),
+    ("layout", "aspect"), ("layout", "lines"), ("layout", "grid"), ("layout", "panels"),
+    ("saliency", "area_min"), ("saliency", "area_max"), ("saliency", "offcentre"), ("saliency", "components"),
+    ("text", "area"), ("text", "overlap"), ("text", "lines"), ("text", "conf"),
+)
+HEURISTICS_NAME = "heuristics-v1"
+
+
+class Cancelled(Exception):
+    """Raised when a cancel event is set between steps."""
+
+
+@dataclass
+class EmbedderSpec:
+    kind: str          # "clip" | "dino" | "classical"
+    model_id: str
+    embedder: object
+
+
+def resolve_embedders(spec: str = "auto") -> list[EmbedderSpec]:
+    """The embedders a run uses. spec: 'auto' (CLIP if present + DINO, else classical), 'classical',
+    or a '+'-joined list of kinds such as 'clip+dino'. Unavailable CLIP/DINO raise in explicit specs."""
+    from metrics.backends import BackendUnavailable, get_embedder
+
+    out: list[EmbedderSpec] = []
+    if spec == "auto":
+        for kind in ("clip", "dino"):
+            try:
+                e = get_embedder(kind)
+                out.append(EmbedderSpec(kind, e.model_id, e))
+            except BackendUnavailable:
+                if kind == "dino":
+                    e = get_embedder("classical")
+                    out.append(EmbedderSpec("classical", e.model_id, e))
+        return out
+    for kind in spec.split("+"):
+        kind = kind.strip()
+        if kind in ("heuristics", ""):
+            continue
+        e = get_embedder(kind)
+        out.append(EmbedderSpec(kind, e.model_id, e))
+    if not out:
+        raise ValueError(f"feature spec {spec!r} names no embedder")
+    return out
+
+
+def ensure_embeddings(ws: Workspace, emb: EmbedderSpec, images: list[dict], *, batch: int = 32,
+                      progress: Callable[[int, int], None] | None = None,
+                      cancel: threading.Event | None = None) -> dict[str, int]:
+    """Compute and cache the embeddings that are missing for these images (rows with sha256, path)."""
+    from .media import MediaError, load_image
+
+    have, _ = get_embeddings(ws, emb.model_id, [im["sha256"] for im in images])
+    have_set = set(have)
+    todo = []
+    seen = set()
+    for im in images:
+        if im["sha256"] not in have_set and im["sha256"] not in seen:
+            todo.append(im)
+            seen.add(im["sha256"])
+    failed = 0
+    for start in range(0, len(todo), batch):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"cancelled while embedding ({start} of {len(todo)} done)")
+        chunk = todo[start:start + batch]
+        arrays, shas = [], []
+        for im in chunk:
+            try:
+                arrays.append(load_image(im["path"]))
+                shas.append(im["sha256"])
+            except (MediaError, OSError):
+                failed += 1
+        if arrays:
+            vec = np.asarray(emb.embedder.embed_images(arrays), np.float32)  # type: ignore[attr-defined]
+            put_embeddings(ws, emb.model_id, shas, vec)
+        if progress is not None:
+            progress(min(start + batch, len(todo)), len(todo))
+    return {"computed": len(todo) - failed, "cached": len(images) - len(todo), "failed": failed}
+
+
+def l2n(x: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.maximum(n, 1e-12)).astype(np.float32)
+
+
+def embedding_matrix(ws: Workspace, model_id: str, shas: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(matrix aligned with shas, present mask); rows without a cached vector are zero."""
+    keys, mat = get_embeddings(ws, model_id, shas)
+    present = np.zeros(len(shas), bool)
+    if not keys:
+        return np.zeros((len(shas), 0), np.float32), present
+    pos = {k: i for i, k in enumerate(keys)}
+    out = np.zeros((len(shas), mat.shape[1]), np.float32)
+    idx = np.array([pos.get(s, -1) for s in shas])
+    ok = idx >= 0
+    out[ok] = mat[idx[ok]]
+    present[ok] = True
+    return l2n(out) * present[:, None], present
+
+
+def heuristic_matrix(ws: Workspace, image_ids: np.ndarray) -> np.ndarray:
+    """log severity ratios of the filter checks (newest result per image and filter); 0 when absent,
+    plus one 'measured' flag per filter."""
+    from storage import curation_store as cs
+
+    filters = sorted({f for f, _ in HEURISTIC_KEYS})
+    col = {k: i for i, k in enumerate(HEURISTIC_KEYS)}
+    fcol = {f: len(HEURISTIC_KEYS) + i for i, f in enumerate(filters)}
+    pos = {int(i): r for r, i in enumerate(image_ids)}
+    out = np.zeros((len(image_ids), len(HEURISTIC_KEYS) + len(filters)), np.float32)
+    for row in cs.latest_filter_table(ws):
+        r = pos.get(int(row["image_id"]))
+        if r is None or row["passed"] is None:
+            continue
+        det = row["details"]
+        if isinstance(det, str):
+            det = json.loads(det)
+        ratios = (det or {}).get("ratios", {})
+        for k, v in ratios.items():
+            c = col.get((row["filter"], k))
+            if c is not None:
+                out[r, c] = float(np.clip(np.log(max(float(v), 1e-3)), -5, 5))
+        if row["filter"] in fcol:
+            out[r, fcol[row["filter"]]] = 1.0
+    return out
+
+
+def feature_matrix(ws: Workspace, image_ids: np.ndarray, shas: list[str], embedders: list[EmbedderSpec],
+                   heuristics: bool = False) -> tuple[np.ndarray, str, np.ndarray]:
+    """(X, feature string, present mask: every embedding block present)."""
+    blocks, names = [], []
+    present = np.ones(len(shas), bool)
+    for e in embedders:
+        m, p = embedding_matrix(ws, e.model_id, shas)
+        blocks.append(m)
+        present &= p
+        names.append(e.model_id)
+    if heuristics:
+        blocks.append(heuristic_matrix(ws, image_ids))
+        names.append(HEURISTICS_NAME)
+    X = np.concatenate(blocks, axis=1) if blocks else np.zeros((len(shas), 0), np.float32)
+    return X, "+".join(names), present
