@@ -1,0 +1,71 @@
+"""The review app: `python app.py --workspace W [--host 127.0.0.1] [--port 7860] [--auth user:pass,...]`.
+
+A workspace that does not exist yet is created with the demo media first (curation.demo). Heavy model
+libraries (torch, open_clip, sam2) are imported lazily by the features that need them, never at start-up.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python app.py", description="Ad-VFX curation studio: the review app")
+    p.add_argument("--workspace", "-w", default="workspace", help="workspace folder (created with demo media if "
+                   "missing)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--auth", default=os.environ.get("ADVFX_AUTH"),
+                   help="user:password[,user:password...] to require a login; the login names the annotator")
+    p.add_argument("--no-demo", action="store_true", help="fail instead of generating the demo workspace")
+    return p.parse_args(argv)
+
+
+def ensure_workspace(path: str | Path, *, demo: bool = True) -> Path:
+    root = Path(path).expanduser().resolve()
+    if not (root / "studio.duckdb").exists():
+        if not demo:
+            raise SystemExit(f"error: no workspace at {root}")
+        from curation.demo import build_demo_workspace
+
+        print(f"no workspace at {root}: generating the demo workspace…", flush=True)
+        report = build_demo_workspace(root, seed=0)
+        print(f"demo workspace ready: {report['added']}", flush=True)
+    return root
+
+
+def create(workspace: str | Path, *, auth_enabled: bool = False):
+    """Open the workspace and build the app; returns (blocks, launch kwargs, workspace)."""
+    from storage import Workspace
+
+    from labeling.ui import build_app
+
+    ws = Workspace.open(workspace)
+    demo, launch_kw = build_app(ws, auth_enabled=auth_enabled)
+    return demo, launch_kw, ws
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    root = ensure_workspace(args.workspace, demo=not args.no_demo)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    auth = None
+    if args.auth:
+        auth = [tuple(pair.split(":", 1)) for pair in args.auth.split(",") if ":" in pair]
+    from storage import WorkspaceError
+
+    try:
+        demo, launch_kw, ws = create(root, auth_enabled=bool(auth))
+    except WorkspaceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    demo.queue(default_concurrency_limit=4)
+    demo.launch(server_name=args.host, server_port=args.port, auth=auth, show_error=True, **launch_kw)
+    ws.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

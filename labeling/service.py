@@ -1,0 +1,161 @@
+"""The label service the app's handlers call. Handlers stay thin; everything durable happens here.
+
+Writes: one short serialized transaction per action (storage.labels.append_event), acknowledged only after
+COMMIT; a client_key per action makes a retried request add nothing.
+"""
+from __future__ import annotations
+
+import random
+import threading
+from pathlib import Path
+from typing import Any
+
+from storage import Workspace, catalog, labels
+from storage import review_store as rs
+
+from .overlays import OverlayWorker
+
+IMAGE_VALUES = ("good", "bad", "skip")
+VIDEO_VALUES = ("accept", "reject", "skip")
+PAIR_CHOICES = ("left", "right", "tie")
+IMAGE_REASONS = ["blurry", "collage", "text clutter", "product not salient", "text over product", "other"]
+VIDEO_REASONS = ["insufficient motion", "unstable or illegible text", "product distorted or changed",
+                 "low visual quality", "irrational effect", "other"]
+CRITERIA = ("prompt_following", "ad_quality")
+
+
+class LabelError(ValueError):
+    """A label request that cannot be honoured; the message is shown to the user."""
+
+
+class ReviewService:
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self.root = Path(ws.root)
+        self.worker = OverlayWorker()
+        self._rng_lock = threading.Lock()
+        self._rng = random.Random()
+
+    # -- labels --------------------------------------------------------------------------------
+    def label(self, *, item_kind: str, item_id: int, value: str, annotator: str, reasons: list[str] | None = None,
+              note: str | None = None, client_key: str | None = None, session: str | None = None,
+              payload: dict | None = None) -> dict[str, Any]:
+        """Append one label event; durable (committed) when this returns."""
+        annotator = (annotator or "").strip()
+        if not annotator:
+            raise LabelError("enter your name in the Annotator field first (or log in)")
+        allowed = {"image": IMAGE_VALUES, "video": VIDEO_VALUES, "triple": VIDEO_VALUES}.get(item_kind)
+        if allowed is not None and value not in allowed:
+            raise LabelError(f"{item_kind} label must be one of {', '.join(allowed)}, got {value!r}")
+        if item_id is None:
+            raise LabelError("no item selected")
+        ev = labels.append_event(self.ws, item_kind=item_kind, item_id=int(item_id), value=value,
+                                 annotator=annotator, reasons=[r for r in (reasons or []) if r],
+                                 note=(note or None), session=session, payload=payload,
+                                 client_key=(client_key or None))
+        return {"event_id": int(ev["id"]), "duplicate": bool(ev["duplicate"]), "item_kind": item_kind,
+                "item_id": int(item_id), "value": value, "annotator": annotator}
+
+    def undo(self, *, annotator: str, item_kinds: tuple[str, ...] = ("image",), client_key: str | None = None,
+             session: str | None = None) -> dict[str, Any] | None:
+        """Undo the annotator's latest label (of these kinds): appends an 'undo' event pointing at it."""
+        annotator = (annotator or "").strip()
+        if not annotator:
+            raise LabelError("enter your name in the Annotator field first (or log in)")
+        if client_key:
+            prior = self.ws.query_one("SELECT undoes, item_kind, item_id FROM label_events WHERE client_key = ?",
+                                      [client_key])
+            if prior:
+                return {"undone_event": prior[0], "item_kind": prior[1], "item_id": int(prior[2]),
+                        "duplicate": True}
+        target = labels.last_undoable(self.ws, annotator, tuple(item_kinds))
+        if target is None:
+            return None
+        ev = labels.append_event(self.ws, item_kind=target["item_kind"], item_id=int(target["item_id"]),
+                                 value="undo", annotator=annotator, undoes=int(target["id"]), session=session,
+                                 client_key=client_key or None)
+        return {"undone_event": int(target["id"]), "event_id": int(ev["id"]), "item_kind": target["item_kind"],
+                "item_id": int(target["item_id"]), "value": target["value"], "duplicate": bool(ev["duplicate"])}
+
+    # -- queues --------------------------------------------------------------------------------
+    def image_queue(self, **kw: Any) -> list[dict[str, Any]]:
+        """curation.queue.image_queue when it exists (the curation engineer's orders), else the fallback."""
+        try:
+            from curation.queue import image_queue as cq
+        except ImportError:
+            cq = None
+        if cq is not None:
+            kw2 = {k: v for k, v in kw.items() if k in ("order", "label_state", "category_id", "score_min",
+                                                          "score_max", "failed_filter", "annotator", "limit",
+                                                          "offset", "diverse")}
+            if kw2.get("label_state") in ("good", "bad"):
+                return rs.image_queue(self.ws, **kw)
+            rows = cq(self.ws, **kw2)
+            for r in rows:
+                r.setdefault("id", r.get("image_id"))
+                r.setdefault("image_id", r.get("id"))
+            return rows
+        return rs.image_queue(self.ws, **{k: v for k, v in kw.items() if k != "diverse"})
+
+    def video_queue(self, **kw: Any) -> list[dict[str, Any]]:
+        return rs.video_queue(self.ws, **kw)
+
+    # -- pairs ---------------------------------------------------------------------------------
+    def next_pair(self, annotator: str, exclude: set[tuple[int, int]] | None = None) -> dict[str, Any] | None:
+        """The next pair for this annotator: the least-judged model pair first (so every model meets every
+        other evenly), a case this annotator has not judged for it, left/right order randomised."""
+        cases = rs.pair_cases(self.ws)
+        if not cases:
+            return None
+        counts = rs.pair_counts(self.ws)
+        done = rs.judged_pairs(self.ws, annotator) | set(exclude or ())
+        options = []
+        for case in cases:
+            items = case["items"]
+            for a in range(len(items)):
+                for b in range(a + 1, len(items)):
+                    x, y = items[a], items[b]
+                    if x["model"] == y["model"]:
+                        continue
+                    key = (min(x["triple_id"], y["triple_id"]), max(x["triple_id"], y["triple_id"]))
+                    if key in done:
+                        continue
+                    mp = tuple(sorted((x["model"], y["model"])))
+                    options.append((counts.get(mp, 0), mp, case, x, y))
+        if not options:
+            return None
+        with self._rng_lock:
+            least = min(o[0] for o in options)
+            pool = [o for o in options if o[0] == least]
+            n, mp, case, x, y = self._rng.choice(pool)
+            if self._rng.random() < 0.5:
+                x, y = y, x
+        return {"image_id": case["image_id"], "same_prompt": case["same_prompt"], "model_pair": list(mp),
+                "left": self._triple(x["triple_id"]), "right": self._triple(y["triple_id"]), "pair_count": n}
+
+    def _triple(self, triple_id: int) -> dict[str, Any]:
+        rows = self.ws.query_dicts(
+            "SELECT t.id AS triple_id, t.video_id, t.model, t.image_id, p.text AS prompt, v.path AS video_path, "
+            "v.sha256 AS video_sha256, i.path AS image_path, i.product FROM triples t JOIN videos v ON "
+            "v.id = t.video_id LEFT JOIN prompts p ON p.id = t.prompt_id LEFT JOIN images i ON i.id = t.image_id "
+            "WHERE t.id = ?", [int(triple_id)])
+        return rows[0]
+
+    def judge_pair(self, *, left_triple: int, right_triple: int, prompt_following: str, ad_quality: str,
+                   annotator: str, client_key: str | None = None, session: str | None = None) -> dict[str, Any]:
+        for name, v in (("prompt following", prompt_following), ("ad quality", ad_quality)):
+            if v not in PAIR_CHOICES:
+                raise LabelError(f"choose left, right or tie for {name} (got {v!r})")
+        lt, rt = self._triple(left_triple), self._triple(right_triple)
+        payload = {"left_triple": int(left_triple), "right_triple": int(right_triple),
+                   "left_model": lt["model"], "right_model": rt["model"],
+                   "left_video": int(lt["video_id"]), "right_video": int(rt["video_id"]),
+                   "prompt_following": prompt_following, "ad_quality": ad_quality}
+        # item_id: the smaller triple id, so a pair is one item whichever side it was shown on
+        return self.label(item_kind="pair", item_id=min(int(left_triple), int(right_triple)),
+                          value=f"{prompt_following}/{ad_quality}", annotator=annotator, payload=payload,
+                          client_key=client_key, session=session)
+
+    # -- reads ---------------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        return catalog.counts(self.ws)

@@ -1,0 +1,50 @@
+// One-key review. Keys never fire while typing in a text field, and only on the visible tab.
+(function () {
+  if (window.__advfxKeys) return;
+  window.__advfxKeys = true;
+  window.advfxKey = function () {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return Date.now().toString(36) + Math.random().toString(36).slice(2);
+  };
+  const MAP = {
+    images: {g: "img-good", b: "img-bad", s: "img-skip", z: "img-undo", arrowleft: "img-prev", arrowright: "img-next"},
+    videos: {a: "vid-accept", r: "vid-reject", s: "vid-skip", z: "vid-undo", arrowleft: "vid-prev", arrowright: "vid-next"},
+    compare: {"1": "cmp-key-1", "2": "cmp-key-2", "0": "cmp-key-0", z: "cmp-undo"},
+  };
+  function typing(el) {
+    if (!el) return false;
+    const tag = (el.tagName || "").toLowerCase();
+    if (tag === "textarea" || tag === "select" || el.isContentEditable) return true;
+    if (tag === "input") {
+      const t = (el.type || "text").toLowerCase();
+      return !["checkbox", "radio", "button", "submit", "range", "reset"].includes(t);
+    }
+    return false;
+  }
+  function visible(id) {
+    const el = document.getElementById(id);
+    return el && el.offsetParent !== null ? el : null;
+  }
+  function activeTab() {
+    for (const t of ["images", "videos", "compare"]) if (visible("tab-" + t + "-root")) return t;
+    return null;
+  }
+  function press(id) {
+    const el = document.getElementById(id);
+    if (!el) return false;
+    const btn = el.tagName === "BUTTON" ? el : el.querySelector("button");
+    if (!btn || btn.disabled) return false;
+    btn.click();
+    btn.classList.add("key-flash");
+    setTimeout(() => btn.classList.remove("key-flash"), 180);
+    return true;
+  }
+  document.addEventListener("keydown", function (e) {
+    if (e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
+    if (typing(e.target) || typing(document.activeElement)) return;
+    const tab = activeTab();
+    if (!tab) return;
+    const id = MAP[tab][e.key.toLowerCase()];
+    if (id && press(id)) e.preventDefault();
+  }, true);
+})();

@@ -1,0 +1,136 @@
+"""Builds the Gradio Blocks app: one tab per area, a header with counts and the annotator name."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from storage import Workspace, catalog
+
+from .service import ReviewService
+
+STATIC = Path(__file__).parent / "static"
+
+
+def _counts_html(svc: ReviewService) -> str:
+    c = catalog.counts(svc.ws)
+    return ('<div class="counts">'
+            + " · ".join(f"<b>{c[k]:,}</b> {k.replace('_', ' ')}" for k in ("images", "videos", "triples", "labels"))
+            + "</div>")
+
+
+def build_app(ws: Workspace, *, auth_enabled: bool = False) -> tuple[gr.Blocks, dict[str, Any]]:
+    """The Blocks app and the launch() keyword arguments it needs (css, head, allowed/blocked paths)."""
+    from .ui_compare import CompareTab
+    from .ui_images import ImagesTab
+    from .ui_misc import MiscTabs
+    from .ui_videos import VideosTab
+
+    svc = ReviewService(ws)
+    images, videos, compare, misc = ImagesTab(svc), VideosTab(svc), CompareTab(svc), MiscTabs(svc)
+    with gr.Blocks(title="Ad-VFX Curation Studio", fill_width=True) as demo:
+        with gr.Row(elem_id="app-header", equal_height=True):
+            gr.HTML(f'<div id="app-title"><h1>Ad-VFX Curation Studio</h1><p>workspace '
+                    f'<code>{ws.root}</code></p></div>', scale=3)
+            counts = gr.HTML(_counts_html(svc), scale=3, elem_id="app-counts")
+            annotator = gr.Textbox(label="Annotator", placeholder="your name", scale=1, min_width=160,
+                                   elem_id="annotator", interactive=not auth_enabled,
+                                   value=None)
+        with gr.Tabs(elem_id="tabs"):
+            with gr.Tab("Images", id="images", elem_id="tab-images-root"):
+                images.build(annotator)
+            with gr.Tab("Videos", id="videos", elem_id="tab-videos-root"):
+                videos.build(annotator)
+            with gr.Tab("Compare", id="compare", elem_id="tab-compare-root"):
+                compare.build(annotator)
+            with gr.Tab("Classifier", id="classifier", elem_id="tab-classifier-root"):
+                misc.build_classifier()
+            with gr.Tab("Benchmark", id="benchmark", elem_id="tab-benchmark-root"):
+                misc.build_benchmark()
+            with gr.Tab("Export", id="export", elem_id="tab-export-root"):
+                misc.build_export()
+            with gr.Tab("Statistics", id="statistics", elem_id="tab-statistics-root"):
+                misc.build_stats()
+        _register_api(svc)
+
+        def on_load(request: gr.Request):
+            user = getattr(request, "username", None)
+            return gr.update(value=user) if user else gr.skip()
+
+        demo.load(on_load, None, [annotator], api_visibility="private", show_progress="hidden")
+        # restore / remember the typed annotator name in this browser
+        demo.load(None, None, [annotator], js="() => localStorage.getItem('advfx-annotator') || 'designer'")
+        annotator.change(None, [annotator], None, js="(a) => { localStorage.setItem('advfx-annotator', a || ''); }")
+        fn, inputs, outputs = images.load_event
+        demo.load(fn, inputs, outputs, api_visibility="private", show_progress="hidden").then(**images.after_load)
+        videos.on_app_load(demo)
+        compare.on_app_load(demo, annotator)
+        gr.Timer(15).tick(lambda: _counts_html(svc), None, [counts], api_visibility="private",
+                          show_progress="hidden")
+    demo.svc = svc  # type: ignore[attr-defined]
+    roots = [str(ws.root)] + [r for r in catalog.media_roots(ws)]
+    launch_kw = {
+        "css": (STATIC / "app.css").read_text(encoding="utf-8"),
+        "head": "<script>" + (STATIC / "keys.js").read_text(encoding="utf-8") + "</script>",
+        "allowed_paths": roots,
+        "blocked_paths": [str(ws.db_path), str(ws.db_path) + ".wal", str(ws.root / "runs"),
+                          str(ws.root / "models")],
+        "theme": gr.themes.Soft(primary_hue="indigo", neutral_hue="slate",
+                                font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "sans-serif"]),
+    }
+    return demo, launch_kw
+
+
+def _register_api(svc: ReviewService) -> None:
+    """Programmatic endpoints (no UI): what gradio_client, the load test and scripts call."""
+    from .service import LabelError
+
+    def label(item_kind: str, item_id: int, value: str, annotator: str, reasons: list[str] | None = None,
+              note: str | None = None, client_key: str | None = None) -> dict:
+        """Append one label event (durable when this returns). Returns {event_id, duplicate, ...}."""
+        try:
+            return svc.label(item_kind=item_kind, item_id=int(item_id), value=value, annotator=annotator,
+                             reasons=reasons or [], note=note, client_key=client_key)
+        except LabelError as exc:
+            raise gr.Error(str(exc)) from None
+
+    def undo(annotator: str, item_kind: str = "image", client_key: str | None = None) -> dict:
+        """Undo this annotator's latest label of this kind. Returns the undone event, or {} if none."""
+        try:
+            return svc.undo(annotator=annotator, item_kinds=(item_kind,), client_key=client_key) or {}
+        except LabelError as exc:
+            raise gr.Error(str(exc)) from None
+
+    def image_queue(order: str = "uncertainty", label_state: str = "unlabelled", category_id: int | None = None,
+                    score_min: float | None = None, score_max: float | None = None, failed_filter: str | None = None,
+                    annotator: str | None = None, limit: int = 50, offset: int = 0) -> list[dict]:
+        """The image review queue (ids, paths, scores, labels, failed filters)."""
+        rows = svc.image_queue(order=order, label_state=label_state, category_id=category_id, score_min=score_min,
+                               score_max=score_max, failed_filter=failed_filter or None, annotator=annotator or None,
+                               limit=int(limit), offset=int(offset))
+        return [{k: (v if isinstance(v, (int, float, str, list, type(None))) else str(v)) for k, v in r.items()}
+                for r in rows]
+
+    def video_queue(label_state: str = "any", model: str | None = None, metric: str | None = None,
+                    metric_min: float | None = None, metric_max: float | None = None, limit: int = 50,
+                    offset: int = 0) -> list[dict]:
+        """Videos with metric values (fractions 0-1), filtered by label state, model and one metric's range."""
+        rows = svc.video_queue(label_state=label_state, model=model or None, metric=metric or None,
+                               metric_min=metric_min, metric_max=metric_max, limit=int(limit), offset=int(offset))
+        return [{k: (v if isinstance(v, (int, float, str, list, type(None))) else str(v)) for k, v in r.items()}
+                for r in rows]
+
+    def current_label(item_kind: str, item_id: int) -> dict:
+        """The newest current label of an item (any annotator), or {}."""
+        from storage import labels
+
+        row = labels.current_label(svc.ws, item_kind, int(item_id))
+        return {k: (v if isinstance(v, (int, float, str, list, type(None))) else str(v))
+                for k, v in (row or {}).items()}
+
+    gr.api(label, api_name="label", concurrency_limit=None)
+    gr.api(undo, api_name="undo", concurrency_limit=None)
+    gr.api(image_queue, api_name="image_queue", concurrency_limit=None)
+    gr.api(video_queue, api_name="video_queue", concurrency_limit=None)
+    gr.api(current_label, api_name="current_label", concurrency_limit=None)

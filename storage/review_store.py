@@ -1,0 +1,313 @@
+"""SQL the review app needs that the other storage modules lack: queues, item cards, pair scheduling.
+
+Every read is one query on the thread-local cursor; every write goes through `storage.labels`.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .db import Workspace
+
+METRICS = ("motionx", "tsscore", "productscore", "aesscore", "gmescore", "crscore")
+
+# The newest classifier run's scores (empty when no run exists).
+_PRED = ("SELECT image_id, score FROM predictions WHERE run_id = "
+         "(SELECT max(id) FROM classifier_runs)")
+# The current image label: the newest current label by any annotator.
+_LAB = ("SELECT item_id, arg_max(value, event_id) AS label, arg_max(annotator, event_id) AS annotator "
+        "FROM current_labels WHERE item_kind = ? GROUP BY item_id")
+
+
+def image_queue(ws: Workspace, *, order: str = "uncertainty", label_state: str = "unlabelled",
+                category_id: int | None = None, score_min: float | None = None, score_max: float | None = None,
+                failed_filter: str | None = None, annotator: str | None = None, limit: int = 50,
+                offset: int = 0, threshold: float | None = None, **_: Any) -> list[dict[str, Any]]:
+    """The review queue in one query (the fallback the app uses until curation.queue exists).
+
+    order: uncertainty (|score - threshold| ascending, unscored last), score (high -> low), newest, id.
+    label_state: unlabelled | labelled | any | good | bad.
+    """
+    where, params = [], []
+    params.append("image")
+    if category_id:
+        where.append("i.category_id = ?")
+        params.append(int(category_id))
+    if score_min is not None:
+        where.append("p.score >= ?")
+        params.append(float(score_min))
+    if score_max is not None:
+        where.append("p.score <= ?")
+        params.append(float(score_max))
+    if failed_filter:
+        if failed_filter == "any":
+            where.append("f.failed IS NOT NULL")
+        else:
+            where.append("list_contains(f.failed, ?)")
+            params.append(failed_filter)
+    if label_state == "unlabelled":
+        where.append("l.label IS NULL")
+    elif label_state == "labelled":
+        where.append("l.label IS NOT NULL")
+    elif label_state in ("good", "bad"):
+        where.append("l.label = ?")
+        params.append(label_state)
+    if annotator:
+        where.append("EXISTS (SELECT 1 FROM current_labels c WHERE c.item_kind = 'image' AND c.item_id = i.id "
+                     "AND c.annotator = ?)")
+        params.append(annotator)
+    if threshold is None:
+        row = ws.query_one("SELECT threshold FROM classifier_runs ORDER BY id DESC LIMIT 1")
+        threshold = float(row[0]) if row and row[0] is not None else 0.5
+    orders = {
+        "uncertainty": "CASE WHEN p.score IS NULL THEN 1 ELSE 0 END, abs(p.score - ?), i.id",
+        "score": "p.score DESC NULLS LAST, i.id",
+        "newest": "i.added_at DESC, i.id DESC",
+        "id": "i.id",
+    }
+    order_sql = orders.get(order, orders["id"])
+    if order == "uncertainty":
+        params.append(threshold)
+    sql = (f"WITH l AS ({_LAB}), p AS ({_PRED}), "
+           "f AS (SELECT image_id, list(DISTINCT filter ORDER BY filter) AS failed FROM filter_results "
+           "WHERE passed = false GROUP BY image_id) "
+           "SELECT i.id, i.path, i.sha256, i.width, i.height, i.category_id, p.score, l.label, "
+           "coalesce(f.failed, []) AS failed_filters FROM images i "
+           "LEFT JOIN l ON l.item_id = i.id LEFT JOIN p ON p.image_id = i.id LEFT JOIN f ON f.image_id = i.id "
+           + (("WHERE " + " AND ".join(where)) if where else "")
+           + f" ORDER BY {order_sql} LIMIT ? OFFSET ?")
+    params += [int(limit), int(offset)]
+    rows = ws.query_dicts(sql, params)
+    for r in rows:
+        r["image_id"] = r["id"]
+    return rows
+
+
+def image_card(ws: Workspace, image_id: int) -> dict[str, Any] | None:
+    """Everything the Images view shows about one image (besides overlays)."""
+    rows = ws.query_dicts(
+        "SELECT i.id, i.sha256, i.path, i.width, i.height, i.format, i.bytes, i.product, i.source, i.dup_group, "
+        "c.name AS category, d.name AS domain FROM images i LEFT JOIN categories c ON c.id = i.category_id "
+        "LEFT JOIN domains d ON d.id = c.domain_id WHERE i.id = ?", [int(image_id)])
+    if not rows:
+        return None
+    card = rows[0]
+    card["filters"] = ws.query_dicts(
+        "SELECT filter, value, passed, reason FROM (SELECT *, row_number() OVER (PARTITION BY filter "
+        "ORDER BY computed_at DESC) AS rn FROM filter_results WHERE image_id = ?) WHERE rn = 1 ORDER BY filter",
+        [int(image_id)])
+    pred = ws.query_one(
+        "SELECT p.score, r.id, r.threshold, r.features FROM predictions p JOIN classifier_runs r ON r.id = p.run_id "
+        "WHERE p.image_id = ? ORDER BY r.id DESC LIMIT 1", [int(image_id)])
+    card["score"] = None if pred is None else {"score": pred[0], "run": pred[1], "threshold": pred[2],
+                                               "features": pred[3]}
+    card["labels"] = ws.query_dicts(
+        "SELECT annotator, value, reasons, note, event_id, created_at FROM current_labels "
+        "WHERE item_kind = 'image' AND item_id = ? ORDER BY event_id DESC", [int(image_id)])
+    return card
+
+
+def failed_filter_names(ws: Workspace) -> list[str]:
+    return [r[0] for r in ws.query("SELECT DISTINCT filter FROM filter_results ORDER BY 1")]
+
+
+def annotators(ws: Workspace) -> list[str]:
+    return [r[0] for r in ws.query("SELECT DISTINCT annotator FROM label_events ORDER BY 1")]
+
+
+def category_choices(ws: Workspace) -> list[tuple[str, int]]:
+    """(label, id) of categories that hold images, with counts."""
+    rows = ws.query("SELECT c.id, d.name, c.name, count(*) FROM images i JOIN categories c ON c.id = i.category_id "
+                    "JOIN domains d ON d.id = c.domain_id GROUP BY ALL ORDER BY d.name, c.name")
+    return [(f"{d} / {c} ({n})", int(cid)) for cid, d, c, n in rows]
+
+
+def label_progress(ws: Workspace, item_kind: str = "image") -> dict[str, int]:
+    table = {"image": "images", "video": "videos"}[item_kind]
+    total = ws.query_one(f"SELECT count(*) FROM {table}")[0]
+    rows = ws.query("SELECT label, count(*) FROM (" + _LAB + ") GROUP BY label", [item_kind])
+    out = {"total": int(total), **{r[0]: int(r[1]) for r in rows}}
+    out["labelled"] = sum(v for k, v in out.items() if k != "total")
+    return out
+
+
+# -- videos -----------------------------------------------------------------------------------
+def _metric_pivot() -> str:
+    cols = ", ".join(f"avg(value) FILTER (WHERE metric = '{m}' AND status = 'ok') AS {m}" for m in METRICS)
+    return ("SELECT video_id, " + cols + " FROM (SELECT video_id, triple_id, metric, value, status, "
+            "row_number() OVER (PARTITION BY video_id, triple_id, metric ORDER BY id DESC) AS rn "
+            "FROM metric_results) WHERE rn = 1 GROUP BY video_id")
+
+
+def video_queue(ws: Workspace, *, label_state: str = "unlabelled", model: str | None = None,
+                metric: str | None = None, metric_min: float | None = None, metric_max: float | None = None,
+                order: str = "id", limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+    """Videos with their metric values (mean over triples of each metric's newest result), filtered.
+
+    metric_min/max are fractions 0-1; a video without an ok value of `metric` is excluded by a range filter.
+    label_state: unlabelled | labelled | any | accept | reject.
+    """
+    where, params = [], ["video"]
+    if model:
+        where.append("v.model = ?")
+        params.append(model)
+    if metric:
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}; one of {METRICS}")
+        if metric_min is not None:
+            where.append(f"m.{metric} >= ?")
+            params.append(float(metric_min))
+        if metric_max is not None:
+            where.append(f"m.{metric} <= ?")
+            params.append(float(metric_max))
+    if label_state == "unlabelled":
+        where.append("l.label IS NULL")
+    elif label_state == "labelled":
+        where.append("l.label IS NOT NULL")
+    elif label_state in ("accept", "reject"):
+        where.append("l.label = ?")
+        params.append(label_state)
+    orders = {"id": "v.id", "newest": "v.added_at DESC, v.id DESC"}
+    if metric and order == "metric":
+        order_sql = f"m.{metric} ASC NULLS LAST, v.id"
+    else:
+        order_sql = orders.get(order, "v.id")
+    metric_cols = ", ".join(f"m.{m}" for m in METRICS)
+    sql = (f"WITH l AS ({_LAB}), m AS ({_metric_pivot()}) "
+           f"SELECT v.id, v.path, v.sha256, v.model, v.fps, v.frame_count, v.width, v.height, l.label, {metric_cols} "
+           "FROM videos v LEFT JOIN l ON l.item_id = v.id LEFT JOIN m ON m.video_id = v.id "
+           + (("WHERE " + " AND ".join(where)) if where else "")
+           + f" ORDER BY {order_sql} LIMIT ? OFFSET ?")
+    params += [int(limit), int(offset)]
+    return ws.query_dicts(sql, params)
+
+
+def video_models(ws: Workspace) -> list[str]:
+    return [r[0] for r in ws.query("SELECT DISTINCT model FROM videos WHERE model IS NOT NULL AND model <> '' "
+                                   "ORDER BY 1")]
+
+
+def video_card(ws: Workspace, video_id: int) -> dict[str, Any] | None:
+    rows = ws.query_dicts(
+        "SELECT v.*, p.text AS prompt, i.path AS source_image_path, i.sha256 AS source_image_sha256, "
+        "i.product AS product, c.name AS category, d.name AS domain FROM videos v "
+        "LEFT JOIN prompts p ON p.id = v.prompt_id LEFT JOIN images i ON i.id = v.source_image_id "
+        "LEFT JOIN categories c ON c.id = i.category_id LEFT JOIN domains d ON d.id = c.domain_id "
+        "WHERE v.id = ?", [int(video_id)])
+    if not rows:
+        return None
+    card = rows[0]
+    card["triples"] = ws.query_dicts(
+        "SELECT t.id, t.image_id, t.prompt_id, t.model, t.benchmark_set, t.product, p.text AS prompt, "
+        "i.path AS image_path FROM triples t LEFT JOIN prompts p ON p.id = t.prompt_id "
+        "LEFT JOIN images i ON i.id = t.image_id WHERE t.video_id = ? ORDER BY t.id", [int(video_id)])
+    if card.get("product") is None and card["triples"]:
+        card["product"] = card["triples"][0].get("product")
+    if card.get("prompt") is None and card["triples"]:
+        card["prompt"] = card["triples"][0].get("prompt")
+    card["labels"] = ws.query_dicts(
+        "SELECT annotator, value, reasons, note, event_id, created_at FROM current_labels "
+        "WHERE item_kind = 'video' AND item_id = ? ORDER BY event_id DESC", [int(video_id)])
+    return card
+
+
+# -- pairs (Compare tab) ----------------------------------------------------------------------
+def pair_cases(ws: Workspace) -> list[dict[str, Any]]:
+    """Cases with videos from at least two models: the same source image and prompt (the triples table).
+
+    When no (image, prompt) case has two models, cases fall back to the same source image (the prompts may
+    then differ; `same_prompt` says so)."""
+    sql = ("SELECT t.image_id, {key} AS prompt_key, list(struct_pack(triple_id := t.id, video_id := t.video_id, "
+           "model := t.model) ORDER BY t.id) AS items FROM triples t WHERE t.image_id IS NOT NULL AND t.model <> '' "
+           "GROUP BY t.image_id, prompt_key HAVING count(DISTINCT t.model) >= 2 ORDER BY t.image_id, prompt_key")
+    rows = ws.query_dicts(sql.format(key="t.prompt_id"))
+    same = True
+    if not rows:
+        rows = ws.query_dicts(sql.format(key="0"))
+        same = False
+    for r in rows:
+        r["same_prompt"] = same
+    return rows
+
+
+def pair_counts(ws: Workspace, annotator: str | None = None) -> dict[tuple[str, str], int]:
+    """How many pair judgements each unordered model pair has (optionally by one annotator)."""
+    sql = ("SELECT json_extract_string(payload, '$.left_model') AS a, json_extract_string(payload, '$.right_model') "
+           "AS b, count(*) FROM label_events e WHERE item_kind = 'pair' AND value <> 'undo' "
+           "AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.value = 'undo' AND u.undoes = e.id)")
+    params: list[Any] = []
+    if annotator:
+        sql += " AND annotator = ?"
+        params.append(annotator)
+    out: dict[tuple[str, str], int] = {}
+    for a, b, n in ws.query(sql + " GROUP BY 1, 2", params):
+        key = tuple(sorted((a or "", b or "")))
+        out[key] = out.get(key, 0) + int(n)
+    return out
+
+
+def judged_pairs(ws: Workspace, annotator: str) -> set[tuple[int, int]]:
+    """(min triple id, max triple id) of pairs this annotator has judged (not undone)."""
+    rows = ws.query(
+        "SELECT json_extract(payload, '$.left_triple')::BIGINT, json_extract(payload, '$.right_triple')::BIGINT "
+        "FROM label_events e WHERE item_kind = 'pair' AND annotator = ? AND value <> 'undo' "
+        "AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.value = 'undo' AND u.undoes = e.id)", [annotator])
+    return {(min(a, b), max(a, b)) for a, b in rows if a is not None and b is not None}
+
+
+def pair_results(ws: Workspace) -> list[dict[str, Any]]:
+    """Per model: wins / losses / ties on each criterion over current pair judgements."""
+    rows = ws.query_dicts(
+        "SELECT payload FROM label_events e WHERE item_kind = 'pair' AND value <> 'undo' "
+        "AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.value = 'undo' AND u.undoes = e.id)")
+    stats: dict[str, dict[str, int]] = {}
+    for r in rows:
+        p = json.loads(r["payload"]) if isinstance(r["payload"], str) else (r["payload"] or {})
+        lm, rm = p.get("left_model"), p.get("right_model")
+        for crit in ("prompt_following", "ad_quality"):
+            choice = p.get(crit)
+            for m in (lm, rm):
+                stats.setdefault(m, {f"{c}_{k}": 0 for c in ("prompt_following", "ad_quality")
+                                     for k in ("win", "loss", "tie")})
+            if choice == "tie":
+                stats[lm][f"{crit}_tie"] += 1
+                stats[rm][f"{crit}_tie"] += 1
+            elif choice in ("left", "right"):
+                win, lose = (lm, rm) if choice == "left" else (rm, lm)
+                stats[win][f"{crit}_win"] += 1
+                stats[lose][f"{crit}_loss"] += 1
+    return [{"model": m, **s} for m, s in sorted(stats.items())]
+
+
+# -- classifier tab ---------------------------------------------------------------------------
+def classifier_runs(ws: Workspace) -> list[dict[str, Any]]:
+    rows = ws.query_dicts("SELECT id, version, n_labels, label_counts, features, estimator, threshold, cv_metrics, "
+                          "model_path, created_at FROM classifier_runs ORDER BY id DESC")
+    for r in rows:
+        for k in ("label_counts", "cv_metrics"):
+            if isinstance(r.get(k), str):
+                try:
+                    r[k] = json.loads(r[k])
+                except ValueError:
+                    pass
+    return rows
+
+
+def prediction_scores(ws: Workspace, run_id: int | None = None) -> list[float]:
+    if run_id is None:
+        row = ws.query_one("SELECT max(id) FROM classifier_runs")
+        run_id = row[0] if row else None
+    if run_id is None:
+        return []
+    return [r[0] for r in ws.query("SELECT score FROM predictions WHERE run_id = ?", [int(run_id)])]
+
+
+def kept_at_threshold(ws: Workspace, threshold: float, run_id: int | None = None) -> dict[str, int]:
+    if run_id is None:
+        row = ws.query_one("SELECT max(id) FROM classifier_runs")
+        run_id = row[0] if row else None
+    if run_id is None:
+        return {"kept": 0, "scored": 0}
+    row = ws.query_one("SELECT count(*) FILTER (WHERE score >= ?), count(*) FROM predictions WHERE run_id = ?",
+                       [float(threshold), int(run_id)])
+    return {"kept": int(row[0]), "scored": int(row[1])}
