@@ -176,3 +176,7 @@ def compute(frames: SampledFrames, cfg: MotionXConfig = MotionXConfig()) -> Metr
         "rel_accel": rel,
     }
     return MetricOutput(value, backend=backend, trace=clean(trace, 4))
+
+
+def run(video, case, cfg: MotionXConfig) -> MetricOutput:
+    return compute(video.get(cfg.request()), cfg)

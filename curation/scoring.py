@@ -1,0 +1,171 @@
+"""Scoring: one function scores one video (-> list of result dicts, no database), the runner plans,
+skips what the store already holds for the same (metric, version, params hash, video, triple), loops,
+and writes. A process pool or Ray can map `score_video` over `plan()`'s jobs and hand the results to
+`write_results`.
+"""
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from metrics.config import ERROR, NA, OK, MetricOutput
+from metrics.registry import METRICS, Case, backend_keys, get_spec
+from storage import Workspace
+from storage import metric_store
+
+CACHED_STATUSES = (OK, NA)     # unavailable / error are retried on the next run
+
+
+@dataclass
+class Job:
+    """One video and the cases (triples) it is scored against; plain data, picklable."""
+    video_id: int
+    video_path: str
+    cases: list[dict[str, Any]]                       # triple_id, image_path, prompt, product
+    todo: list[tuple[str, int, str]] = field(default_factory=list)   # (metric, triple_id, params_hash)
+
+
+def plan(ws: Workspace, metrics: Iterable[str], *, configs: dict[str, Any] | None = None,
+         force: bool = False, video_ids: Iterable[int] | None = None) -> tuple[list[Job], list[dict]]:
+    """Jobs for every ingested video (or ``video_ids``) and the cached results that make work unneeded."""
+    configs = configs or {}
+    specs = [get_spec(m, configs.get(m)) for m in metrics]
+    keys = backend_keys(ws.root)
+    hashes = {s.name: s.params_hash(keys.get(s.name, "")) for s in specs}
+    videos = ws.query_dicts("SELECT v.id, v.path, v.source_image_id, v.prompt_id, i.path AS image_path, "
+                            "i.product AS image_product, p.text AS prompt FROM videos v "
+                            "LEFT JOIN images i ON i.id = v.source_image_id "
+                            "LEFT JOIN prompts p ON p.id = v.prompt_id ORDER BY v.id")
+    if video_ids is not None:
+        wanted = set(video_ids)
+        videos = [v for v in videos if v["id"] in wanted]
+    triples = ws.query_dicts("SELECT t.id, t.video_id, i.path AS image_path, p.text AS prompt, "
+                             "coalesce(t.product, i.product) AS product FROM triples t "
+                             "LEFT JOIN images i ON i.id = t.image_id LEFT JOIN prompts p ON p.id = t.prompt_id "
+                             "ORDER BY t.id")
+    by_video: dict[int, list[dict]] = {}
+    for t in triples:
+        by_video.setdefault(t["video_id"], []).append(
+            {"triple_id": t["id"], "image_path": t["image_path"], "prompt": t["prompt"], "product": t["product"]})
+    jobs, cached = [], []
+    for v in videos:
+        cases = by_video.get(v["id"]) or [{"triple_id": 0, "image_path": v["image_path"], "prompt": v["prompt"],
+                                           "product": v["image_product"]}]
+        job = Job(v["id"], v["path"], cases)
+        for s in specs:
+            for tid in ([c["triple_id"] for c in cases] if s.per_triple else [0]):
+                hit = None if force else metric_store.get_result(
+                    ws, metric=s.name, version=s.version, params_hash=hashes[s.name], video_id=v["id"],
+                    triple_id=tid)
+                if hit and hit["status"] in CACHED_STATUSES:
+                    cached.append(hit)
+                else:
+                    job.todo.append((s.name, tid, hashes[s.name]))
+        jobs.append(job)
+    return jobs, cached
+
+
+def score_video(job: Job, *, configs: dict[str, Any] | None = None, workspace: str | None = None,
+                progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Score one video: decode it once for every metric it still needs, run each metric on each case.
+    Never raises for a bad video or a failing metric: those become status "error" results."""
+    from metrics.decode import DecodeError, decode_video
+
+    configs = configs or {}
+    if not job.todo:
+        return []
+    specs = {m: get_spec(m, configs.get(m)) for m in dict.fromkeys(t[0] for t in job.todo)}
+    requests = [r for s in specs.values() for r in s.requests()]
+    results: list[dict[str, Any]] = []
+
+    def rec(metric: str, tid: int, ph: str, out: MetricOutput, seconds: float) -> dict[str, Any]:
+        return {"metric": metric, "version": specs[metric].version, "params_hash": ph, "video_id": job.video_id,
+                "triple_id": tid, "value": out.value, "status": out.status, "reason": out.reason,
+                "backend": out.backend, "trace": out.trace, "seconds": round(seconds, 4)}
+
+    t0 = time.perf_counter()
+    try:
+        video = decode_video(job.video_path, requests)
+    except (DecodeError, OSError) as exc:
+        reason = f"cannot decode video: {exc}"
+        return [rec(m, tid, ph, MetricOutput.error(reason), 0.0) for m, tid, ph in job.todo]
+    decode_s = time.perf_counter() - t0
+    cases = {c["triple_id"]: Case(triple_id=c["triple_id"], image_path=c.get("image_path"), prompt=c.get("prompt"),
+                                  product=c.get("product"), workspace=workspace) for c in job.cases}
+    video_case = cases.get(job.cases[0]["triple_id"]) if job.cases else Case(workspace=workspace)
+    # reference-free metrics first, then per case (product masks are shared between ProductScore and TSScore)
+    order = sorted(job.todo, key=lambda t: (specs[t[0]].per_triple, t[1], METRICS.index(t[0])))
+    for metric, tid, ph in order:
+        case = cases.get(tid, video_case) if specs[metric].per_triple else video_case
+        t1 = time.perf_counter()
+        try:
+            out = specs[metric].run(video, case)
+        except Exception as exc:  # a metric bug or a bad reference image must not stop the run
+            detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            out = MetricOutput.error(f"{metric} failed: {detail}")
+        if out.trace is not None and isinstance(out.trace, dict):
+            out.trace.setdefault("decode_s", round(decode_s, 4))
+        results.append(rec(metric, tid, ph, out, time.perf_counter() - t1))
+        if progress:
+            progress(f"  {metric} triple={tid}: {out.status} {'' if out.value is None else f'{out.value:.3f}'}")
+    return results
+
+
+def write_results(ws: Workspace, results: Iterable[dict[str, Any]]) -> None:
+    for r in results:
+        metric_store.put_result(ws, metric=r["metric"], version=r["version"], params_hash=r["params_hash"],
+                                video_id=r["video_id"], triple_id=r["triple_id"], value=r["value"],
+                                status=r["status"], reason=r["reason"], backend=r["backend"], trace=r["trace"],
+                                seconds=r["seconds"])
+
+
+def run_scoring(ws: Workspace, metrics: Iterable[str] = METRICS, *, configs: dict[str, Any] | None = None,
+                force: bool = False, video_ids: Iterable[int] | None = None,
+                progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Score every ingested video; returns the CLI's JSON payload ``{"scored": n, "results": [...]}``
+    (results of this run and cached ones alike, one per metric x triple)."""
+    say = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    metrics = list(metrics)
+    jobs, cached = plan(ws, metrics, configs=configs, force=force, video_ids=video_ids)
+    fresh: list[dict[str, Any]] = []
+    n_todo = sum(1 for j in jobs if j.todo)
+    done = 0
+    for job in jobs:
+        if not job.todo:
+            continue
+        done += 1
+        say(f"[{done}/{n_todo}] {job.video_path}")
+        t0 = time.perf_counter()
+        res = score_video(job, configs=configs, workspace=str(ws.root), progress=say)
+        write_results(ws, res)
+        fresh.extend(res)
+        say(f"  done in {time.perf_counter() - t0:.1f} s")
+    say(f"scored {done} video(s); {len(cached)} result(s) from the cache")
+    return {"scored": done, "results": _report(ws, jobs, fresh + cached, metrics)}
+
+
+def _report(ws: Workspace, jobs: list[Job], results: list[dict[str, Any]], metrics: list[str]) -> list[dict]:
+    path_of = {j.video_id: j.video_path for j in jobs}
+    image_of = {(j.video_id, c["triple_id"]): c.get("image_path") for j in jobs for c in j.cases}
+    first_image = {j.video_id: (j.cases[0].get("image_path") if j.cases else None) for j in jobs}
+    out = []
+    for r in results:
+        version = r.get("version", r.get("metric_version"))
+        row = {"video": path_of.get(r["video_id"]),
+               "image": image_of.get((r["video_id"], r["triple_id"]), first_image.get(r["video_id"]))
+               if r["triple_id"] else first_image.get(r["video_id"]),
+               "metric": r["metric"], "value": r["value"] if r["status"] == OK else None, "status": r["status"],
+               "backend": r.get("backend"), "version": version, "video_id": r["video_id"],
+               "triple_id": r["triple_id"]}
+        if r["status"] != OK:
+            row["reason"] = r.get("reason")
+        out.append(row)
+    order = {m: i for i, m in enumerate(metrics)}
+    out.sort(key=lambda x: (x["video_id"], x["triple_id"], order.get(x["metric"], 99)))
+    return out
+
+
+__all__ = ["Job", "plan", "score_video", "write_results", "run_scoring", "ERROR"]

@@ -1,0 +1,50 @@
+"""GmeScore: text-video relevance, the cosine between the prompt and each of 32 uniformly sampled frames
+(GME-Qwen2-VL; CLIP ViT-L/14 text-image cosine as a labelled fallback whose numbers are not comparable
+with GME's), averaged over frames and clamped to [0, 1] (a negative mean cosine means "unrelated": 0)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import MetricOutput, clean
+from .decode import FrameRequest
+
+NAME = "gmescore"
+VERSION = "1.0"
+REFERENCE = True
+
+
+@dataclass(frozen=True)
+class GmeConfig:
+    n_frames: int = 32
+    max_side: int = 512
+
+    def request(self) -> FrameRequest:
+        return FrameRequest("uniform", n=self.n_frames, max_side=self.max_side)
+
+
+def requests(cfg: GmeConfig) -> list[FrameRequest]:
+    return [cfg.request()]
+
+
+def compute(frames: list[np.ndarray], prompt: str | None, cfg: GmeConfig = GmeConfig(), tv=None) -> MetricOutput:
+    from .backends import BackendUnavailable, get_text_video
+
+    if not prompt or not prompt.strip():
+        return MetricOutput.na("no prompt for this video")
+    try:
+        tv = tv or get_text_video()
+    except BackendUnavailable as exc:
+        return MetricOutput.unavailable(str(exc), backend="gme-qwen2-vl-2b")
+    backend = getattr(tv, "name", "text-video")
+    if not frames:
+        return MetricOutput.error("no frames decoded", backend=backend)
+    sims = np.asarray(tv.similarity(prompt, list(frames)), np.float64).reshape(-1)
+    mean = float(sims.mean())
+    return MetricOutput(float(np.clip(mean, 0.0, 1.0)), backend=backend,
+                        trace=clean({"cosine": sims, "mean_cosine": mean}, 4))
+
+
+def run(video, case, cfg: GmeConfig) -> MetricOutput:
+    return compute(video.get(cfg.request()).frames, case.prompt, cfg)
