@@ -13,6 +13,7 @@ CUTOUT_GLOB = "images_ad/postermaker_product_*_rgba.png"
 BACKGROUNDS = [  # real images (textures, scenes, an ad with its text erased) + a studio gradient
     "images_other/ste_poster_test_1_g_text_erased.png",
     "images_other/sam2_groceries.jpg",
+    "images_other/realesrgan_ADE_val_00000114_lowres_beach.jpg",
     "images_other/realesrgan_00003_hazy_lowcontrast.png",
     "images_other/dynamicrafter_pour_honey_input.png",
     "gradient",

@@ -25,7 +25,8 @@ import numpy as np
 from ._common import (BackendUnavailable, alpha_of, as_rgb_uint8, corrupt, find_weights, models_dir, sha8,
                       status_record, torch_device)
 
-WORK_SIDE = 384  # classical work resolution (longest side)
+WORK_SIDE = 384
+CONTRAST_W = float(os.environ.get("ADVFX_SEG_CONTRAST_W", "0.0"))  # classical work resolution (longest side)
 
 SAM2_SIZES = {  # size -> (checkpoint file, config inside the sam2 package)
     "tiny": ("sam2.1_hiera_tiny.pt", "configs/sam2.1/sam2.1_hiera_t.yaml"),
@@ -104,6 +105,12 @@ def saliency_map(rgb: np.ndarray, exclude: Sequence[tuple] = ()) -> np.ndarray:
     d = np.min(np.linalg.norm(lab[:, :, None, :] - centers[None, None], axis=-1), axis=-1)
     lo, hi = np.percentile(d, 2), np.percentile(d, 99)
     d = np.clip((d - lo) / max(hi - lo, 1e-6), 0, 1)
+    if CONTRAST_W:
+        # centre-surround contrast: fine-scale colour against its wide neighbourhood
+        sig = 0.08 * max(h, w)
+        c = np.linalg.norm(lab - cv2.GaussianBlur(lab, (0, 0), sig), axis=-1)
+        c = np.clip(c / max(float(np.percentile(c, 99)), 1e-6), 0, 1)
+        d = (1 - CONTRAST_W) * d + CONTRAST_W * c
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     prior = np.exp(-(((xx - w / 2) / (0.45 * w)) ** 2 + ((yy - h / 2) / (0.45 * h)) ** 2) / 2)
     s = d * (0.35 + 0.65 * prior)
@@ -121,19 +128,58 @@ def estimate_box(rgb: np.ndarray, exclude_boxes: Any = None) -> tuple[int, int, 
         if scale != 1.0 else rgb
     ex = [tuple(v * scale for v in b) for b in _boxes_xyxy(exclude_boxes)]
     sal = saliency_map(small, ex)
-    m = _salient_region(sal)
+    m = _salient_region(sal, ex)
     bb = mask_bbox(m)
     if bb is None:
         return 0, 0, w, h
     return tuple(int(round(v / scale)) for v in bb)  # type: ignore[return-value]
 
 
-def _salient_region(sal: np.ndarray) -> np.ndarray:
+def _salient_region(sal: np.ndarray, exclude: Sequence[tuple] = ()) -> np.ndarray:
+    """Otsu-thresholded saliency, then the connected parts that look like the product: ranked by
+    saliency mass times closeness to the centre; parts that mostly lie on (widened) text boxes -
+    the pills and banners that carry promotional text - are dropped."""
+    h, w = sal.shape
     u8 = (sal * 255).astype(np.uint8)
     t, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    m = u8 > max(t, 40)
-    m = cv2.morphologyEx(m.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
-    return _keep_main_components(m, 0.2)
+    m = (u8 > max(t, 40)).astype(np.uint8)
+    m = cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    n, lab, stats, cents = cv2.connectedComponentsWithStats(m, connectivity=8)
+    if n <= 1:
+        return m.astype(bool)
+    textmask = np.zeros((h, w), bool)
+    for x0, y0, x1, y1 in exclude:
+        py, px = 0.6 * (y1 - y0), 0.15 * (x1 - x0) + 0.6 * (y1 - y0)
+        textmask[int(max(0, y0 - py)):int(min(h, y1 + py + 1)), int(max(0, x0 - px)):int(min(w, x1 + px + 1))] = True
+    mass = np.bincount(lab.ravel(), weights=sal.ravel(), minlength=n)
+    scores = np.zeros(n)
+    diag = np.hypot(w, h)
+    for i in range(1, n):
+        x, y, bw, bh, area = stats[i]
+        if area < 0.002 * h * w:
+            continue
+        if textmask.any() and textmask[y:y + bh, x:x + bw].mean() > 0.6:
+            continue
+        d = np.hypot(cents[i][0] - w / 2, cents[i][1] - h / 2) / diag
+        elong = max(bw / max(bh, 1), bh / max(bw, 1))
+        fill = area / float(bw * bh)
+        shape = 0.3 if (elong > 3.5 and fill > 0.6) else 1.0  # solid thin bars: banners and pills
+        scores[i] = mass[i] * np.exp(-(d / 0.25) ** 2) * shape
+    if scores.max() <= 0:
+        return np.zeros((h, w), bool)
+    best = int(np.argmax(scores))
+    bx, by, bw_, bh_ = stats[best][:4]
+    gap = 0.08 * diag
+    keep = [best]
+    for i in np.nonzero(scores >= 0.2 * scores.max())[0]:
+        if i == best:
+            continue
+        x, y, ww_, hh_ = stats[i][:4]
+        dx = max(0, max(bx, x) - min(bx + bw_, x + ww_))
+        dy = max(0, max(by, y) - min(by + bh_, y + hh_))
+        if np.hypot(dx, dy) <= gap:
+            keep.append(int(i))
+    return np.isin(lab, keep)
 
 
 class ClassicalSegmenter:
@@ -162,7 +208,7 @@ class ClassicalSegmenter:
         small = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA) if scale != 1.0 else rgb
         ex = [tuple(v * scale for v in b) for b in exclude]
         sal = saliency_map(small, ex)
-        region = _salient_region(sal)
+        region = _salient_region(sal, ex)
         if box is not None:
             x0, y0, x1, y1 = (float(v) * scale for v in np.asarray(box, np.float32).reshape(4))
         else:
@@ -255,6 +301,20 @@ class ClassicalSegmenter:
 # ---------------------------------------------------------------------------------------------
 # SAM2
 # ---------------------------------------------------------------------------------------------
+def sam2_overrides() -> list[str]:
+    """Hydra overrides. $ADVFX_SAM2_IMAGE_SIZE (a multiple of 64, default 1024) runs SAM2 at a smaller
+    input size - a speed knob for CPUs and tests; the checkpoint is the same, quality is lower."""
+    size = int(os.environ.get("ADVFX_SAM2_IMAGE_SIZE", "1024") or 1024)
+    if size == 1024:
+        return []
+    if size % 64:
+        raise BackendUnavailable(f"ADVFX_SAM2_IMAGE_SIZE={size} is not a multiple of 64")
+    f = size // 16
+    return [f"++model.image_size={size}",
+            f"++model.memory_attention.layer.self_attention.feat_sizes=[{f},{f}]",
+            f"++model.memory_attention.layer.cross_attention.feat_sizes=[{f},{f}]"]
+
+
 def sam2_checkpoint(size: str = "tiny") -> Path:
     fname, _ = SAM2_SIZES[size]
     return find_weights([f"sam2/{fname}"], f"SAM2 hiera-{size}")
@@ -277,10 +337,13 @@ class SAM2Segmenter:
             raise BackendUnavailable(f"SAM2: the sam2 package cannot be imported ({exc}); install it with "
                                      "`SAM2_BUILD_CUDA=0 pip install --no-build-isolation sam2`") from None
         try:
-            model = build_sam2(self.config, str(self.ckpt), device=self.device)
+            model = build_sam2(self.config, str(self.ckpt), device=self.device,
+                               hydra_overrides_extra=sam2_overrides())
         except Exception as exc:
             raise corrupt(self.ckpt, exc) from None
         self.predictor = SAM2ImagePredictor(model)
+        isz = int(model.image_size)
+        self.predictor._bb_feat_sizes = [(isz // 4, isz // 4), (isz // 8, isz // 8), (isz // 16, isz // 16)]
         self.version = f"sam2 {getattr(sam2, '__version__', '1.x')}; {self.ckpt.name}:{sha8(self.ckpt)}"
         self._video = None
         self._lock = threading.Lock()
@@ -336,13 +399,14 @@ class SAM2Segmenter:
         if self._video is None:
             from sam2.build_sam import build_sam2_video_predictor
             try:
-                self._video = build_sam2_video_predictor(self.config, str(self.ckpt), device=self.device)
+                self._video = build_sam2_video_predictor(self.config, str(self.ckpt), device=self.device,
+                                                         hydra_overrides_extra=sam2_overrides())
             except Exception as exc:
                 raise corrupt(self.ckpt, exc) from None
         with tempfile.TemporaryDirectory(prefix="advfx_sam2_") as tmp, self._lock, torch.inference_mode():
             for i, fr in enumerate(frames):
                 Image.fromarray(as_rgb_uint8(fr)).save(os.path.join(tmp, f"{i:05d}.jpg"), quality=95)
-            state = self._video.init_state(video_path=tmp, offload_video_to_cpu=True)
+            state = self._video.init_state(video_path=tmp, offload_video_to_cpu=True)  # noqa
             self._video.add_new_mask(state, frame_idx=0, obj_id=1, mask=np.asarray(first_mask, bool))
             out: dict[int, np.ndarray] = {}
             for idx, _obj_ids, logits in self._video.propagate_in_video(state):
