@@ -1,0 +1,217 @@
+"""ProductScore: does the product in the video stay the product of the source image?
+
+1. Reference crop: the product segmented in the source image (alpha channel of a cut-out; else the
+   segmenter — SAM2 from a box, or the backends' classical fallback — with the image's OCR text boxes as
+   background), cropped to its box, background replaced by flat grey.
+2. Video: 32 uniformly sampled frames. The product is located in the first frame (the segmenter, prompted
+   with the reference mask's box when the frame and the image have the same aspect ratio, as in
+   image-to-video) and propagated through the frames (SAM2 video predictor, or the classical tracker).
+   Each frame's crop gets the same background removal.
+3. Crops are embedded (DINOv2 > CLIP > the classical descriptor, whichever is present; the model id is
+   stored as the backend and is part of the cache key) and compared with the reference by cosine.
+4. Per-frame similarity normalised with per-backend constants (lo, hi): sim^ = clip((cos - lo)/(hi - lo)).
+   A frame where the product is missing (empty or tiny mask) scores 0 — the score is averaged over ALL
+   sampled frames (OpenS2V's NexusScore divides by the frames with a detection, which rewards flicker).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .config import MetricOutput, clean
+from .decode import FrameRequest
+
+NAME = "productscore"
+VERSION = "1.0"
+REFERENCE = True
+
+# cosine -> 0..1: lo = typical cosine of crops of two different products, hi = of the same product in two
+# renders. classical-v1 measured here (docs/metrics.md): same product 0.975-0.996, a different product
+# 0.81-0.85 (demo swap; field honey toast vs cream jar 0.84), unrelated demo product 0.68. DINOv2 / CLIP:
+# typical same-object vs different-object retrieval cosines; not calibrated here (no weights offline).
+NORM = {"dino": (0.20, 0.85), "clip": (0.50, 0.92), "classical": (0.85, 0.98)}
+FILL = 128
+
+
+@dataclass(frozen=True)
+class ProductConfig:
+    n_frames: int = 32
+    max_side: int = 768
+    min_area_frac: float = 0.002      # a mask smaller than this fraction of the frame = product missing
+    margin: float = 0.05              # crop margin around the mask box (fraction of the box side)
+    embedder: str = "auto"            # auto | dino | clip | classical
+
+    def request(self) -> FrameRequest:
+        return FrameRequest("uniform", n=self.n_frames, max_side=self.max_side)
+
+
+def requests(cfg: ProductConfig) -> list[FrameRequest]:
+    return [cfg.request()]
+
+
+def pick_embedder(kind: str = "auto"):
+    """(family, embedder): DINOv2 first (identity features), then CLIP, then the classical descriptor."""
+    from .backends import BackendUnavailable, get_embedder
+
+    order = ["dino", "clip", "classical"] if kind == "auto" else [kind]
+    last = None
+    for fam in order:
+        try:
+            return fam, get_embedder(fam)
+        except BackendUnavailable as exc:
+            last = exc
+    raise last  # type: ignore[misc]
+
+
+def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def crop_product(image: np.ndarray, mask: np.ndarray, margin: float = 0.05) -> np.ndarray | None:
+    """The mask's box (plus margin) with everything outside the mask set to flat grey."""
+    bb = mask_box(mask)
+    if bb is None:
+        return None
+    x0, y0, x1, y1 = bb
+    mx, my = int(round((x1 - x0) * margin)), int(round((y1 - y0) * margin))
+    h, w = mask.shape
+    x0, y0, x1, y1 = max(0, x0 - mx), max(0, y0 - my), min(w, x1 + mx), min(h, y1 + my)
+    crop = image[y0:y1, x0:x1].copy()
+    crop[~mask[y0:y1, x0:x1]] = FILL
+    return crop
+
+
+def polygon(mask: np.ndarray, scale: float = 1.0, max_points: int = 32) -> list[list[float]]:
+    """The outline of the mask's largest part, simplified (compact trace for overlays), in source px."""
+    import cv2
+
+    cs, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not cs:
+        return []
+    c = max(cs, key=cv2.contourArea)
+    eps = 0.005 * cv2.arcLength(c, True)
+    approx = cv2.approxPolyDP(c, eps, True)
+    while len(approx) > max_points:
+        eps *= 1.5
+        approx = cv2.approxPolyDP(c, eps, True)
+    return (approx.reshape(-1, 2).astype(np.float64) / scale).round(1).tolist()
+
+
+def _resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    if mask.shape == shape:
+        return mask
+    return cv2.resize(mask.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST).astype(bool)
+
+
+def reference_mask(case, seg=None, ocr_boxes=None) -> np.ndarray | None:
+    """The product mask of the case's source image (memoised on the case)."""
+    if "ref_mask" in case.shared:
+        return case.shared["ref_mask"]
+    img = case.image
+    mask = None
+    if img is not None:
+        from .backends import get_segmenter
+        seg = seg or get_segmenter()
+        alpha = case.alpha
+        if ocr_boxes is None and alpha is None:
+            ocr_boxes = case.shared.get("ref_ocr")
+        ex = [b.quad for b in ocr_boxes] if ocr_boxes else None
+        mask = np.asarray(seg.segment_image(img, alpha=alpha, product=case.product, exclude_boxes=ex), bool)
+        if not mask.any():
+            mask = None
+    case.shared["ref_mask"] = mask
+    return mask
+
+
+def product_masks(frames: list[np.ndarray], case, seg=None) -> list[np.ndarray]:
+    """Per-frame product masks for the sampled frames (memoised on the case for TSScore's use)."""
+    key = ("frame_masks", len(frames), frames[0].shape if frames else None)
+    if key in case.shared:
+        return case.shared[key]
+    from .backends import get_segmenter
+
+    seg = seg or get_segmenter()
+    if not frames:
+        return []
+    h, w = frames[0].shape[:2]
+    ref = reference_mask(case, seg) if case.image is not None else None
+    box = None
+    if ref is not None:
+        rh, rw = ref.shape
+        if abs(rw / rh - w / h) < 0.05 * (w / h):
+            rm = _resize_mask(ref, (h, w))
+            box = mask_box(rm)
+    first = np.asarray(seg.segment_image(frames[0], box=box, product=case.product), bool)
+    masks = [np.asarray(m, bool) for m in seg.propagate(list(frames), first)] if first.any() else \
+        [np.zeros((h, w), bool) for _ in frames]
+    case.shared[key] = masks
+    case.shared["seg_name"] = getattr(seg, "name", "segmenter")
+    return masks
+
+
+def compute(frames: list[np.ndarray], case, cfg: ProductConfig = ProductConfig(), *, seg=None, embedder=None,
+            frame_scale: float = 1.0) -> MetricOutput:
+    from .backends import BackendUnavailable, get_segmenter
+
+    if case.image is None:
+        return MetricOutput.na("no source image: ProductScore needs the product reference")
+    try:
+        seg = seg or get_segmenter()
+        fam, emb = (embedder if embedder is not None else pick_embedder(cfg.embedder))
+    except BackendUnavailable as exc:
+        return MetricOutput.unavailable(str(exc))
+    backend = f"{getattr(seg, 'name', 'segmenter')}+{emb.model_id}"
+    ref = reference_mask(case, seg)
+    if ref is None:
+        return MetricOutput.na("the product could not be segmented in the source image", backend=backend)
+    ref_crop = crop_product(case.image, ref, cfg.margin)
+    if not frames:
+        return MetricOutput.error("no frames decoded", backend=backend)
+    masks = product_masks(frames, case, seg)
+    h, w = frames[0].shape[:2]
+    crops, present = [], []
+    for f, m in zip(frames, masks):
+        ok = m.mean() >= cfg.min_area_frac
+        present.append(bool(ok))
+        if ok:
+            crops.append(crop_product(f, m, cfg.margin))
+    vecs = emb.embed_images([ref_crop] + crops)
+    ref_v, crop_v = vecs[0], vecs[1:]
+    lo, hi = NORM.get(fam, NORM["classical"])
+    cos = np.zeros(len(frames))
+    norm = np.zeros(len(frames))
+    k = 0
+    for i, ok in enumerate(present):
+        if ok:
+            c = float(np.dot(ref_v, crop_v[k]))
+            k += 1
+            cos[i] = c
+            norm[i] = float(np.clip((c - lo) / (hi - lo), 0.0, 1.0))
+    value = float(norm.mean())
+    per_frame: list[dict[str, Any]] = []
+    for i, (m, ok) in enumerate(zip(masks, present)):
+        bb = mask_box(m) if ok else None
+        per_frame.append({
+            "box": None if bb is None else [round(v / frame_scale, 1) for v in bb],
+            "polygon": polygon(m, frame_scale) if ok else [],
+            "cos": cos[i] if ok else None, "sim": norm[i], "present": ok})
+    trace = {"frames": per_frame, "embedder": emb.model_id, "segmenter": getattr(seg, "name", None),
+             "norm": [lo, hi], "present_ratio": float(np.mean(present)),
+             "ref_box": list(mask_box(ref) or ())}
+    return MetricOutput(value, backend=backend, trace=clean(trace, 4), key_extra=(emb.model_id,))
+
+
+def run(video, case, cfg: ProductConfig) -> MetricOutput:
+    s = video.get(cfg.request())
+    out = compute(s.frames, case, cfg, frame_scale=s.scale)
+    if out.trace and "frames" in out.trace:
+        for fr, idx, t in zip(out.trace["frames"], s.indices.tolist(), s.times.tolist()):
+            fr["index"], fr["t"] = idx, round(t, 4)
+    return out
