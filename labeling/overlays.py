@@ -561,13 +561,19 @@ def motion_series(trace: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
 
     e = pick("E", "energy", "E_t", "e")
-    es = pick("E_smooth", "E_tilde", "smoothed", "E_s", "e_smooth")
+    es = pick("E_smooth_norm", "E_smooth", "E_tilde", "smoothed", "E_s", "e_smooth")
     if e is None and es is None:
         return None
     tau = pick("tau", "threshold")
     active = pick("active", "active_mask")
     times = pick("times", "t")
-    return {"E": [float(x) for x in (e or [])], "E_smooth": [float(x) for x in (es or [])],
+    e = [float(x) for x in (e or [])]
+    es = [float(x) for x in (es or [])]
+    if "E_smooth_norm" in trace and e and es and max(e) > 0:
+        # E~ is normalized by the video's 95th percentile (and tau with it): draw E_t on the same scale
+        k = max(es) / max(e) if max(es) > 0 else 1.0
+        e = [x * k for x in e]
+    return {"E": e, "E_smooth": es,
             "tau": float(tau) if tau is not None else None,
             "active": [bool(x) for x in (active or [])], "times": times,
             "R": pick("R", "activation_ratio"), "A": pick("A", "amplitude"), "S": pick("S", "smoothness")}

@@ -19,3 +19,66 @@ def key_js(index: int, n_inputs: int) -> str:
     a retried request carries the same key and adds nothing."""
     return ("(...a) => { a = a.slice(0, %d); a[%d] = (window.advfxKey ? window.advfxKey() : "
             "(Date.now().toString(36) + Math.random().toString(36).slice(2))); return a; }" % (n_inputs, index))
+
+
+PAGE = 50
+
+
+def new_nav(filters: dict | None = None) -> dict:
+    """Per-session navigation: items shown (hist), position i, pending queue, ids seen, query offset."""
+    return {"filters": filters or {}, "hist": [], "i": -1, "queue": [], "seen": [], "offset": 0, "exhausted": False}
+
+
+def nav_refill(st: dict, fetch) -> None:
+    """fetch(offset, limit) -> list of ids in queue order. Labelled items leave an 'unlabelled' result set;
+    skipped ones stay and are passed over by `seen`."""
+    seen = set(st["seen"]) | set(st["queue"])
+    for _ in range(20):
+        if st["exhausted"]:
+            return
+        ids = fetch(st["offset"], PAGE)
+        if st["filters"].get("label_state") == "unlabelled":
+            st["offset"] += sum(1 for i in ids if i in seen)
+        else:
+            st["offset"] += len(ids)
+        new = [i for i in ids if i not in seen]
+        st["queue"].extend(new)
+        if len(ids) < PAGE:
+            st["exhausted"] = True
+        if new:
+            return
+
+
+def nav_advance(st: dict, fetch) -> None:
+    if st["i"] < len(st["hist"]) - 1:
+        st["i"] += 1
+        return
+    if not st["queue"]:
+        nav_refill(st, fetch)
+    if st["queue"]:
+        nid = st["queue"].pop(0)
+        st["hist"].append(nid)
+        st["seen"].append(nid)
+        st["i"] = len(st["hist"]) - 1
+    else:
+        st["i"] = len(st["hist"])
+
+
+def nav_prev(st: dict) -> None:
+    st["i"] = max(0, min(st["i"], len(st["hist"])) - 1) if st["hist"] else -1
+
+
+def nav_current(st: dict | None) -> int | None:
+    if st and 0 <= st["i"] < len(st["hist"]):
+        return st["hist"][st["i"]]
+    return None
+
+
+def nav_show(st: dict, item_id: int) -> None:
+    """Make item_id the current item (e.g. the one whose label was just undone)."""
+    if item_id in st["hist"]:
+        st["i"] = st["hist"].index(item_id)
+    else:
+        pos = min(max(st["i"], 0), len(st["hist"]))
+        st["hist"].insert(pos, item_id)
+        st["i"] = pos

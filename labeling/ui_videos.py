@@ -1,15 +1,437 @@
-"""The Videos tab (being built)."""
+"""The Videos tab: candidate video beside its source ad, overlays, motion curve, scorecard, accept/reject."""
 from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
+from storage import metric_store
+from storage import review_store as rs
+
+from . import overlays as ovl
+from . import render
+from .jobs import JobRunner, progress_md
+from .service import VIDEO_REASONS, LabelError, ReviewService
+from .ui_common import (annotator_of, key_js, nav_advance, nav_current, nav_prev, nav_show, new_nav,
+                        session_of)
+
+LAYERS = ["Product mask", "OCR boxes", "Frame counter"]
+LAYER_KEYS = {"Product mask": "mask", "OCR boxes": "ocr", "Frame counter": "counter"}
+LABEL_STATES = [("Unreviewed", "unlabelled"), ("Reviewed", "labelled"), ("Accepted", "accept"),
+                ("Rejected", "reject"), ("All", "any")]
+METRIC_CHOICES = [("(no metric filter)", "")] + [(render.METRIC_NAMES[m], m) for m in rs.METRICS]
+
+CURVE_JS = """
+element.addEventListener('click', (e) => {
+  const svg = element.querySelector('svg.motion-svg');
+  if (!svg) return;
+  const r = svg.getBoundingClientRect();
+  const vb = svg.viewBox.baseVal;
+  const x = (e.clientX - r.left) * vb.width / r.width;
+  const padl = +svg.dataset.padl, pw = +svg.dataset.pw, n = +svg.dataset.n;
+  let k = Math.round((x - padl) / pw * Math.max(n - 1, 1));
+  k = Math.max(0, Math.min(n - 1, k));
+  const cx = padl + k / Math.max(n - 1, 1) * pw;
+  const cur = svg.querySelector('line.cursor');
+  if (cur) { cur.setAttribute('x1', cx); cur.setAttribute('x2', cx); }
+  const v = document.querySelector('#vid-player video');
+  const fps = +svg.dataset.fps;
+  if (v && fps) { v.pause(); v.currentTime = (k + 0.5) / fps; }
+  trigger('frame_select', {frame: k});
+});
+"""
+
+
+class VideoSessions:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.current: dict[str, int | None] = {}
+
+    def set(self, session: str, vid: int | None) -> None:
+        with self._lock:
+            self.current[session] = vid
+
+    def get(self, session: str) -> int | None:
+        with self._lock:
+            return self.current.get(session)
+
 
 class VideosTab:
-    def __init__(self, svc):
+    def __init__(self, svc: ReviewService) -> None:
         self.svc = svc
+        self.sessions = VideoSessions()
+        self.jobs = JobRunner()
 
-    def build(self, annotator):
-        gr.Markdown("The Videos tab is being built.")
+    # -- data ----------------------------------------------------------------------------------
+    def _fetch(self, st: dict[str, Any]):
+        f = st["filters"]
 
-    def on_app_load(self, demo, *a):
-        pass
+        def fetch(offset: int, limit: int) -> list[int]:
+            return [r["id"] for r in self.svc.video_queue(**f, limit=limit, offset=offset)]
+        return fetch
+
+    def overlay_data(self, card: dict[str, Any], results: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
+        """Per-frame overlay data from the traces; when there is none, what was computed for review."""
+        size = (int(card["width"] or 0), int(card["height"] or 0))
+        ov = ovl.video_overlay_data(results, size)
+        key = json.dumps(sorted((r["metric"], r.get("id")) for r in results if r.get("trace")))
+        if not ov["masks"] or not ov["ocr"]:
+            p = self.svc.root / "overlays" / card["sha256"][:2] / f"{card['sha256']}_vdata_v{ovl.OVERLAY_VERSION}.json"
+            if p.exists():
+                comp = ovl.data_to_overlay(json.loads(p.read_text(encoding="utf-8")), size)
+                if not ov["masks"] and comp["masks"]:
+                    ov["masks"], ov["sources"]["mask"] = comp["masks"], comp["sources"].get("mask")
+                if not ov["ocr"] and comp["ocr"]:
+                    ov["ocr"], ov["sources"]["ocr"] = comp["ocr"], comp["sources"].get("ocr")
+                key += "|computed"
+        return ov, key
+
+    def ensure_overlay_data(self, card: dict[str, Any]):
+        return self.svc.worker.submit("v:" + card["sha256"], ovl.compute_video_overlay_data, self.svc.root,
+                                      card["sha256"], card["path"], 16, card.get("product"))
+
+    def player(self, card: dict[str, Any], ov: dict[str, Any], key: str, layers: list[str] | None) -> str:
+        want = {LAYER_KEYS[x] for x in (layers or []) if x in LAYER_KEYS}
+        if ("mask" in want and not ov["masks"]) or ("ocr" in want and not ov["ocr"]):
+            missing = [k for k in ("mask", "ocr") if k in want and not ov[{"mask": "masks", "ocr": "ocr"}[k]]]
+            self.ensure_overlay_data(card)
+            note = f'<div class="ov-status">computing {" and ".join(missing)} overlay data for this video…</div>'
+        else:
+            note = ""
+        src = ovl.render_video_overlay(self.svc.root, card["sha256"], card["path"], ov, want, key)
+        srcs = " · ".join(f"{k}: {v}" for k, v in ov["sources"].items() if v)
+        return (f'<div class="vid-wrap" data-video-id="{card["id"]}">' + render.video_player(src) + note
+                + (f'<div class="muted">overlay data — {render.esc(srcs)}</div>' if srcs else "") + "</div>")
+
+    def view(self, st: dict[str, Any], session: str, layers: list[str] | None):
+        """-> player html, curve html, source html, scorecard html, progress html"""
+        vid = nav_current(st)
+        self.sessions.set(session, vid)
+        prog = rs.label_progress(self.svc.ws, "video")
+        progress = (f'<div class="progress-line"><b>{prog.get("labelled", 0)}</b> of {prog["total"]} videos reviewed'
+                    f' · accepted {prog.get("accept", 0)} · rejected {prog.get("reject", 0)}</div>')
+        if vid is None:
+            msg = ("No videos match these filters." if not st["hist"] else
+                   "Queue done — every video matching these filters has been reviewed.")
+            return render.empty_state("Nothing to review", msg), "", "", "", progress
+        card = rs.video_card(self.svc.ws, vid)
+        if card is None:
+            return render.empty_state("Video not found", f"video {vid}"), "", "", "", progress
+        results = metric_store.results_for_video(self.svc.ws, vid, with_trace=True)
+        ov, key = self.overlay_data(card, results)
+        player = self.player(card, ov, key, layers)
+        series = ovl.motion_series(ov["motion"])
+        n_frames = int(card.get("frame_count") or 0)
+        if series:
+            svg = ovl.motion_svg(series, n_frames).replace(
+                "<svg ", f'<svg data-fps="{float(card.get("fps") or 0):.4f}" ', 1)
+            extra = " · ".join(f"{k} = {series[k]:.3g}" for k in ("A", "S", "R") if isinstance(series.get(k), (int, float)))
+            curve = ('<div class="curve"><div class="muted">Motion energy: <span style="color:#9aa5b1">E<sub>t</sub>'
+                     '</span>, <span style="color:#3b5bdb">smoothed Ẽ<sub>t</sub></span>, '
+                     '<span style="color:#e8590c">threshold τ</span>, <span style="color:#2b8a3e">active runs</span>'
+                     f' — click a point to see that frame. {render.esc(extra)}</div>{svg}</div>')
+        else:
+            curve = ('<div class="muted">No MotionX trace yet — press <b>Score this video</b> to compute the '
+                     'motion-energy curve.</div>')
+        src_html = self.source_html(card)
+        lab = card["labels"][0] if card.get("labels") else None
+        if lab:
+            src_html += (f'<div class="label-line">Current: <b class="lb-{render.esc(lab["value"])}">'
+                         f'{render.esc(lab["value"])}</b> by {render.esc(lab["annotator"])}'
+                         + (f' — {render.esc(", ".join(lab["reasons"] or []))}' if lab.get("reasons") else "")
+                         + "</div>")
+        return player, curve, src_html, render.scorecard(results), progress
+
+    def source_html(self, card: dict[str, Any]) -> str:
+        img = ""
+        if card.get("source_image_path"):
+            img = (f'<div class="src-img"><img alt="source ad" '
+                   f'src="{render.file_url(card["source_image_path"])}"></div>')
+        else:
+            img = '<div class="muted">no source image recorded</div>'
+        return (f'{img}<div class="meta"><div><span class="pill">{render.esc(card.get("model") or "unknown model")}'
+                f'</span><b>{render.esc(card.get("product") or "—")}</b></div>'
+                f'<div class="prompt">“{render.esc(card.get("prompt") or "no prompt recorded")}”</div>'
+                f'<div class="muted">{render.esc(Path(card["path"]).name)} · {card.get("width")}×{card.get("height")}'
+                f' · {card.get("frame_count")} frames @ {float(card.get("fps") or 0):.3g} fps</div></div>')
+
+    # -- handlers ------------------------------------------------------------------------------
+    def _filters(self, label_state, model, metric, mmin, mmax, order) -> dict[str, Any]:
+        f: dict[str, Any] = {"label_state": label_state or "any", "model": model or None, "metric": metric or None,
+                             "order": order or "id"}
+        if metric:
+            if mmin not in (None, "") and float(mmin) > 0:
+                f["metric_min"] = float(mmin) / 100
+            if mmax not in (None, "") and float(mmax) < 100:
+                f["metric_max"] = float(mmax) / 100
+        return f
+
+    def h_load(self, label_state, model, metric, mmin, mmax, order, layers, request: gr.Request):
+        st = new_nav(self._filters(label_state, model, metric, mmin, mmax, order))
+        nav_advance(st, self._fetch(st))
+        return (st, *self.view(st, session_of(request), layers), self.queue_html(st))
+
+    def queue_html(self, st: dict[str, Any]) -> str:
+        ids = [i for i in (st["hist"][max(st["i"], 0):] + st["queue"])][:10]
+        if not ids:
+            return ""
+        rows = {r["id"]: r for r in self.svc.video_queue(**{**st["filters"], "label_state": "any"}, limit=10_000)
+                if r["id"] in set(ids)} if len(ids) else {}
+        out = ['<table class="scorecard upnext"><tr><th style="width:2.2em">#</th><th>Video</th><th>Model</th><th style="width:4.5em">MotionX</th>'
+               '<th>Label</th></tr>']
+        for i in ids:
+            r = rows.get(i)
+            if not r:
+                continue
+            cur = ' style="font-weight:600"' if i == nav_current(st) else ""
+            out.append(f'<tr{cur}><td>{i}</td><td>{render.esc(Path(r["path"]).stem[:26])}</td>'
+                       f'<td>{render.esc(r.get("model") or "")}</td><td>{render.pct(r.get("motionx"))}</td>'
+                       f'<td>{render.esc(r.get("label") or "")}</td></tr>')
+        out.append("</table>")
+        return "".join(out)
+
+    def _label(self, value, st, reasons, note, annotator, client_key, layers, request):
+        vid = nav_current(st)
+        if vid is None:
+            raise gr.Error("No video selected: load the queue first.")
+        try:
+            self.svc.label(item_kind="video", item_id=vid, value=value, annotator=annotator_of(request, annotator),
+                           reasons=reasons or [], note=note or None, client_key=client_key or None,
+                           session=session_of(request))
+        except LabelError as exc:
+            raise gr.Error(str(exc)) from None
+        nav_advance(st, self._fetch(st))
+        return (st, *self.view(st, session_of(request), layers), self.queue_html(st), [], "",
+                f"Saved: video {vid} → {value}")
+
+    def h_accept(self, st, reasons, note, annotator, client_key, layers, request: gr.Request):
+        return self._label("accept", st, reasons, note, annotator, client_key, layers, request)
+
+    def h_reject(self, st, reasons, note, annotator, client_key, layers, request: gr.Request):
+        return self._label("reject", st, reasons, note, annotator, client_key, layers, request)
+
+    def h_skip(self, st, reasons, note, annotator, client_key, layers, request: gr.Request):
+        return self._label("skip", st, reasons, note, annotator, client_key, layers, request)
+
+    def h_undo(self, st, annotator, client_key, layers, request: gr.Request):
+        try:
+            res = self.svc.undo(annotator=annotator_of(request, annotator), item_kinds=("video",),
+                                client_key=client_key or None, session=session_of(request))
+        except LabelError as exc:
+            raise gr.Error(str(exc)) from None
+        msg = "Nothing to undo"
+        if res:
+            nav_show(st, res["item_id"])
+            msg = f"Undone: video {res['item_id']} ({res.get('value')})"
+        return (st, *self.view(st, session_of(request), layers), self.queue_html(st), msg)
+
+    def h_prev(self, st, layers, request: gr.Request):
+        nav_prev(st)
+        return (st, *self.view(st, session_of(request), layers), self.queue_html(st))
+
+    def h_next(self, st, layers, request: gr.Request):
+        nav_advance(st, self._fetch(st))
+        return (st, *self.view(st, session_of(request), layers), self.queue_html(st))
+
+    def h_layers(self, st, layers, request: gr.Request):
+        """Redraw the player with the chosen overlay layers (rendered server-side, cached per combination)."""
+        vid = nav_current(st)
+        if vid is None:
+            return gr.skip()
+        card = rs.video_card(self.svc.ws, vid)
+        results = metric_store.results_for_video(self.svc.ws, vid, with_trace=True)
+        ov, key = self.overlay_data(card, results)
+        return self.player(card, ov, key, layers)
+
+    def h_wait_overlays(self, st, layers, request: gr.Request):
+        """Off the review path: wait for computed overlay data (if it was needed), then redraw the player."""
+        vid = nav_current(st)
+        if vid is None or not layers:
+            return gr.skip()
+        card = rs.video_card(self.svc.ws, vid)
+        key = "v:" + card["sha256"]
+        if not self.svc.worker.pending(key):
+            return gr.skip()
+        fut = self.ensure_overlay_data(card)
+        try:
+            fut.result(timeout=300)
+        except Exception as exc:  # noqa: BLE001
+            gr.Warning(f"Overlay data failed: {exc}")
+            return gr.skip()
+        if self.sessions.get(session_of(request)) != vid:
+            return gr.skip()
+        return self.h_layers(st, layers, request)
+
+    def h_frame(self, st, layers, evt: gr.EventData, request: gr.Request):
+        """A point on the motion curve was selected: that frame with its overlays."""
+        vid = nav_current(st)
+        data = getattr(evt, "_data", None) or {}
+        if vid is None or "frame" not in data:
+            return gr.skip(), gr.skip()
+        return self.frame_image(vid, int(data["frame"]), layers)
+
+    def frame_image(self, vid: int, frame: int, layers: list[str] | None):
+        card = rs.video_card(self.svc.ws, vid)
+        results = metric_store.results_for_video(self.svc.ws, vid, with_trace=True)
+        ov, key = self.overlay_data(card, results)
+        want = {LAYER_KEYS[x] for x in (layers or []) if x in LAYER_KEYS}
+        path = ovl.render_frame_png(self.svc.root, card["sha256"], card["path"], frame, ov, want, key)
+        series = ovl.motion_series(ov["motion"])
+        info = f"Frame {frame + 1} of {card.get('frame_count')}"
+        if series and frame < len(series["E_smooth"]):
+            info += f" · Ẽ = {series['E_smooth'][frame]:.3g}"
+            if series["tau"] is not None:
+                info += f" (τ = {series['tau']:.3g})"
+            if frame < len(series["active"]):
+                info += " · active" if series["active"][frame] else " · inactive"
+        return str(path), info
+
+    def h_frame_api(self, video_id: int, frame: int, layers: list[str] | None = None) -> tuple[str, str]:
+        return self.frame_image(int(video_id), int(frame), layers or LAYERS)
+
+    def h_score(self, st, layers, request: gr.Request):
+        """Score this video with every metric (curation.scoring), showing progress; cancellable."""
+        vid = nav_current(st)
+        if vid is None:
+            raise gr.Error("No video selected.")
+        try:
+            from curation import scoring
+            from metrics.registry import METRICS
+        except ImportError as exc:
+            raise gr.Error(f"scoring is not available in this build: {exc}") from None
+        ws = self.svc.ws
+        key = f"score:{session_of(request)}"
+
+        def usable(m: str) -> bool:
+            try:
+                from metrics.registry import get_spec
+
+                get_spec(m)
+                return True
+            except Exception:  # noqa: BLE001 - a metric module not in this build is skipped, and said so
+                return False
+
+        def work(job):
+            metrics = [m for m in METRICS if usable(m)]
+            missing = [m for m in METRICS if m not in metrics]
+            if missing:
+                job.say(f"not in this build (skipped): {', '.join(missing)}")
+            jobs, _ = scoring.plan(ws, metrics, video_ids=[vid])
+            todo = [j for j in jobs if j.todo]
+            if not todo:
+                job.say("every metric is already scored for this video (cached)", 1.0)
+                return 0
+            n = len(todo[0].todo)
+            done = [0]
+
+            def prog(msg: str) -> None:
+                done[0] += 1
+                job.say(msg.strip(), min(1.0, done[0] / max(n, 1)))
+
+            job.say(f"scoring {n} metric result(s)…", 0.0)
+            res = scoring.score_video(todo[0], workspace=str(ws.root), progress=prog)
+            scoring.write_results(ws, res)
+            return len(res)
+
+        try:
+            job = self.jobs.start(key, f"Scoring video {vid}", work)
+        except RuntimeError as exc:
+            raise gr.Error(str(exc)) from None
+        for md in self.jobs.follow(job, progress_md):
+            yield md, gr.skip(), gr.skip(), gr.skip()
+        if job.error and job.error != "cancelled":
+            gr.Warning(f"Scoring failed: {job.error}")
+        if self.sessions.get(session_of(request)) == vid:
+            player, curve, _src, card, _p = self.view(st, session_of(request), layers)
+            yield progress_md(job), player, curve, card
+        else:
+            yield progress_md(job), gr.skip(), gr.skip(), gr.skip()
+
+    def h_cancel(self, request: gr.Request):
+        ok = self.jobs.cancel(f"score:{session_of(request)}")
+        return "Cancelling… (stops after the metric in progress)" if ok else "Nothing is running."
+
+    # -- layout --------------------------------------------------------------------------------
+    def build(self, annotator: gr.Textbox) -> None:
+        ws = self.svc.ws
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=240, elem_classes=["sidebar"]):
+                gr.Markdown("#### Queue")
+                label_state = gr.Dropdown(LABEL_STATES, value="unlabelled", label="Review state")
+                model = gr.Dropdown([("All models", "")] + [(m, m) for m in rs.video_models(ws)], value="",
+                                    label="Generator model")
+                metric = gr.Dropdown(METRIC_CHOICES, value="", label="Metric range filter", elem_id="vid-metric")
+                with gr.Row():
+                    mmin = gr.Number(value=0, minimum=0, maximum=100, label="≥ %", min_width=70, elem_id="vid-mmin")
+                    mmax = gr.Number(value=100, minimum=0, maximum=100, label="≤ %", min_width=70, elem_id="vid-mmax")
+                order = gr.Dropdown([("Catalogue order", "id"), ("Newest first", "newest"),
+                                     ("Metric low → high", "metric")], value="id", label="Order")
+                apply = gr.Button("Apply filters", elem_id="vid-apply")
+                gr.Markdown("#### Up next")
+                upnext = gr.HTML(elem_id="vid-upnext")
+            with gr.Column(scale=3, min_width=460):
+                progress = gr.HTML()
+                player = gr.HTML(render.empty_state("Open the Videos tab", "loading the queue…"),
+                                 elem_id="vid-player", min_height=300)
+                layers = gr.CheckboxGroup(LAYERS, value=["Frame counter"], label="Overlays (drawn into the video)",
+                                          elem_id="vid-layers")
+                curve = gr.HTML(elem_id="vid-curve", js_on_load=CURVE_JS)
+                with gr.Row():
+                    frame_img = gr.Image(label="Selected frame", elem_id="vid-frame", height=260, interactive=False,
+                                         buttons=[])
+                    frame_info = gr.Markdown(elem_id="vid-frame-info")
+                with gr.Row(elem_classes=["actions"]):
+                    prev = gr.Button("← Prev", elem_id="vid-prev", size="lg", min_width=80)
+                    acc = gr.Button("Accept  [A]", elem_id="vid-accept", size="lg", elem_classes=["btn-good"])
+                    rej = gr.Button("Reject  [R]", elem_id="vid-reject", size="lg", elem_classes=["btn-bad"])
+                    skip = gr.Button("Skip  [S]", elem_id="vid-skip", size="lg")
+                    undo = gr.Button("Undo  [Z]", elem_id="vid-undo", size="lg")
+                    nxt = gr.Button("Next →", elem_id="vid-next", size="lg", min_width=80)
+                reasons = gr.CheckboxGroup(VIDEO_REASONS, label="Reasons", elem_id="vid-reasons")
+                note = gr.Textbox(label="Note", lines=1, placeholder="optional (keys are off while typing)",
+                                  elem_id="vid-note")
+                status = gr.Markdown(elem_id="vid-status")
+            with gr.Column(scale=2, min_width=300):
+                source = gr.HTML(elem_id="vid-source")
+                gr.Markdown("#### Scorecard")
+                card = gr.HTML(elem_id="vid-scorecard")
+                with gr.Row():
+                    score_btn = gr.Button("Score this video", variant="primary", elem_id="vid-score")
+                    cancel_btn = gr.Button("Cancel", elem_id="vid-score-cancel", variant="stop")
+                score_status = gr.Markdown(elem_id="vid-score-status")
+        st = gr.State(new_nav())
+        client_key = gr.Textbox(visible=False)
+        filt = [label_state, model, metric, mmin, mmax, order, layers]
+        outs = [st, player, curve, source, card, progress, upnext]
+        wait_kw = dict(fn=self.h_wait_overlays, inputs=[st, layers], outputs=[player], show_progress="hidden",
+                       api_visibility="private", concurrency_limit=2, concurrency_id="video-overlays")
+        apply.click(self.h_load, filt, outs, api_name="videos_load").then(**wait_kw)
+        self.load_args = (self.h_load, filt, outs, wait_kw)
+        label_in = [st, reasons, note, annotator, client_key, layers]
+        label_out = outs + [reasons, note, status]
+        for btn, fn, name in ((acc, self.h_accept, "video_accept"), (rej, self.h_reject, "video_reject"),
+                              (skip, self.h_skip, "video_skip")):
+            btn.click(fn, label_in, label_out, api_name=name, js=key_js(4, len(label_in)), concurrency_limit=None,
+                      show_progress="hidden", trigger_mode="always_last").then(**wait_kw)
+        undo.click(self.h_undo, [st, annotator, client_key, layers], outs + [status], api_name="video_undo",
+                   js=key_js(2, 4), concurrency_limit=None, show_progress="hidden").then(**wait_kw)
+        prev.click(self.h_prev, [st, layers], outs, api_name="video_prev", concurrency_limit=None,
+                   show_progress="hidden").then(**wait_kw)
+        nxt.click(self.h_next, [st, layers], outs, api_name="video_next", concurrency_limit=None,
+                  show_progress="hidden").then(**wait_kw)
+        layers.change(self.h_layers, [st, layers], [player], api_name="video_layers",
+                      show_progress="minimal", concurrency_limit=2).then(**wait_kw)
+        curve.frame_select(self.h_frame, [st, layers], [frame_img, frame_info], api_visibility="private",
+                           show_progress="minimal")
+        score_ev = score_btn.click(self.h_score, [st, layers], [score_status, player, curve, card],
+                                   api_name="video_score", concurrency_limit=2)
+        cancel_btn.click(self.h_cancel, None, [score_status], api_name="video_score_cancel", concurrency_limit=None)
+        gr.api(self.h_frame_api, api_name="video_frame")
+        del score_ev
+
+    def on_app_load(self, demo: gr.Blocks) -> None:
+        fn, inputs, outputs, wait_kw = self.load_args
+        demo.load(fn, inputs, outputs, api_visibility="private", show_progress="hidden").then(**wait_kw)

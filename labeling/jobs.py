@@ -1,0 +1,95 @@
+"""Long operations (scoring, training, export, benchmark) in a background thread, with progress and cancel.
+
+A handler starts a job and then yields progress lines while it runs (a Gradio generator), so the page shows
+progress; the Cancel button sets the job's cancel event, which the operation checks between steps.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+
+class Cancelled(Exception):
+    pass
+
+
+@dataclass
+class Job:
+    name: str
+    cancel: threading.Event = field(default_factory=threading.Event)
+    lines: list[str] = field(default_factory=list)
+    fraction: float | None = None
+    result: Any = None
+    error: str | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+    started: float = field(default_factory=time.monotonic)
+
+    def say(self, msg: str, fraction: float | None = None) -> None:
+        if self.cancel.is_set():
+            raise Cancelled(f"{self.name} cancelled")
+        self.lines.append(str(msg))
+        del self.lines[:-200]
+        if fraction is not None:
+            self.fraction = float(fraction)
+
+
+class JobRunner:
+    """At most one running job per key (e.g. 'score', 'train'); others wait their turn or are refused."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.jobs: dict[str, Job] = {}
+
+    def start(self, key: str, name: str, fn: Callable[[Job], Any]) -> Job:
+        with self._lock:
+            cur = self.jobs.get(key)
+            if cur is not None and not cur.done.is_set():
+                raise RuntimeError(f"{cur.name} is already running; wait for it or cancel it")
+            job = Job(name)
+            self.jobs[key] = job
+
+        def run() -> None:
+            try:
+                job.result = fn(job)
+            except Cancelled:
+                job.error = "cancelled"
+            except Exception as exc:  # noqa: BLE001 - shown to the user
+                job.error = f"{type(exc).__name__}: {exc}"
+                job.lines.append(traceback.format_exc(limit=3))
+            finally:
+                job.done.set()
+
+        threading.Thread(target=run, name=f"job-{key}", daemon=True).start()
+        return job
+
+    def cancel(self, key: str) -> bool:
+        job = self.jobs.get(key)
+        if job is None or job.done.is_set():
+            return False
+        job.cancel.set()
+        return True
+
+    def follow(self, job: Job, render: Callable[[Job], Any], every: float = 0.4) -> Iterator[Any]:
+        """Yield render(job) while it runs and once at the end."""
+        while not job.done.wait(every):
+            yield render(job)
+        yield render(job)
+
+
+def progress_md(job: Job, tail: int = 6) -> str:
+    el = time.monotonic() - job.started
+    head = f"**{job.name}** — "
+    if not job.done.is_set():
+        pct = f" {100 * job.fraction:.0f}%" if job.fraction is not None else ""
+        head += f"running{pct} ({el:.0f} s)"
+    elif job.error == "cancelled":
+        head += f"cancelled after {el:.0f} s"
+    elif job.error:
+        head += f"**failed**: {job.error}"
+    else:
+        head += f"done in {el:.1f} s"
+    body = "\n".join(job.lines[-tail:])
+    return head + (f"\n\n```\n{body}\n```" if body else "")
