@@ -23,6 +23,11 @@ __all__ = ["BackendUnavailable", "OCRBox", "MLLMError", "MLLMClient", "MLLMConfi
            "set_models_dir", "clear_cache", "run_batched", "parse_score", "as_rgb_uint8", "torch_device"]
 
 
+def _ws_root(workspace: Any):
+    """A Workspace object's folder, or the path given."""
+    return workspace.root if hasattr(workspace, "db_path") else workspace
+
+
 def _cached(key: tuple, build):
     from ._common import cached
     return cached(key, build)
@@ -63,7 +68,7 @@ def get_text_video():
 def get_mllm(workspace: Any = None, **overrides: Any) -> MLLMClient:
     """The OpenAI-compatible MLLM client; raises BackendUnavailable when no endpoint is configured."""
     from .mllm import build_mllm, load_config
-    ws_root = getattr(workspace, "root", workspace)
+    ws_root = _ws_root(workspace)
     cfg = load_config(ws_root, **overrides)
     return _cached(("mllm", cfg), lambda: build_mllm(ws_root, **overrides))
 
@@ -82,5 +87,5 @@ def backend_status(workspace: Any = None) -> list[dict]:
     recs += embedder_status()
     recs.append(aesthetic_status())
     recs.append(text_video_status())
-    recs.append(mllm_status(getattr(workspace, "root", workspace)))
+    recs.append(mllm_status(_ws_root(workspace)))
     return recs

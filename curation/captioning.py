@@ -1,0 +1,78 @@
+"""MLLM prompt templates and helpers for `python -m curation prompts` and `captions`.
+
+The "video description prompt" turns an ad image into a motion-aware image-to-video prompt (natural
+product dynamics, fixed camera, stable advertising text). The "video caption prompt" describes an
+accepted generated video from sampled frames. Templates are versioned by name; the name is stored
+with every output."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+DESCRIPTION_TEMPLATE_NAME = "video-description-v1"
+DESCRIPTION_TEMPLATE = (
+    "You write prompts for an image-to-video model that animates product advertisement images.\n"
+    "Look at this advertisement image{product_clause}. Write ONE English prompt of 40-80 words for a 5-second "
+    "video made from it:\n"
+    "- natural, physically plausible motion of the product itself (for example a slow turn, a gentle sway, "
+    "liquid or steam moving, light gliding over its surface) and subtle motion in the scene around it;\n"
+    "- the camera stays fixed (no pan, zoom or cut);\n"
+    "- every advertising text, logo and price stays stable, sharp and exactly as in the image;\n"
+    "- the product keeps its shape, colours and branding.\n"
+    "Output only the prompt text, no title, no quotes.")
+
+CAPTION_TEMPLATE_NAME = "video-caption-v1"
+CAPTION_TEMPLATE = (
+    "These are {n} frames sampled in order from a short generated product advertisement video{product_clause}. "
+    "Write ONE caption of 1-2 English sentences that says what is shown and how the product, the scene and the "
+    "camera move. Output only the caption, no title, no quotes.")
+
+
+def _product_clause(product: str | None, how: str) -> str:
+    return f" {how} {product}" if product else ""
+
+
+def description_prompt(product: str | None) -> str:
+    return DESCRIPTION_TEMPLATE.format(product_clause=_product_clause(product, "for the product:"))
+
+
+def caption_prompt(n_frames: int, product: str | None) -> str:
+    return CAPTION_TEMPLATE.format(n=n_frames, product_clause=_product_clause(product, "for"))
+
+
+def clean_reply(text: str) -> str:
+    """Strip wrapping quotes, code fences and a leading 'Prompt:'/'Caption:' label; collapse whitespace."""
+    t = text.strip()
+    t = re.sub(r"^```[a-z]*\s*|\s*```$", "", t).strip()
+    t = re.sub(r"^(prompt|caption|video prompt)\s*:\s*", "", t, flags=re.I).strip()
+    if len(t) >= 2 and t[0] == t[-1] and t[0] in "\"'“”":
+        t = t[1:-1].strip()
+    t = t.strip("“”").strip()
+    return re.sub(r"\s+", " ", t)
+
+
+def sample_frames(path: str | Path, n: int = 6, max_side: int = 768) -> list[np.ndarray]:
+    """n frames spread evenly over the video (decoded in one pass, only the chosen ones kept)."""
+    import av
+    from PIL import Image
+    with av.open(str(path), metadata_errors="ignore") as c:
+        st = c.streams.video[0]
+        total = int(st.frames or 0)
+        if total <= 0:
+            total = sum(1 for p in c.demux(st) if p.size)
+            c.seek(0)
+    want = set(np.linspace(0, max(total - 1, 0), num=max(1, min(n, total or 1))).round().astype(int).tolist())
+    out = []
+    with av.open(str(path), metadata_errors="ignore") as c:
+        for i, fr in enumerate(c.decode(video=0)):
+            if i in want:
+                im = fr.to_image()
+                if max(im.size) > max_side:
+                    s = max_side / max(im.size)
+                    im = im.resize((max(1, round(im.width * s)), max(1, round(im.height * s))), Image.BICUBIC)
+                out.append(np.asarray(im.convert("RGB")))
+            if i >= max(want):
+                break
+    return out
