@@ -23,7 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-FILTER_VERSION = "1"
+FILTER_VERSION = "2"
 FILTER_NAMES = ("quality", "layout", "saliency", "text")
 WORK_SIDE = 768          # measurements run on the image scaled so its long side is at most this
 
@@ -53,7 +53,7 @@ DEFAULTS: dict[str, dict[str, float]] = {
     },
     "text": {
         "area_max": 0.50,           # union of OCR boxes / image area
-        "overlap_max": 0.25,        # fraction of the product mask covered by text boxes
+        "overlap_max": 0.25,        # fraction of the product region (convex hull of its mask) under text boxes
         "lines_max": 30,            # OCR text lines
         "conf_min": 0.80,           # mean recognition confidence: garbled / illegible text (0 disables)
     },
@@ -177,8 +177,10 @@ def blockiness(grey: np.ndarray) -> float:
     g = grey.astype(np.float32)
     if g.shape[0] < 24 or g.shape[1] < 24:
         return 1.0
-    dx = np.abs(np.diff(g, axis=1))
-    dy = np.abs(np.diff(g, axis=0))
+    # steps are clipped at 16 grey levels: block artefacts are small steps, while a few strong object
+    # edges that happen to sit on the 8-px grid must not dominate
+    dx = np.minimum(np.abs(np.diff(g, axis=1)), 16.0)
+    dy = np.minimum(np.abs(np.diff(g, axis=0)), 16.0)
     cols = np.arange(dx.shape[1])
     rows = np.arange(dy.shape[0])
     bx, ix = dx[:, cols % 8 == 7].mean(), dx[:, cols % 8 != 7].mean()
@@ -436,7 +438,16 @@ def text_filter(ctx: ImageContext, p: dict[str, float]) -> FilterResult:
     d["mean_conf"] = float(np.mean(confs)) if confs else None
     try:
         pm = ctx.mask()
-        overlap = float((tmask & pm).sum() / max(1, pm.sum())) if pm.any() else 0.0
+        if pm.any():
+            # the product region is the convex hull of its mask: segmenters told to exclude text boxes
+            # cut the text out of the mask itself, so the hull is what text can cover
+            pts = cv2.findNonZero(pm.astype(np.uint8))
+            hull = np.zeros(pm.shape, np.uint8)
+            cv2.fillConvexPoly(hull, cv2.convexHull(pts), 1)
+            hull = hull.astype(bool) | pm
+            overlap = float((tmask & hull).sum() / max(1, hull.sum()))
+        else:
+            overlap = 0.0
         d["overlap"] = overlap
         c.max("overlap", overlap, p["overlap_max"], "text over the product")
     except FilterUnavailable as exc:

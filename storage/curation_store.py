@@ -179,22 +179,26 @@ def kept_count(ws: Workspace, threshold: float, run_id: int | None = None) -> di
 # -- perceptual hashes and duplicate groups ---------------------------------------------------
 
 
-def get_phashes(ws: Workspace) -> dict[int, tuple[str, int]]:
-    return {r[0]: (r[1], int(r[2])) for r in ws.query("SELECT image_id, sha256, phash FROM image_hashes")}
+def get_phashes(ws: Workspace) -> dict[int, tuple[str, int, np.ndarray]]:
+    """image_id -> (sha256, phash, colour signature (48,))."""
+    return {r[0]: (r[1], int(r[2]), np.asarray(r[3], np.float32))
+            for r in ws.query("SELECT image_id, sha256, phash, colour FROM image_hashes")}
 
 
-def put_phashes(ws: Workspace, rows: list[tuple[int, str, int]]) -> None:
+def put_phashes(ws: Workspace, rows: list[tuple[int, str, int, np.ndarray]]) -> None:
     if not rows:
         return
     tbl = pa.table({"image_id": pa.array([r[0] for r in rows], pa.int64()),
                     "sha256": pa.array([r[1] for r in rows], pa.string()),
-                    "phash": pa.array([r[2] for r in rows], pa.uint64())})
+                    "phash": pa.array([r[2] for r in rows], pa.uint64()),
+                    "colour": pa.array([np.asarray(r[3], np.float32).tolist() for r in rows],
+                                       pa.list_(pa.float32()))})
     with ws.transaction() as cur:
         cur.register("_new_hashes", tbl)
         try:
             cur.execute("DELETE FROM image_hashes WHERE image_id IN (SELECT image_id FROM _new_hashes)")
-            cur.execute("INSERT INTO image_hashes (image_id, sha256, phash) "
-                        "SELECT image_id, sha256, phash FROM _new_hashes")
+            cur.execute("INSERT INTO image_hashes (image_id, sha256, phash, colour) "
+                        "SELECT image_id, sha256, phash, colour FROM _new_hashes")
         finally:
             cur.unregister("_new_hashes")
 
