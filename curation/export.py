@@ -547,19 +547,41 @@ def verify_export(out_dir: str | os.PathLike) -> dict[str, Any]:
 
         seen["parquet"] = {}
         for s in SPLITS:
-            t = pq.read_table(out / "data" / f"{s}.parquet")
+            try:
+                t = pq.read_table(out / "data" / f"{s}.parquet")
+            except Exception as exc:  # noqa: BLE001 - a broken file is a finding, not a crash
+                problems.append(f"data/{s}.parquet cannot be read: {exc}")
+                continue
             seen["parquet"][s] = t.num_rows
             rows += t.to_pylist()
     if "jsonl" in formats:
-        with open(out / "manifest.jsonl", encoding="utf-8") as f:
-            jl = [json.loads(line) for line in f if line.strip()]
+        jl = []
+        try:
+            with open(out / "manifest.jsonl", encoding="utf-8") as f:
+                for k, line in enumerate(f, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError:
+                        problems.append(f"manifest.jsonl line {k} is not JSON")
+                        continue
+                    if not isinstance(row, dict) or row.get("split") not in SPLITS or not row.get("video"):
+                        problems.append(f"manifest.jsonl line {k} is not an export row")
+                        continue
+                    jl.append(row)
+        except OSError as exc:
+            problems.append(f"manifest.jsonl: {exc}")
         seen["jsonl"] = dict(Counter(r["split"] for r in jl))
         rows = rows or jl
     if "csv" in formats:
         seen["csv"] = {}
         for s in SPLITS:
-            with open(out / "csv" / f"{s}.csv", newline="", encoding="utf-8") as f:
-                seen["csv"][s] = sum(1 for _ in csv.DictReader(f))
+            try:
+                with open(out / "csv" / f"{s}.csv", newline="", encoding="utf-8") as f:
+                    seen["csv"][s] = sum(1 for _ in csv.DictReader(f))
+            except (OSError, csv.Error) as exc:
+                problems.append(f"csv/{s}.csv cannot be read: {exc}")
     # media named by hash
     media: set[str] = set()
     for r in rows:
@@ -610,7 +632,12 @@ def _verify_shard(path: Path, problems: list[str]) -> int:
         if "json" not in s:
             problems.append(f"{path.name}: sample {key} has no metadata")
             continue
-        meta = json.loads(s["json"])
+        try:
+            meta = json.loads(s["json"])
+            meta["video"], meta["video_sha256"]
+        except (ValueError, KeyError, TypeError):
+            problems.append(f"{path.name}: sample {key} metadata is not an export row")
+            continue
         vext = Path(meta["video"]).suffix.lstrip(".")
         if s.get(vext) != meta["video_sha256"]:
             problems.append(f"{path.name}: sample {key} video does not match its hash")
