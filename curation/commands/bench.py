@@ -13,11 +13,10 @@ from ..cli import add_workspace_arg, emit
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="InnoAds-Bench: leaderboard, radar, per-domain, agreement, user study",
-                       description="Run the benchmark (default), import a benchmark-set file, or draft one.")
-    p.add_argument("action", nargs="?", choices=("run", "import", "make-set"), default="run")
-    p.add_argument("file", nargs="?", help="set file for `import`")
+                       description="Run the benchmark (no sub-command), `bench import FILE` a benchmark-set "
+                                   "file, or `bench make-set --out FILE` to draft one from the workspace.")
     add_workspace_arg(p)
-    p.add_argument("--out", "-o", help="report folder (run) or set file to write (make-set)")
+    p.add_argument("--out", "-o", help="report folder")
     p.add_argument("--set", dest="set_file", help="benchmark-set JSON file to import before running")
     p.add_argument("--name", help="benchmark set (triples.benchmark_set) to run; default: the only one")
     p.add_argument("--model-types", help="MODEL=TYPE,... or a JSON file mapping models to types "
@@ -26,8 +25,20 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--no-score", action="store_true", help="report cached scores only; score nothing")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--per-category", type=int, default=4, help="make-set: cases per subcategory")
     p.add_argument("--json", action="store_true")
+    p.set_defaults(action="run")
+    acts = p.add_subparsers(dest="action", metavar="{import,make-set}")
+    imp = acts.add_parser("import", help="ingest a benchmark-set file (cases, videos, model types)")
+    add_workspace_arg(imp)
+    imp.add_argument("file", help="benchmark-set JSON file")
+    imp.add_argument("--json", action="store_true")
+    mk = acts.add_parser("make-set", help="draft a set file: N cases per subcategory from the workspace")
+    add_workspace_arg(mk)
+    mk.add_argument("--out", "-o", required=True, help="set file to write")
+    mk.add_argument("--name", default="innoads-bench")
+    mk.add_argument("--per-category", type=int, default=4, help="cases per subcategory (paper: 4)")
+    mk.add_argument("--seed", type=int, default=0)
+    mk.add_argument("--json", action="store_true")
     return p
 
 
@@ -44,19 +55,13 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         if args.action == "import":
-            if not args.file and not args.set_file:
-                print("error: bench import needs a set FILE", file=sys.stderr)
-                return 2
             with Workspace.open(args.workspace) as ws:
-                r = import_set(ws, args.file or args.set_file)
+                r = import_set(ws, args.file)
             emit(args, r, lambda r: f"imported set {r['name']}: {r['cases']} cases, {r['ingest']['added']} added, "
                                     f"{len(r['ingest']['failed'])} failed" + "".join(f"\n  {p}" for p in r["problems"])
                                     + "".join(f"\n  FAILED {f['path']}: {f['error']}" for f in r["ingest"]["failed"]))
             return 1 if r["ingest"]["failed"] or r["problems"] else 0
         if args.action == "make-set":
-            if not args.out:
-                print("error: bench make-set needs --out FILE", file=sys.stderr)
-                return 2
             with Workspace.open(args.workspace, create=False) as ws:
                 r = make_set(ws, args.out, name=args.name or "innoads-bench", per_category=args.per_category,
                              seed=args.seed)
