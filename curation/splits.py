@@ -9,7 +9,9 @@ Splitting: stratified by category, group-aware and deterministic by seed.
   sort, so equal sizes keep the seeded order), and each goes to the split whose count is furthest below its
   target (ratio x category size; ties go to the split with the larger ratio). With groups of one item this
   lands every split within one item of its target per category; large groups can overshoot by at most their
-  size minus one. A group whose triples span categories counts under its most common category.
+  size minus one. Ties between splits go to the one furthest below its target over all categories, so
+  small categories do not all favour the same split. A group whose triples span categories counts under its
+  most common category.
 """
 from __future__ import annotations
 
@@ -164,6 +166,8 @@ def assign_splits(records: list[dict[str, Any]], ratios: tuple[float, float, flo
     rng = random.Random(seed)
     out: dict[int, str] = {}
     pref = [i for i in sorted(range(3), key=lambda i: -ratios[i]) if ratios[i] > 0]
+    gtarget = [ratios[i] * len(records) for i in range(3)]
+    gcount = [0, 0, 0]
     for cat in sorted(by_cat):
         groups = sorted(by_cat[cat])
         rng.shuffle(groups)
@@ -173,9 +177,11 @@ def assign_splits(records: list[dict[str, Any]], ratios: tuple[float, float, flo
         count = [0, 0, 0]
         for g in groups:
             size = len(members[g])
-            # the split furthest below its target; ties → larger ratio first
-            best = max(pref, key=lambda i: (target[i] - count[i], ratios[i], -i))
+            # the split furthest below its target in this category; ties → the split furthest below its
+            # target over all categories (so small categories do not all favour one split), then larger ratio
+            best = max(pref, key=lambda i: (round(target[i] - count[i], 9), gtarget[i] - gcount[i], ratios[i], -i))
             count[best] += size
+            gcount[best] += size
             for r in members[g]:
                 out[int(r["triple_id"])] = SPLITS[best]
     return out
