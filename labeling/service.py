@@ -88,7 +88,7 @@ class ReviewService:
             kw2 = {k: v for k, v in kw.items() if k in ("order", "label_state", "category_id", "score_min",
                                                           "score_max", "failed_filter", "annotator", "limit",
                                                           "offset", "diverse")}
-            if kw2.get("label_state") in ("good", "bad"):
+            if kw2.get("label_state") in ("good", "bad") or kw2.get("order") == "id":
                 return rs.image_queue(self.ws, **kw)
             rows = cq(self.ws, **kw2)
             for r in rows:

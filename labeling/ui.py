@@ -82,6 +82,12 @@ def build_app(ws: Workspace, *, auth_enabled: bool = False) -> tuple[gr.Blocks, 
     return demo, launch_kw
 
 
+def _plain(row: dict) -> dict:
+    """JSON-safe row; 'path' is renamed 'media_path' (gradio_client treats a dict with 'path' as a file)."""
+    return {("media_path" if k == "path" else k): (v if isinstance(v, (int, float, str, list, type(None))) else str(v))
+            for k, v in row.items()}
+
+
 def _register_api(svc: ReviewService) -> None:
     """Programmatic endpoints (no UI): what gradio_client, the load test and scripts call."""
     from .service import LabelError
@@ -104,22 +110,20 @@ def _register_api(svc: ReviewService) -> None:
 
     def image_queue(order: str = "uncertainty", label_state: str = "unlabelled", category_id: int | None = None,
                     score_min: float | None = None, score_max: float | None = None, failed_filter: str | None = None,
-                    annotator: str | None = None, limit: int = 50, offset: int = 0) -> list[dict]:
+                    annotator: str | None = None, limit: int = 50, offset: int = 0) -> dict:
         """The image review queue (ids, paths, scores, labels, failed filters)."""
         rows = svc.image_queue(order=order, label_state=label_state, category_id=category_id, score_min=score_min,
                                score_max=score_max, failed_filter=failed_filter or None, annotator=annotator or None,
                                limit=int(limit), offset=int(offset))
-        return [{k: (v if isinstance(v, (int, float, str, list, type(None))) else str(v)) for k, v in r.items()}
-                for r in rows]
+        return {"items": [_plain(r) for r in rows]}
 
     def video_queue(label_state: str = "any", model: str | None = None, metric: str | None = None,
                     metric_min: float | None = None, metric_max: float | None = None, limit: int = 50,
-                    offset: int = 0) -> list[dict]:
+                    offset: int = 0) -> dict:
         """Videos with metric values (fractions 0-1), filtered by label state, model and one metric's range."""
         rows = svc.video_queue(label_state=label_state, model=model or None, metric=metric or None,
                                metric_min=metric_min, metric_max=metric_max, limit=int(limit), offset=int(offset))
-        return [{k: (v if isinstance(v, (int, float, str, list, type(None))) else str(v)) for k, v in r.items()}
-                for r in rows]
+        return {"items": [_plain(r) for r in rows]}
 
     def current_label(item_kind: str, item_id: int) -> dict:
         """The newest current label of an item (any annotator), or {}."""

@@ -15,7 +15,7 @@ from . import render
 from .service import IMAGE_REASONS, LabelError, ReviewService
 from .ui_common import annotator_of, key_js, session_of
 
-ORDERS = [("Uncertainty (closest to threshold)", "uncertainty"), ("Score high → low", "score"),
+ORDERS = [("Uncertainty (closest to threshold)", "uncertainty"), ("Score high → low", "score"), ("Score low → high", "score_asc"),
           ("Newest first", "newest"), ("Catalogue order", "id")]
 LABEL_STATES = [("Unlabelled", "unlabelled"), ("Labelled", "labelled"), ("Good", "good"), ("Bad", "bad"),
                 ("Any", "any")]

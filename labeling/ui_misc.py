@@ -1,21 +1,254 @@
-"""Classifier, Benchmark, Export and Statistics tabs (being built)."""
+"""Classifier, Benchmark, Export and Statistics tabs: front ends for the same code paths as the CLI commands
+(curation.classifier.train, curation.benchmark.run_benchmark, curation.export.export_splits,
+curation.stats.compute_stats), run in the background with progress and cancel; errors are shown."""
 from __future__ import annotations
+
+import importlib
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
 
 import gradio as gr
 
+from storage import review_store as rs
+
+from . import render
+from .jobs import JobRunner, progress_md
+from .service import ReviewService
+
+
+def _module(name: str):
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def _present(name: str) -> bool:
+    """Whether a module exists, without importing it (start-up stays fast)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _files_of(summary: Any) -> list[str]:
+    files: list[str] = []
+
+    def walk(x: Any) -> None:
+        if isinstance(x, dict):
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, (list, tuple)):
+            for v in x:
+                walk(v)
+        elif isinstance(x, str) and len(x) < 1000 and Path(x).suffix.lower() in (".png", ".jpg", ".svg") \
+                and Path(x).exists():
+            files.append(x)
+
+    walk(summary)
+    return files[:12]
+
 
 class MiscTabs:
-    def __init__(self, svc):
+    def __init__(self, svc: ReviewService) -> None:
         self.svc = svc
+        self.jobs = JobRunner()
 
-    def build_classifier(self):
-        gr.Markdown("Classifier: retraining and run history will appear here.")
+    # -- generic background-job section --------------------------------------------------------
+    def _job(self, key: str, title: str, work: Callable[[Any], Any]):
+        try:
+            job = self.jobs.start(key, title, work)
+        except RuntimeError as exc:
+            raise gr.Error(str(exc)) from None
+        for md in self.jobs.follow(job, progress_md):
+            yield md, gr.skip(), gr.skip()
+        if job.error and job.error != "cancelled":
+            gr.Warning(f"{title} failed: {job.error}")
+        res = job.result
+        preview = json.dumps(res, indent=1, default=str)[:20000] if res is not None else ""
+        yield progress_md(job), preview, [(f, Path(f).name) for f in _files_of(res)]
 
-    def build_benchmark(self):
-        gr.Markdown("Benchmark: model rankings will appear here.")
+    def _section(self, key: str, title: str, run_fn: Callable, inputs: list, api_name: str) -> None:
+        with gr.Row():
+            run = gr.Button(title, variant="primary", elem_id=f"{key}-run")
+            cancel = gr.Button("Cancel", variant="stop", elem_id=f"{key}-cancel")
+        prog = gr.Markdown(elem_id=f"{key}-progress")
+        with gr.Row():
+            preview = gr.Code(language="json", label="Result", elem_id=f"{key}-result", max_lines=30)
+            figs = gr.Gallery(label="Figures", columns=2, height=360, elem_id=f"{key}-figures")
+        run.click(run_fn, inputs, [prog, preview, figs], api_name=api_name, concurrency_limit=2)
+        cancel.click(lambda: ("Cancelling…" if self.jobs.cancel(key) else "Nothing is running."), None, [prog],
+                     api_name=f"{api_name}_cancel", concurrency_limit=None)
 
-    def build_export(self):
-        gr.Markdown("Export: dataset export will appear here.")
+    # -- Classifier ----------------------------------------------------------------------------
+    def history_html(self) -> str:
+        runs = rs.classifier_runs(self.svc.ws)
+        if not runs:
+            return '<div class="muted">No classifier runs yet.</div>'
+        out = ['<table class="scorecard"><tr><th>Run</th><th>When</th><th>Labels</th><th>Features</th>'
+               '<th>Estimator</th><th>ROC-AUC</th><th>PR-AUC</th><th>Threshold</th></tr>']
+        for r in runs[:20]:
+            cv = r.get("cv_metrics") or {}
+            cvb = cv.get("best", cv) if isinstance(cv, dict) else {}
+            def g(k):
+                v = cvb.get(k) if isinstance(cvb, dict) else None
+                return f"{v:.3f}" if isinstance(v, (int, float)) else "—"
+            thr = "—" if r.get("threshold") is None else format(r["threshold"], ".2f")
+            out.append(f'<tr><td>{r["id"]}</td><td>{render.esc(str(r["created_at"])[:16])}</td><td>{r["n_labels"]}</td>'
+                       f'<td>{render.esc(r["features"])}</td><td>{render.esc(r.get("estimator"))}</td>'
+                       f'<td>{g("roc_auc")}</td><td>{g("pr_auc")}</td>'
+                       f'<td>{thr}</td></tr>')
+        out.append("</table>")
+        return "".join(out)
 
-    def build_stats(self):
-        gr.Markdown("Statistics will appear here.")
+    def roc_figure(self):
+        """ROC curve and confusion matrix of the newest run, drawn from its stored CV metrics."""
+        runs = rs.classifier_runs(self.svc.ws)
+        if not runs:
+            return None
+        cv = runs[0].get("cv_metrics") or {}
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        def find(d: Any, key: str) -> Any:
+            if isinstance(d, dict):
+                if key in d:
+                    return d[key]
+                for v in d.values():
+                    r = find(v, key)
+                    if r is not None:
+                        return r
+            return None
+
+        roc = find(cv, "roc") or find(cv, "roc_curve")
+        cm = find(cv, "confusion") or find(cv, "confusion_matrix")
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+        if isinstance(roc, dict) and roc.get("fpr") is not None:
+            axes[0].plot(roc["fpr"], roc["tpr"], color="#3b5bdb")
+        axes[0].plot([0, 1], [0, 1], "--", color="#aaa")
+        axes[0].set(title=f"ROC (run {runs[0]['id']})", xlabel="false positive rate", ylabel="true positive rate")
+        if cm is not None:
+            import numpy as np
+
+            m = np.asarray(cm if not isinstance(cm, dict) else [[cm.get("tn", 0), cm.get("fp", 0)],
+                                                                 [cm.get("fn", 0), cm.get("tp", 0)]])
+            axes[1].imshow(m, cmap="Blues")
+            for (i, j), v in np.ndenumerate(m):
+                axes[1].text(j, i, str(v), ha="center", va="center")
+            axes[1].set(xticks=[0, 1], yticks=[0, 1], xticklabels=["pred bad", "pred good"],
+                        yticklabels=["bad", "good"], title="Confusion (CV, at threshold)")
+        else:
+            axes[1].text(0.5, 0.5, "no confusion matrix stored", ha="center")
+            axes[1].axis("off")
+        fig.tight_layout()
+        return fig
+
+    def kept_md(self, threshold: float) -> str:
+        k = rs.kept_at_threshold(self.svc.ws, float(threshold) / 100)
+        if not k["scored"]:
+            return "No predictions yet: train a classifier first."
+        return f"**{k['kept']:,}** of {k['scored']:,} scored images would be kept at {threshold:.0f}%."
+
+    def h_train(self, features, request: gr.Request):
+        clf = _module("curation.classifier")
+        if clf is None:
+            raise gr.Error("The classifier (curation.classifier) is not in this build yet.")
+
+        def work(job):
+            return clf.train(self.svc.ws, features=features or "auto",
+                             progress=lambda f, m: job.say(m, f), cancel=job.cancel)
+        yield from self._job("train", "Training the quality classifier", work)
+
+    def build_classifier(self) -> None:
+        if not _present("curation.classifier"):
+            gr.Markdown("The quality classifier (curation.classifier) is not in this build yet; its runs will "
+                        "appear here.")
+        gr.Markdown("Retrain from the current designer labels (latest label per image; conflicts resolved as "
+                    "documented in docs/curation.md). Training runs in the background; cancel stops between folds.")
+        features = gr.Dropdown([("Automatic (CLIP + DINO, classical when weights are absent)", "auto"),
+                                ("Classical descriptor", "classical")], value="auto", label="Features")
+        self._section("train", "Retrain classifier", self.h_train, [features], "classifier_train")
+        gr.Markdown("#### Run history")
+        hist = gr.HTML(self.history_html, elem_id="clf-history")
+        plot = gr.Plot(label="ROC and confusion matrix", elem_id="clf-roc")
+        thr = gr.Slider(0, 100, value=50, step=1, label="Threshold (%)", elem_id="clf-threshold")
+        kept = gr.Markdown(elem_id="clf-kept")
+        refresh = gr.Button("Refresh history")
+        refresh.click(lambda: (self.history_html(), self.roc_figure()), None, [hist, plot],
+                      api_name="classifier_history")
+        thr.change(self.kept_md, [thr], [kept], api_name="classifier_kept", show_progress="hidden")
+        self._kept_load = (self.kept_md, [thr], [kept])
+
+    # -- Benchmark -----------------------------------------------------------------------------
+    def h_bench(self, bset, request: gr.Request):
+        mod = _module("curation.benchmark")
+        if mod is None:
+            raise gr.Error("The benchmark (curation.benchmark) is not in this build yet.")
+        out = self.svc.root / "exports" / f"bench_{time.strftime('%Y%m%d_%H%M%S')}"
+
+        def work(job):
+            return mod.run_benchmark(self.svc.ws, out, benchmark_set=bset or None,
+                                     progress=lambda f, m: job.say(m, f), cancel=job.cancel)
+        yield from self._job("bench", "Running the benchmark", work)
+
+    def build_benchmark(self) -> None:
+        if not _present("curation.benchmark"):
+            gr.Markdown("The benchmark (`python -m curation bench`) is not in this build yet; model rankings with "
+                        "confidence intervals will appear here.")
+        gr.Markdown("Scores every model of a benchmark set with the six metrics (missing scores are computed), "
+                    "ranks them with bootstrap intervals and writes the report under the workspace `exports/`. "
+                    "Same code path as `python -m curation bench`.")
+        bset = gr.Textbox(label="Benchmark set (blank: all triples)", elem_id="bench-set")
+        self._section("bench", "Run benchmark", self.h_bench, [bset], "benchmark_run")
+
+    # -- Export --------------------------------------------------------------------------------
+    def h_export(self, out_dir, request: gr.Request):
+        mod = _module("curation.export")
+        if mod is None:
+            raise gr.Error("Export (curation.export) is not in this build yet.")
+        target = Path(out_dir) if out_dir else self.svc.root / "exports" / f"export_{time.strftime('%Y%m%d_%H%M%S')}"
+
+        def work(job):
+            return mod.export_splits(self.svc.ws, target, progress=lambda f, m: job.say(m, f), cancel=job.cancel)
+        yield from self._job("export", "Exporting the dataset", work)
+
+    def build_export(self) -> None:
+        if not _present("curation.export"):
+            gr.Markdown("Export (`python -m curation export`) is not in this build yet; split counts and files "
+                        "will appear here.")
+        gr.Markdown("Writes the accepted items as train/val/test splits (near-duplicate groups never straddle "
+                    "splits). Same code path as `python -m curation export`.")
+        out_dir = gr.Textbox(label="Output folder (blank: a new folder under the workspace exports/)",
+                             elem_id="export-dir")
+        self._section("export", "Export", self.h_export, [out_dir], "export_run")
+
+    # -- Statistics ----------------------------------------------------------------------------
+    def h_stats(self, request: gr.Request):
+        mod = _module("curation.stats")
+        if mod is None:
+            raise gr.Error("Statistics (curation.stats) are not in this build yet.")
+        out = self.svc.root / "exports" / "stats"
+
+        def work(job):
+            return mod.compute_stats(self.svc.ws, out, progress=lambda f, m: job.say(m, f))
+        yield from self._job("stats", "Computing statistics", work)
+
+    def build_stats(self) -> None:
+        if not _present("curation.stats"):
+            gr.Markdown("Statistics (`python -m curation stats`) are not in this build yet; the dataset figures "
+                        "will appear here.")
+        img = rs.label_progress(self.svc.ws, "image")
+        vid = rs.label_progress(self.svc.ws, "video")
+        gr.HTML(f'<div class="card"><table class="kv"><tr><th>Images labelled</th><td>{img.get("labelled", 0)} of '
+                f'{img["total"]} (good {img.get("good", 0)}, bad {img.get("bad", 0)})</td></tr>'
+                f'<tr><th>Videos reviewed</th><td>{vid.get("labelled", 0)} of {vid["total"]} (accepted '
+                f'{vid.get("accept", 0)}, rejected {vid.get("reject", 0)})</td></tr></table></div>')
+        gr.Markdown("Domain and category distribution, metric distributions, prompt lengths and frequent terms "
+                    "(Figure 3 of the paper). Same code path as `python -m curation stats`.")
+        self._section("stats", "Compute statistics", self.h_stats, [], "stats_run")

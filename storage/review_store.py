@@ -62,6 +62,7 @@ def image_queue(ws: Workspace, *, order: str = "uncertainty", label_state: str =
     orders = {
         "uncertainty": "CASE WHEN p.score IS NULL THEN 1 ELSE 0 END, abs(p.score - ?), i.id",
         "score": "p.score DESC NULLS LAST, i.id",
+        "score_asc": "p.score ASC NULLS LAST, i.id",
         "newest": "i.added_at DESC, i.id DESC",
         "id": "i.id",
     }

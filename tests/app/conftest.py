@@ -1,0 +1,46 @@
+"""The app started in-process (demo.launch(prevent_thread_lock=True)) on a copy of the demo workspace."""
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+import socket
+
+import pytest
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def load_app_module():
+    """The repository's app.py, loaded by path (the name `app` is ambiguous next to tests/app/)."""
+    spec = importlib.util.spec_from_file_location("advfx_app_main", REPO / "app.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory, _demo_workspace_template):
+    """(url, workspace) of a running app on a fresh demo workspace copy, with MotionX scored for video 1."""
+    app_module = load_app_module()
+    from curation import scoring
+
+    root = tmp_path_factory.mktemp("app_ws") / "ws"
+    shutil.copytree(_demo_workspace_template, root)
+    demo, launch_kw, ws = app_module.create(root)
+    scoring.run_scoring(ws, ["motionx"], video_ids=[1], progress=lambda m: None)
+    demo.queue(default_concurrency_limit=4)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_kw)
+    try:
+        yield f"http://127.0.0.1:{port}/", ws
+    finally:
+        demo.close()
+        ws.close()
