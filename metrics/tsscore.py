@@ -1,0 +1,358 @@
+"""TSScore: does the advertising text of the source image stay stable, legible and present in the video?
+
+1. Reference texts: OCR of the source image with the product region blanked (the product mask from
+   ProductScore's preprocessing), detections with confidence >= ref_conf_thresh = 0.5. Without a source
+   image: the first frame, the same way.
+2. OCR on target_frames = 32 uniformly sampled frames, each with its own product mask blanked (flat
+   median colour, dilated a few px) so the product's own printing is not "advertising text". Without a
+   source image there is no product reference, and nothing is blanked.
+3. A detection is kept when its text similarity to a reference text (1 - normalised edit distance on
+   case-folded, space-free text) is >= keep_sim_thresh = 0.5; it is assigned to the most similar
+   reference. Kept detections are linked across frames into segments when the box IoU with the segment's
+   last box is >= iou_link_thresh = 0.3 and they match the same reference text.
+4. Per segment: Stab = 1 - mean CER between consecutive recognitions (CER = edit distance / length of
+   the earlier one, clipped to 1; 1 for a single recognition); Clarity = lambda*mean conf +
+   (1 - lambda)*mean NormVarLap(box crop), lambda = 0.7, NormVarLap(v) = v / (v + lap_half) for the
+   variance v of the 3x3 Laplacian of the crop's luma resized to 32 px height (lap_half = 100);
+   Cover = frames with a detection / T (T = sampled frames).
+   Segment score = alpha*Stab + beta*Clarity + gamma*Cover (1/3 each). TSScore = mean over segments; a
+   reference text that never appears is a segment scoring 0.
+5. No reference text -> "n/a" (excluded from averages). Text in the video that matches no reference
+   (a generator's watermark or caption) does not enter the score; it is listed in the trace as spurious.
+
+Speed (full OCR costs ~0.5-1 s a frame on 2 CPU cores): a frame whose text-bearing pixels (outside both
+product masks) are nearly identical to an already-OCR'd frame reuses that frame's detections (the OCR result
+would be the same); a frame whose changes all lie inside that frame's text boxes only re-reads those
+boxes (recognition on the crops, ~25 ms each); any change elsewhere (new text may have appeared) gets a
+full OCR. Clarity is always measured on the frame's own pixels.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .config import MetricOutput, clean
+from .decode import FrameRequest
+
+NAME = "tsscore"
+VERSION = "1.0"
+REFERENCE = True
+
+
+@dataclass(frozen=True)
+class TSConfig:
+    target_frames: int = 32
+    max_side: int = 768
+    ref_conf_thresh: float = 0.5
+    keep_sim_thresh: float = 0.5
+    iou_link_thresh: float = 0.3
+    lam: float = 0.7
+    alpha: float = 1 / 3
+    beta: float = 1 / 3
+    gamma: float = 1 / 3
+    lap_half: float = 100.0
+    spurious_conf: float = 0.5        # spurious text must be at least this confident to be reported
+    reuse_diff: int = 24              # luma difference that counts a pixel as changed (frame reuse)
+    reuse_frac: float = 0.0005        # reuse when at most this fraction of text-bearing pixels changed
+    reuse: bool = True
+
+    def request(self) -> FrameRequest:
+        return FrameRequest("uniform", n=self.target_frames, max_side=self.max_side)
+
+
+def requests(cfg: TSConfig) -> list[FrameRequest]:
+    return [cfg.request()]
+
+
+# -- text helpers ----------------------------------------------------------------------------------
+def norm_text(s: str) -> str:
+    return "".join(s.split()).casefold()
+
+
+def levenshtein(a: str, b: str) -> int:
+    if a == b:
+        return 0
+    if len(a) < len(b):
+        a, b = b, a
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def text_sim(a: str, b: str) -> float:
+    a, b = norm_text(a), norm_text(b)
+    if not a and not b:
+        return 1.0
+    return 1.0 - levenshtein(a, b) / max(len(a), len(b))
+
+
+def cer(ref: str, hyp: str) -> float:
+    ref, hyp = norm_text(ref), norm_text(hyp)
+    if not ref:
+        return 0.0 if not hyp else 1.0
+    return min(1.0, levenshtein(ref, hyp) / len(ref))
+
+
+def quad_box(q: np.ndarray) -> tuple[float, float, float, float]:
+    q = np.asarray(q, np.float64)
+    return float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max())
+
+
+def box_iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def norm_var_lap(gray: np.ndarray, box, half: float) -> float:
+    import cv2
+
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    h, w = gray.shape
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return 0.0
+    crop = gray[y0:y1, x0:x1]
+    nh = 32
+    nw = max(2, int(round(crop.shape[1] * nh / crop.shape[0])))
+    crop = cv2.resize(crop, (nw, nh), interpolation=cv2.INTER_AREA if crop.shape[0] > nh else cv2.INTER_LINEAR)
+    v = float(cv2.Laplacian(crop, cv2.CV_64F, ksize=3).var())
+    return v / (v + half)
+
+
+# -- product blanking ------------------------------------------------------------------------------
+def blank_product(image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    import cv2
+
+    if mask is None or not mask.any():
+        return image
+    m = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8), iterations=1).astype(bool)
+    out = image.copy()
+    out[m] = np.median(image[~m], axis=0).astype(np.uint8) if (~m).any() else 128
+    return out
+
+
+def _ocr_boxes(ocr, image: np.ndarray) -> list[dict[str, Any]]:
+    return [{"quad": np.asarray(b.quad, np.float32), "box": quad_box(b.quad), "text": str(b.text),
+             "conf": float(b.conf)} for b in ocr(image)]
+
+
+def _recognizer(ocr):
+    """Recognition only, on a batch of crops -> [(text, conf)], when the OCR backend can do it: the
+    backend's own ``recognize`` if it has one, else rapidocr's text recogniser called directly (its
+    engine's __call__ would persist use_det=False for every later caller). None otherwise."""
+    rec = getattr(ocr, "recognize", None)
+    if callable(rec):
+        return rec
+    engine = getattr(ocr, "_engine", None)
+    load = getattr(engine, "_load_rec_model", None)
+    if load is None:
+        return None
+    try:
+        from rapidocr.ch_ppocr_rec.typings import TextRecInput
+        recognizer = load()
+    except Exception:
+        return None
+    import threading
+
+    lock = getattr(ocr, "_lock", None) or threading.Lock()
+
+    def recognize(crops: list[np.ndarray]) -> list[tuple[str, float]]:
+        ok = [i for i, c in enumerate(crops) if min(c.shape[:2]) >= 4]
+        out = [("", 0.0)] * len(crops)
+        if not ok:
+            return out
+        with lock:
+            res = recognizer(TextRecInput(img=[np.ascontiguousarray(crops[i][:, :, ::-1]) for i in ok]))
+        for i, t, c in zip(ok, res.txts or (), res.scores or ()):
+            out[i] = (str(t), float(c))
+        return out
+    return recognize
+
+
+def _crop(image: np.ndarray, box, pad: float = 0.1) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    p = pad * (y1 - y0)
+    h, w = image.shape[:2]
+    return image[int(max(0, y0 - p)):int(min(h, y1 + p + 1)), int(max(0, x0 - p)):int(min(w, x1 + p + 1))]
+
+
+def reference_texts(ocr, image: np.ndarray, mask: np.ndarray | None, conf_thresh: float) -> list[dict]:
+    dets = _ocr_boxes(ocr, blank_product(image, mask))
+    refs, seen = [], set()
+    for d in sorted(dets, key=lambda d: (d["box"][1], d["box"][0])):
+        t = norm_text(d["text"])
+        if d["conf"] >= conf_thresh and t and t not in seen:
+            seen.add(t)
+            refs.append({"text": d["text"], "conf": d["conf"], "box": d["box"]})
+    return refs
+
+
+# -- the metric ------------------------------------------------------------------------------------
+def compute(frames: list[np.ndarray], case, cfg: TSConfig = TSConfig(), *, ocr=None, seg=None,
+            frame_scale: float = 1.0, masks: list[np.ndarray] | None = None) -> MetricOutput:
+    import cv2
+
+    from . import productscore
+    from .backends import BackendUnavailable, get_ocr, get_segmenter
+
+    try:
+        ocr = ocr or get_ocr()
+        seg = seg or get_segmenter()
+    except BackendUnavailable as exc:
+        return MetricOutput.unavailable(str(exc))
+    backend = f"{getattr(ocr, 'name', 'ocr')}+{getattr(seg, 'name', 'segmenter')}"
+    if not frames:
+        return MetricOutput.error("no frames decoded", backend=backend)
+    # product masks: ProductScore's preprocessing (memoised on the case, so computed once per case).
+    # Without a source image there is no product reference (ProductScore is n/a): nothing is blanked.
+    if case.image is not None:
+        if masks is None:
+            masks = productscore.product_masks(frames, case, seg)
+        ref_img = case.image
+        ref_mask = productscore.reference_mask(case, seg)
+        ref_source = "source image"
+    else:
+        masks = masks if masks is not None else [np.zeros(f.shape[:2], bool) for f in frames]
+        ref_img, ref_mask, ref_source = frames[0], masks[0], "first frame"
+    refs = reference_texts(ocr, ref_img, ref_mask, cfg.ref_conf_thresh)
+
+    # OCR of the sampled frames, reusing the result of an identical-looking earlier frame
+    grays = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+    small = [cv2.resize(g, (max(1, g.shape[1] // 2), max(1, g.shape[0] // 2)), interpolation=cv2.INTER_AREA)
+             for g in grays]
+    small_masks = [cv2.resize(m.astype(np.uint8), (s.shape[1], s.shape[0]), interpolation=cv2.INTER_NEAREST)
+                   .astype(bool) for m, s in zip(masks, small)]
+    recognize = _recognizer(ocr) if cfg.reuse else None
+    grow = np.ones((9, 9), np.uint8)
+    small_masks = [cv2.dilate(m.astype(np.uint8), grow).astype(bool) for m in small_masks]
+    keyframes: list[int] = []
+    dets_of: list[list[dict]] = []
+    reused_from: list[int | None] = []
+    how: list[str] = []
+    for i, f in enumerate(frames):
+        src, mode, best = None, "ocr", None
+        if cfg.reuse:
+            for k in keyframes[::-1]:
+                valid = ~(small_masks[i] | small_masks[k])
+                if valid.sum() == 0:
+                    continue
+                changed = (cv2.absdiff(small[i], small[k]) > cfg.reuse_diff) & valid
+                frac = changed.sum() / valid.sum()
+                if frac <= cfg.reuse_frac:
+                    src, mode = k, "reuse"
+                    break
+                if best is None or frac < best[1]:
+                    best = (k, frac, changed)
+            if src is None and best is not None and recognize is not None and dets_of[best[0]]:
+                # changes only inside the text boxes of a key frame: re-read those boxes (crop to text regions)
+                k, _, changed = best
+                inside = np.zeros_like(changed)
+                for d in dets_of[k]:
+                    x0, y0, x1, y1 = (v / 2 for v in d["box"])
+                    py = 0.3 * (y1 - y0)
+                    inside[int(max(0, y0 - py)):int(y1 + py + 1), int(max(0, x0 - py)):int(x1 + py + 1)] = True
+                outside = (changed & ~inside).sum()
+                if outside <= cfg.reuse_frac * changed.size:
+                    src, mode = k, "reread"
+        if src is None:
+            dets_of.append(_ocr_boxes(ocr, blank_product(f, masks[i])))
+            keyframes.append(i)
+        elif mode == "reuse":
+            dets_of.append([dict(d) for d in dets_of[src]])
+        else:
+            got = recognize([_crop(f, d["box"]) for d in dets_of[src]])
+            dets_of.append([{**d, "text": txt, "conf": conf} for d, (txt, conf) in zip(dets_of[src], got)
+                            if txt.strip()])
+        reused_from.append(src)
+        how.append(mode)
+
+    # assign to reference texts, link into segments
+    t_count = len(frames)
+    segments: list[dict[str, Any]] = []
+    spurious: list[dict[str, Any]] = []
+    per_frame: list[list[dict[str, Any]]] = []
+    for i, dets in enumerate(dets_of):
+        used: set[int] = set()
+        rows = []
+        for d in sorted(dets, key=lambda d: -d["conf"]):
+            sims = [text_sim(d["text"], r["text"]) for r in refs]
+            j = int(np.argmax(sims)) if sims else -1
+            clar_img = norm_var_lap(grays[i], d["box"], cfg.lap_half)
+            clarity = cfg.lam * d["conf"] + (1 - cfg.lam) * clar_img
+            row = {"quad": (np.asarray(d["quad"]) / frame_scale).round(1), "text": d["text"], "conf": d["conf"],
+                   "clarity": clarity, "segment": None, "ref": None}
+            if j >= 0 and sims[j] >= cfg.keep_sim_thresh:
+                row["ref"] = j
+                seg_id = None
+                for s_id, s in enumerate(segments):
+                    if s["ref"] == j and s_id not in used and s["frames"][-1] < i and \
+                            box_iou(s["boxes"][-1], d["box"]) >= cfg.iou_link_thresh:
+                        seg_id = s_id
+                        break
+                if seg_id is None:
+                    segments.append({"ref": j, "frames": [], "texts": [], "boxes": [], "confs": [], "clar": []})
+                    seg_id = len(segments) - 1
+                s = segments[seg_id]
+                s["frames"].append(i)
+                s["texts"].append(d["text"])
+                s["boxes"].append(d["box"])
+                s["confs"].append(d["conf"])
+                s["clar"].append(clar_img)
+                used.add(seg_id)
+                row["segment"] = seg_id
+            elif d["conf"] >= cfg.spurious_conf:
+                spurious.append({"frame": i, "text": d["text"], "conf": d["conf"],
+                                 "box": [round(v / frame_scale, 1) for v in d["box"]]})
+            rows.append(row)
+        per_frame.append(rows)
+
+    seg_scores = []
+    for s in segments:
+        stab = 1.0 if len(s["texts"]) < 2 else 1.0 - float(np.mean(
+            [cer(a, b) for a, b in zip(s["texts"][:-1], s["texts"][1:])]))
+        clarity = cfg.lam * float(np.mean(s["confs"])) + (1 - cfg.lam) * float(np.mean(s["clar"]))
+        cover = len(s["frames"]) / t_count
+        score = cfg.alpha * stab + cfg.beta * clarity + cfg.gamma * cover
+        s.update({"stab": stab, "clarity": clarity, "cover": cover, "score": score})
+        seg_scores.append(score)
+    found = {s["ref"] for s in segments}
+    missing = [j for j in range(len(refs)) if j not in found]
+    seg_scores += [0.0] * len(missing)
+
+    spurious_texts = sorted({norm_text(s["text"]) for s in spurious})
+    trace = {
+        "reference_source": ref_source,
+        "references": [{"text": r["text"], "conf": r["conf"], "box": [round(v, 1) for v in r["box"]],
+                        "found": j in found} for j, r in enumerate(refs)],
+        "segments": [{"id": k, "ref": s["ref"], "ref_text": refs[s["ref"]]["text"], "frames": s["frames"],
+                      "texts": s["texts"], "stab": s["stab"], "clarity": s["clarity"], "cover": s["cover"],
+                      "score": s["score"]} for k, s in enumerate(segments)],
+        "missing_refs": missing,
+        "frames": [{"boxes": rows, "from_frame": r, "ocr": m} for rows, r, m in zip(per_frame, reused_from, how)],
+        "spurious": spurious, "spurious_texts": spurious_texts,
+        "ocr_calls": len(keyframes), "n_frames": t_count,
+    }
+    if not refs:
+        reason = f"no text in the reference ({ref_source})"
+        if spurious_texts:
+            reason += f"; {len(spurious_texts)} spurious text(s) in the video"
+        return MetricOutput.na(reason, backend=backend, trace=clean(trace, 4))
+    return MetricOutput(float(np.mean(seg_scores)), backend=backend, trace=clean(trace, 4))
+
+
+def run(video, case, cfg: TSConfig) -> MetricOutput:
+    s = video.get(cfg.request())
+    out = compute(s.frames, case, cfg, frame_scale=s.scale)
+    if out.trace and "frames" in out.trace:
+        for fr, idx, t in zip(out.trace["frames"], s.indices.tolist(), s.times.tolist()):
+            fr["index"], fr["t"] = idx, round(t, 4)
+    return out
