@@ -1,0 +1,112 @@
+"""Real-browser end-to-end tests: Playwright driving Debian's Chromium (never a downloaded browser)."""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM} (make browser installs Debian's package)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def open_app(browser, url: str, annotator: str):
+    ctx = browser.new_context(viewport={"width": 1500, "height": 1000})
+    page = ctx.new_page()
+    page.goto(url)
+    page.wait_for_selector("#image-view .iv-img", timeout=60_000)
+    box = page.locator("#annotator textarea, #annotator input").first
+    box.fill(annotator)
+    box.press("Tab")
+    page.locator("#image-view").click()  # focus leaves the text box: keys are live
+    return ctx, page
+
+
+def current_image(page) -> str:
+    return page.locator("#image-view .iv").get_attribute("data-image-id")
+
+
+def wait_image_change(page, old: str, timeout: float = 20.0) -> str:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        loc = page.locator("#image-view .iv")
+        if loc.count() and loc.get_attribute("data-image-id") not in (None, old):
+            return loc.get_attribute("data-image-id")
+        time.sleep(0.05)
+    raise AssertionError(f"image did not change from {old}")
+
+
+def test_keyboard_labelling_video_overlays_and_curve(browser, app_server, artifacts):
+    url, ws = app_server
+    ctx, page = open_app(browser, url, "browser-ann")
+    labelled = []
+    for key, value in (("g", "good"), ("b", "bad"), ("g", "good")):
+        iid = current_image(page)
+        page.keyboard.press(key)
+        wait_image_change(page, iid)
+        labelled.append((int(iid), value))
+    # typing in the note box must not label anything
+    page.locator("#img-note textarea, #img-note input").first.fill("gbs")
+    page.locator("#image-view").click()
+    page.screenshot(path=str(artifacts / "app_images.png"), full_page=True)
+    rows = ws.query("SELECT item_id, value FROM label_events WHERE annotator = 'browser-ann' ORDER BY id")
+    assert [(int(a), b) for a, b in rows] == labelled
+
+    page.get_by_role("tab", name="Videos").click()
+    page.wait_for_selector("#vid-player video", timeout=60_000)
+    for name in ("Product mask", "OCR boxes", "Frame counter"):
+        before = page.locator("#vid-player video").get_attribute("src")
+        page.locator("#vid-layers").get_by_label(name).click()
+        page.wait_for_function(
+            "(b) => { const v = document.querySelector('#vid-player video'); return v && v.getAttribute('src') !== b; }",
+            arg=before, timeout=120_000)
+    svg = page.locator("#vid-curve svg.motion-svg")
+    svg.scroll_into_view_if_needed()
+    bb = svg.bounding_box()
+    svg.click(position={"x": bb["width"] * 0.5, "y": bb["height"] * 0.5})
+    page.wait_for_selector("#vid-frame img", timeout=60_000)
+    assert "Frame" in page.locator("#vid-frame-info").inner_text()
+    page.screenshot(path=str(artifacts / "app_videos.png"), full_page=True)
+    page.get_by_role("tab", name="Compare").click()
+    page.wait_for_selector("#cmp-videos video.cmp-v", timeout=60_000)
+    page.locator("#cmp-head").click()
+    page.keyboard.press("1")
+    page.keyboard.press("0")
+    page.wait_for_function("() => (document.querySelector('#cmp-status') || {}).innerText?.includes('Saved')",
+                           timeout=30_000)
+    page.screenshot(path=str(artifacts / "app_compare.png"), full_page=True)
+    n = ws.query_one("SELECT count(*) FROM label_events WHERE item_kind = 'pair' AND annotator = 'browser-ann'")[0]
+    assert n == 1
+    ctx.close()
+
+
+def test_two_sessions_lose_nothing(browser, app_server):
+    url, ws = app_server
+    pages = [open_app(browser, url, f"pair-{k}") for k in range(2)]
+    for _ in range(4):
+        olds = [current_image(p) for _, p in pages]
+        for _, p in pages:
+            p.keyboard.press("b")
+        for (_, p), old in zip(pages, olds):
+            wait_image_change(p, old)
+    for k in range(2):
+        n = ws.query_one("SELECT count(*) FROM label_events WHERE annotator = ?", [f"pair-{k}"])[0]
+        assert n == 4
+    for ctx, _ in pages:
+        ctx.close()
