@@ -11,15 +11,13 @@ import pytest
 
 @pytest.fixture()
 def models_dir(tmp_path, monkeypatch):
-    """An empty models folder used by every loader (via $ADVFX_MODELS); caches cleared around the test."""
-    from metrics.backends import clear_cache, set_models_dir
+    """An empty models folder used by every loader (via $ADVFX_MODELS; the process cache is keyed by folder)."""
+    from metrics.backends import set_models_dir
     d = tmp_path / "models"
     d.mkdir()
     set_models_dir(None)
     monkeypatch.setenv("ADVFX_MODELS", str(d))
-    clear_cache()
     yield d
-    clear_cache()
 
 
 class ChatServer:

@@ -1,0 +1,244 @@
+"""The real loading code of CLIP (open_clip), DINOv2 (timm), SAM2 (image and video predictor) and the
+LAION aesthetic heads, run on checkpoints created here in the real on-disk formats (random weights):
+output shapes, L2 norms, model ids, and that a changed weight changes the output."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from metrics.backends import BackendUnavailable, clear_cache, get_aesthetic, get_embedder, get_segmenter  # noqa: E402
+from metrics.backends._common import file_sha256, run_batched  # noqa: E402
+
+RNG = np.random.default_rng(0)
+IMAGES = [RNG.integers(0, 255, (300, 200, 3), dtype=np.uint8), RNG.integers(0, 255, (64, 96, 3), dtype=np.uint8),
+          RNG.integers(0, 255, (300, 200, 3), dtype=np.uint8)]
+
+
+def _save_safetensors(sd, path):
+    from safetensors.torch import save_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().contiguous() for k, v in sd.items()}, str(path))
+
+
+@pytest.fixture(scope="session")
+def ckpts(tmp_path_factory):
+    """Two models folders: `a` with random checkpoints, `b` with the same checkpoints but one weight changed."""
+    import open_clip
+    import timm
+    a, b = tmp_path_factory.mktemp("models_a"), tmp_path_factory.mktemp("models_b")
+    torch.manual_seed(0)
+    clip = open_clip.create_model("ViT-B-32", pretrained=None, force_quick_gelu=True)
+    sd = clip.state_dict()
+    _save_safetensors(sd, a / "clip/ViT-B-32.safetensors")
+    sd2 = dict(sd)
+    sd2["visual.proj"] = sd["visual.proj"] * -1.0 + 0.01
+    sd2["text_projection"] = sd["text_projection"].flip(0)
+    _save_safetensors(sd2, b / "clip/ViT-B-32.safetensors")
+    del clip, sd, sd2
+    dino = timm.create_model("vit_small_patch14_dinov2", pretrained=False)
+    sd = dino.state_dict()
+    _save_safetensors(sd, a / "dino/vit_small_patch14_dinov2.safetensors")
+    sd2 = dict(sd)
+    sd2["norm.weight"] = sd["norm.weight"] * torch.linspace(0.1, 3.0, sd["norm.weight"].numel())
+    _save_safetensors(sd2, b / "dino/vit_small_patch14_dinov2.safetensors")
+    del dino
+    from sam2.build_sam import build_sam2
+    sam = build_sam2("configs/sam2.1/sam2.1_hiera_t.yaml", None, device="cpu")
+    sd = sam.state_dict()
+    (a / "sam2").mkdir()
+    torch.save({"model": sd}, a / "sam2/sam2.1_hiera_tiny.pt")
+    sd2 = dict(sd)
+    for k in ("sam_mask_decoder.output_upscaling.3.weight", "sam_mask_decoder.output_upscaling.3.bias"):
+        sd2[k] = sd[k] * -2.0 + 0.05
+    (b / "sam2").mkdir()
+    torch.save({"model": sd2}, b / "sam2/sam2.1_hiera_tiny.pt")
+    return a, b
+
+
+def _use(monkeypatch, d):
+    from metrics.backends import set_models_dir
+    set_models_dir(None)
+    monkeypatch.setenv("ADVFX_MODELS", str(d))  # the process cache is keyed by models folder
+
+
+def test_clip_image_and_text_towers(ckpts, monkeypatch):
+    a, b = ckpts
+    _use(monkeypatch, a)
+    emb = get_embedder("clip")
+    assert emb is get_embedder("clip")  # created once per process
+    assert emb.dim == 512 and emb.model_id == f"open_clip:ViT-B-32:{file_sha256(a / 'clip/ViT-B-32.safetensors')[:8]}"
+    x = emb.embed_images(IMAGES)
+    assert x.shape == (3, 512) and x.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-4)
+    t = emb.embed_texts(["a red can of cola", "a pair of running shoes"])
+    assert t.shape == (2, 512)
+    np.testing.assert_allclose(np.linalg.norm(t, axis=1), 1.0, atol=1e-4)
+    assert emb.embed_images([]).shape == (0, 512)
+    _use(monkeypatch, b)
+    emb2 = get_embedder("clip")
+    assert emb2.model_id != emb.model_id
+    assert not np.allclose(emb2.embed_images(IMAGES[:1]), x[:1], atol=1e-3)
+    assert not np.allclose(emb2.embed_texts(["a red can of cola"]), t[:1], atol=1e-3)
+
+
+def test_clip_batching_matches_single(ckpts, monkeypatch):
+    _use(monkeypatch, ckpts[0])
+    emb = get_embedder("clip")
+    full = emb.embed_images(IMAGES, batch_size=3)
+    one = emb.embed_images(IMAGES, batch_size=1)
+    np.testing.assert_allclose(full, one, atol=1e-4)
+
+
+def test_dinov2(ckpts, monkeypatch):
+    a, b = ckpts
+    _use(monkeypatch, a)
+    emb = get_embedder("dino")
+    assert emb.dim == 384 and emb.model_id.startswith("timm:vit_small_patch14_dinov2:")
+    x = emb.embed_images(IMAGES)
+    assert x.shape == (3, 384)
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-4)
+    assert not hasattr(emb, "embed_texts")
+    _use(monkeypatch, b)
+    assert not np.allclose(get_embedder("dino").embed_images(IMAGES[:1]), x[:1], atol=1e-3)
+
+
+def test_sam2_image_and_video_predictor(ckpts, monkeypatch):
+    a, b = ckpts
+    monkeypatch.setenv("ADVFX_SAM2_IMAGE_SIZE", "256")  # same checkpoint, smaller input: CPU speed
+    _use(monkeypatch, a)
+    seg = get_segmenter()
+    assert seg.name == "sam2-hiera-tiny"
+    img = np.full((120, 160, 3), 230, np.uint8)
+    img[30:90, 50:110] = (200, 30, 30)
+    m = seg.segment_image(img, box=(50, 30, 110, 90))
+    assert m.shape == (120, 160) and m.dtype == bool
+    logits_a = seg.predictor.predict(box=np.array([[50, 30, 110, 90]]), multimask_output=False, return_logits=True)[0]
+    frames = [img, np.roll(img, 6, axis=1)]
+    first = np.zeros((120, 160), bool)
+    first[30:90, 50:110] = True
+    masks = seg.propagate(frames, first)
+    assert len(masks) == 2 and all(mm.shape == (120, 160) and mm.dtype == bool for mm in masks)
+    _use(monkeypatch, b)
+    seg2 = get_segmenter()
+    seg2.segment_image(img, box=(50, 30, 110, 90))
+    logits_b = seg2.predictor.predict(box=np.array([[50, 30, 110, 90]]), multimask_output=False, return_logits=True)[0]
+    assert logits_a.shape == logits_b.shape and not np.allclose(logits_a, logits_b, atol=1e-3)
+
+
+def test_aesthetic_v1_head_on_clip_b32(ckpts, shared_models, monkeypatch, tmp_path):
+    """The whole get_aesthetic path (CLIP loader + head loader) with the real LAION v1 B/32 head."""
+    d = tmp_path / "models"
+    shutil.copytree(ckpts[0] / "clip", d / "clip")
+    (d / "aesthetic").mkdir()
+    shutil.copy(shared_models / "sa_0_4_vit_b_32_linear.pth", d / "aesthetic")
+    _use(monkeypatch, d)
+    aes = get_aesthetic("v1-b32")
+    s = aes.score_images(IMAGES)
+    assert s.shape == (3,) and np.isfinite(s).all()
+    emb = get_embedder("clip").embed_images(IMAGES)
+    np.testing.assert_allclose(aes.score_embeddings(emb), s, atol=1e-4)
+
+
+def test_aesthetic_improved_head_real_file(shared_models, monkeypatch, tmp_path):
+    """The real sac+logos+ava1 MLP head loads into the 768-1024-128-64-16-1 module; changed weights change scores.
+    Without CLIP ViT-L-14, get_aesthetic() says what is missing."""
+    from metrics.backends.aesthetic import AestheticScorer
+    d = tmp_path / "models"
+    (d / "aesthetic").mkdir(parents=True)
+    src = shared_models / "sac+logos+ava1-l14-linearMSE.pth"
+    shutil.copy(src, d / "aesthetic")
+    _use(monkeypatch, d)
+    with pytest.raises(BackendUnavailable, match=r"CLIP ViT-L-14.*clip/ViT-L-14"):
+        get_aesthetic()
+
+    class FakeL14:  # stands in for the CLIP tower only; the head is the real file
+        model_id, device, dim = "fake-l14", "cpu", 768
+
+    aes = AestheticScorer("improved-l14", embedder=FakeL14())
+    e = np.random.default_rng(1).normal(size=(4, 768)).astype(np.float32)
+    s = aes.score_embeddings(e)
+    assert s.shape == (4,) and np.isfinite(s).all()
+    sd = torch.load(src, map_location="cpu", weights_only=True)
+    assert list(sd)[0].startswith("layers.")
+    sd["layers.7.bias"] = sd["layers.7.bias"] + 1.5
+    torch.save(sd, d / "aesthetic" / src.name)
+    s2 = AestheticScorer("improved-l14", embedder=FakeL14()).score_embeddings(e)
+    np.testing.assert_allclose(s2, s + 1.5, atol=1e-4)
+
+
+def test_text_video_clip_fallback_labelled(ckpts, monkeypatch):
+    from metrics.backends.textvideo import CLIPCosine
+    _use(monkeypatch, ckpts[0])
+    with pytest.raises(BackendUnavailable, match="GME.*ViT-L-14"):
+        from metrics.backends import get_text_video
+        get_text_video()
+    tv = CLIPCosine(get_embedder("clip"))
+    assert tv.name == "clip-ViT-B-32-cosine"
+    sim = tv.similarity("a red can", IMAGES)
+    assert sim.shape == (3,) and (np.abs(sim) <= 1.0001).all()
+
+
+@pytest.mark.parametrize("content,kind", [(b"", "empty"), (b"not a checkpoint at all" * 10, "corrupt")])
+def test_missing_and_corrupt_weights_name_path_and_command(models_dir, content, kind):
+    with pytest.raises(BackendUnavailable) as ei:
+        get_embedder("clip")
+    assert str(models_dir / "clip/ViT-B-32.safetensors") in str(ei.value)
+    assert "python -m curation models download" in str(ei.value)
+    for rel in ("clip/ViT-B-32.safetensors", "dino/vit_small_patch14_dinov2.safetensors", "sam2/sam2.1_hiera_tiny.pt",
+                "aesthetic/sac+logos+ava1-l14-linearMSE.pth"):
+        p = models_dir / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(content)
+    clear_cache()
+    for build in (lambda: get_embedder("clip"), lambda: get_embedder("dino"), lambda: get_segmenter("tiny"),
+                  lambda: get_aesthetic()):
+        with pytest.raises(BackendUnavailable) as ei:
+            build()
+        msg = str(ei.value)
+        assert str(models_dir) in msg and "python -m curation models download" in msg
+        assert kind in msg
+    # the automatic segmenter choice still works: it falls back to the classical one
+    assert get_segmenter().name == "classical-grabcut-v1"
+
+
+def test_gpu_oom_retries_with_smaller_batch():
+    seen = []
+
+    def fn(chunk):
+        seen.append(len(chunk))
+        if len(chunk) > 3:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return np.asarray(chunk, np.float32)[:, None]
+
+    halved = []
+    out = run_batched(fn, list(range(10)), 16, on_oom=halved.append)
+    assert out[:, 0].tolist() == list(range(10))
+    assert seen[:4] == [10, 8, 4, 2] and halved == [8, 4, 2]
+
+    def always(chunk):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        run_batched(always, [1, 2, 3], 4)
+
+    def other(chunk):
+        raise ValueError("not an OOM")
+    with pytest.raises(ValueError):
+        run_batched(other, [1, 2], 2)
+
+
+def test_embedder_survives_oom(ckpts, monkeypatch):
+    _use(monkeypatch, ckpts[0])
+    emb = get_embedder("clip")
+    ref = emb.embed_images(IMAGES)
+    real = emb._image_batch
+
+    def flaky(chunk):
+        if len(chunk) > 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return real(chunk)
+    monkeypatch.setattr(emb, "_image_batch", flaky)
+    np.testing.assert_allclose(emb.embed_images(IMAGES, batch_size=8), ref, atol=1e-4)
