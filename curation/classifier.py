@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import sklearn
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.linear_model import LogisticRegression, RidgeClassifier
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, f1_score, roc_auc_score, roc_curve
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
@@ -39,6 +39,7 @@ from .features import Cancelled
 
 CLASSIFIER_VERSION = "quality-clf-1"
 MIN_PER_CLASS = 5
+LARGE_N = 10_000          # from this many labels on, CV uses 3 folds
 ESTIMATORS = ("logreg", "ridge")
 Progress = Callable[[float, str], None]
 
@@ -50,41 +51,74 @@ class NotEnoughLabels(ValueError):
 # -- estimators ---------------------------------------------------------------------------------
 
 class RidgePlatt(BaseEstimator, ClassifierMixin):
-    """Ridge classifier (closed form) whose decision values are mapped to probabilities by a Platt
-    sigmoid fitted on the training decisions."""
+    """Weighted ridge regression on +-1 targets, solved in closed form (primal normal equations when
+    n >= d, dual otherwise), with balanced class weights; its decision values are mapped to
+    probabilities by a Platt sigmoid fitted on the training decisions."""
 
     def __init__(self, alpha: float = 10.0) -> None:
         self.alpha = alpha
 
     def fit(self, X, y, sample_weight=None):
-        self.ridge_ = RidgeClassifier(alpha=self.alpha, class_weight="balanced")
-        self.ridge_.fit(X, y, sample_weight=sample_weight)
-        d = self.ridge_.decision_function(X).reshape(-1, 1)
-        self.platt_ = LogisticRegression(C=1.0, class_weight="balanced", max_iter=200)
-        self.platt_.fit(d, y, sample_weight=sample_weight)
-        self.classes_ = self.ridge_.classes_
+        X = np.asarray(X, np.float32)
+        y = np.asarray(y)
+        self.classes_ = np.unique(y)
+        if len(self.classes_) != 2:
+            raise ValueError("RidgePlatt needs two classes")
+        pos = (y == self.classes_[1])
+        w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, np.float64)
+        wp, wn = w[pos].sum(), w[~pos].sum()
+        w = w * np.where(pos, 0.5 * w.sum() / max(wp, 1e-12), 0.5 * w.sum() / max(wn, 1e-12))
+        t = np.where(pos, 1.0, -1.0)
+        sw = w.sum()
+        mu = (w @ X) / sw
+        tm = (w @ t) / sw
+        n, d = X.shape
+        w32 = w.astype(np.float32)
+        if n >= d:
+            # weighted Gram of the centred data without materializing it: X'WX - sw * mu mu'
+            A = (X.T @ (X * w32[:, None])).astype(np.float64) - sw * np.outer(mu, mu)
+            A[np.diag_indices(d)] += self.alpha
+            b = (X.T @ (w * (t - tm)).astype(np.float32)).astype(np.float64) - mu * (w @ (t - tm))
+            coef = np.linalg.solve(A, b)
+        else:
+            Xc = X.astype(np.float64) - mu
+            K = Xc @ Xc.T
+            K[np.diag_indices(n)] += self.alpha / np.maximum(w, 1e-12)
+            coef = Xc.T @ np.linalg.solve(K, t - tm)
+        self.coef_ = coef.astype(np.float32)
+        self.intercept_ = float(tm - mu @ coef)
+        dec = self.decision_function(X)
+        self.platt_ = LogisticRegression(C=1.0, max_iter=200)
+        self.platt_.fit(dec.reshape(-1, 1), pos.astype(int), sample_weight=w)
         return self
 
+    def decision_function(self, X):
+        return (np.asarray(X, np.float32) @ self.coef_).astype(np.float64) + self.intercept_
+
     def predict_proba(self, X):
-        return self.platt_.predict_proba(self.ridge_.decision_function(X).reshape(-1, 1))
+        return self.platt_.predict_proba(self.decision_function(X).reshape(-1, 1))
 
     def predict(self, X):
         return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]
 
 
 def make_estimator(name: str, n_features: int):
+    """An unfitted estimator for standardized features (train() standardizes once, label-free, over
+    all images, and saves the scaler in front of the model)."""
     if name == "logreg":
-        return make_pipeline(StandardScaler(), LogisticRegression(C=0.05 if n_features > 64 else 1.0,
-                                                                  class_weight="balanced", max_iter=300,
-                                                                  tol=1e-3))
+        return LogisticRegression(C=0.05 if n_features > 64 else 1.0, class_weight="balanced", max_iter=300,
+                                  tol=1e-3)
     if name == "ridge":
-        return make_pipeline(StandardScaler(), RidgePlatt(alpha=max(10.0, n_features / 10.0)))
+        return RidgePlatt(alpha=max(10.0, n_features / 10.0))
     raise ValueError(f"unknown estimator {name!r}; known: {', '.join(ESTIMATORS)}")
 
 
 def _fit(est, X, y, w):
-    last = est.steps[-1][0]
-    return est.fit(X, y, **{f"{last}__sample_weight": w})
+    return est.fit(X, y, sample_weight=w)
+
+
+def fit_scaler(X: np.ndarray) -> StandardScaler:
+    return StandardScaler().fit(X)
 
 
 # -- metrics ------------------------------------------------------------------------------------
@@ -170,6 +204,8 @@ def cross_validate(X: np.ndarray, y: np.ndarray, *, groups: np.ndarray | None = 
                    frac1: float = 1.0) -> dict[str, Any]:
     """Out-of-fold scores and metrics of each estimator. Pseudo-labelled rows (X_extra) join every
     training fold at weight w_extra and are never scored."""
+    if len(y) >= LARGE_N:
+        folds = min(folds, 3)      # 3 folds hold >= 3,300 labels each: enough, and CV stays within budget
     n_splits = int(max(2, min(folds, np.bincount(y, minlength=2).min())))
     if groups is not None and len(np.unique(groups)) < len(groups):
         splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
@@ -248,6 +284,8 @@ def train(ws: Workspace, *, features: str = "auto", heuristics: bool = False, ps
     check_cancel("after embedding")
     say(0.33, "building features")
     X_all, feat_name, present = F.feature_matrix(ws, all_ids, all_shas, embedders, heuristics)
+    scaler = fit_scaler(X_all[present]) if present.any() else fit_scaler(X_all)
+    X_all = scaler.transform(X_all).astype(np.float32)
     pos = {int(i): r for r, i in enumerate(all_ids)}
     lab_rows = np.array([pos[int(i)] for i in snap["ids"] if int(i) in pos], np.int64)
     lab_y = np.array([y for i, y in zip(snap["ids"], snap["y"]) if int(i) in pos], np.int64)
@@ -283,12 +321,13 @@ def train(ws: Workspace, *, features: str = "auto", heuristics: bool = False, ps
         Xf = np.concatenate([X, X_extra])
         yf = np.concatenate([y, y_extra])
         wf = np.concatenate([wf, np.full(n_pseudo, pseudo_weight)])
-    model = _fit(make_estimator(best, X.shape[1]), Xf, yf, wf)
+    est = _fit(make_estimator(best, X.shape[1]), Xf, yf, wf)
+    model = make_pipeline(scaler, est)       # what is saved: raw features in, P(good) out
     check_cancel("before saving")
 
     say(0.92, "scoring every image")
     scores = np.full(len(all_ids), np.nan)
-    scores[present] = model.predict_proba(X_all[present])[:, 1]
+    scores[present] = est.predict_proba(X_all[present])[:, 1]
     scores[lab_rows] = cv["estimators"][best]["oof"]     # labelled images keep their out-of-fold score
     metrics_best = cv["estimators"][best]["metrics"]
     cv_metrics = {
