@@ -12,6 +12,9 @@ Pipeline (see docs/metrics.md for the full definition and every constant):
 3. ``E~`` = EMA(E, alpha = 0.5) divided by the video's 95th percentile of the EMA (p_inner = 95).
 4. Adaptive threshold ``tau = Q_{p_left}(E~) + lambda * 1.4826 * MAD(E~)``, p_left = 0.3, lambda = 0.5.
    Eq. 1 of the paper writes the median (p_left = 0.5); the appendix uses 0.3: ``p_left`` is a parameter.
+   tau is capped at tau_max = 0.5 (half the p95-normalised energy): for sustained motion at a constant
+   speed E~ is ~1 everywhere, tau lands on ~1 too, and noise alone would flip half the pairs below it
+   (a steady pan scored as half-active). With the cap, steady motion is active throughout.
 5. Absolute noise floor: a pair is active only if also the EMA of the 90th percentile of its per-pixel
    speed is at least ``noise_floor`` = 4 % of the frame's long side per second. The relative threshold
    alone calls encoder noise "motion" in a static video (its E~ is normalised noise); with the floor a
@@ -45,6 +48,7 @@ class MotionXConfig:
     p_inner: float = 95.0             # percentile that normalises the smoothed energy
     p_left: float = 0.3               # quantile of the threshold's base (0.5 = eq. 1's median)
     lam: float = 0.5                  # MAD multiplier
+    tau_max: float = 0.5              # cap on tau (in units of the p95-normalised energy); see step 4
     l_min_s: float = 0.3              # shortest active run kept (seconds)
     noise_floor: float = 0.04         # the fastest-moving 10 % of the picture (90th percentile of the
                                       # per-pixel speed) must move at least this fraction of the long side
@@ -150,7 +154,7 @@ def compute(frames: SampledFrames, cfg: MotionXConfig = MotionXConfig()) -> Metr
     norm = smooth / p if p > 1e-12 else np.zeros_like(smooth)
     base = float(np.quantile(norm, cfg.p_left))
     mad = float(np.median(np.abs(norm - np.median(norm))))
-    tau = base + cfg.lam * 1.4826 * mad
+    tau = min(base + cfg.lam * 1.4826 * mad, cfg.tau_max)
     above = (norm >= tau) & (floor_speed >= cfg.noise_floor)
     active = runs_at_least(above, dt, cfg.l_min_s)
     r = float(active.sum()) / len(energy)
@@ -180,3 +184,14 @@ def compute(frames: SampledFrames, cfg: MotionXConfig = MotionXConfig()) -> Metr
 
 def run(video, case, cfg: MotionXConfig) -> MetricOutput:
     return compute(video.get(cfg.request()), cfg)
+
+
+def opens2v_motion_amplitude(frames_gray: list[np.ndarray]) -> float:
+    """Reference for comparison (benchmark): OpenS2V-Eval's motion amplitude as we read it — Farneback
+    (0.5, 3, 15, 3, 5, 1.2, 0) on every consecutive pair at full resolution, the flow's signed mean over
+    pixels and both components, averaged over pairs (absolute value). Signed: a pan with dx = -dy gives 0."""
+    import cv2
+
+    vals = [float(np.mean(cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)))
+            for a, b in zip(frames_gray[:-1], frames_gray[1:])]
+    return abs(float(np.mean(vals))) if vals else 0.0
