@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 import threading
 import time
 from collections import Counter, defaultdict
@@ -33,7 +34,7 @@ import numpy as np
 from storage import Workspace, report_store
 
 from . import agreement, benchset, report
-from .stats import DISPLAY, METRIC_NAMES, METRICS, ok_value, triple_records
+from .stats import DISPLAY, METRIC_NAMES, ok_value, triple_records
 
 Progress = Callable[[float, str], None]
 UNTYPED = "Other"
@@ -93,12 +94,17 @@ def score_missing(ws: Workspace, records: list[dict[str, Any]], metrics: list[st
     if "metrics" in params:
         kwargs["metrics"] = list(metrics)
     if "progress" in params and progress is not None:
-        state = {"n": 0}
+        state = {"frac": 0.0}
 
         def relay(*args: Any) -> None:  # the scorer may call progress(msg) or progress(fraction, msg)
-            state["n"] += 1
-            frac = float(args[0]) if len(args) == 2 else min(0.95, state["n"] / (2.0 * len(todo) + 2.0))
-            progress(frac, str(args[-1]))
+            msg = str(args[-1])
+            if len(args) == 2:
+                state["frac"] = float(args[0])
+            else:  # run_scoring announces each video as "[i/n] path"
+                m = re.match(r"\s*\[(\d+)/(\d+)\]", msg)
+                if m and int(m.group(2)):
+                    state["frac"] = (int(m.group(1)) - 1) / int(m.group(2))
+            progress(state["frac"], msg)
 
         kwargs["progress"] = relay
     if "cancel" in params and cancel is not None:
@@ -423,8 +429,10 @@ def run_benchmark(ws: Workspace, out_dir: str | Path, *, benchmark_set: str | No
     dup = Counter((r["model"], _case_key(r)) for r in records)
     if any(v > 1 for v in dup.values()):
         warnings.append("some (case, model) pairs have several videos; their scores are averaged per case")
-    if scoring.get("reason") or scoring.get("error"):
-        warnings.append(scoring.get("error") or scoring["reason"])
+    if scoring.get("error"):
+        warnings.append(f"scoring failed ({scoring['error']}); cached scores only")
+    elif scoring.get("reason"):
+        warnings.append(scoring["reason"])
     summary = {
         "benchmark_set": name, "cases": len(cases), "models": sorted(models), "videos": len(records),
         "model_coverage": coverage, "imported": imported, "scoring": scoring, "warnings": warnings,

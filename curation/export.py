@@ -444,7 +444,8 @@ def dataset_card(rows: list[dict], counts: dict[str, Any], opts: ExportOptions, 
                 'ds = load_dataset("parquet", data_files={'
                 + ", ".join(f'"{s}": "data/{s}.parquet"' for s in present) + "})",
                 "# or simply: load_dataset(\"path/to/this/folder\")", "```", "",
-                "Media paths (`image`, `video`) are relative to this folder. WebDataset shards: `wds/{split}-NNNNNN.tar` "
+                "Media paths (`image`, `video`) are relative to this folder. "
+                "WebDataset shards: `wds/{split}-NNNNNN.tar` "
                 "(per sample KEY.<image ext>, KEY.txt prompt, KEY.mp4 video, KEY.json metadata). "
                 "`manifest.jsonl` holds every row with its split; `csv/` the flat tables.", "",
                 "## Filters and thresholds", "",

@@ -65,7 +65,8 @@ def build_fixture(tmp: Path, *, seed: int = 0) -> Fixture:
                 prompt_id, _ = catalog.add_prompt(ws, prompt, image_id=image_id)
                 for v in range(VIDEOS_PER_IMAGE[(ci + k) % len(VIDEOS_PER_IMAGE)]):
                     model = MODELS[(vcount + v) % len(MODELS)]
-                    vrec = _file(fx.media / "videos", f"vid_{ci}_{k}_{v}.mp4", f"video {ci} {k} {v} {seed}".encode() * 60)
+                    vrec = _file(fx.media / "videos", f"vid_{ci}_{k}_{v}.mp4",
+                                 f"video {ci} {k} {v} {seed}".encode() * 60)
                     vrec.update(container="mp4", codec="h264", fps=16.0, frame_count=80, width=384, height=384,
                                 duration=5.0, model=model, source_image_id=image_id, prompt_id=prompt_id)
                     video_id, _ = catalog.add_video(ws, vrec)
