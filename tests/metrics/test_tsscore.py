@@ -1,0 +1,147 @@
+"""TSScore: the text helpers, the segment logic on scripted OCR, and real PP-OCR on demo and field videos."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from metrics import tsscore as ts
+from metrics.backends import OCRBox
+from metrics.decode import decode_video
+from metrics.registry import Case
+
+
+def test_text_helpers():
+    assert ts.levenshtein("kitten", "sitting") == 3
+    assert ts.cer("SALE", "SALE") == 0 and ts.cer("SALE", "SA1E") == 0.25 and ts.cer("AB", "XYZW") == 1.0
+    assert ts.text_sim("GLOW UP", "glowup") == 1.0 and ts.text_sim("abc", "xyz") == 0.0
+    assert ts.box_iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(1 / 3)
+
+
+class ScriptedOCR:
+    """OCR whose answer for a frame is looked up by the frame's marker pixel [0, 0, 0]."""
+    name = "scripted"
+
+    def __init__(self, script: dict[int, list[tuple[str, float, tuple]]]):
+        self.script = script
+
+    def __call__(self, img):
+        out = []
+        for text, conf, (x0, y0, x1, y1) in self.script.get(int(img[0, 0, 0]), []):
+            q = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
+            out.append(OCRBox(quad=q, text=text, conf=conf))
+        return out
+
+
+class NoSeg:
+    name = "none"
+
+    def segment_image(self, img, **kw):
+        return np.zeros(img.shape[:2], bool)
+
+    def propagate(self, frames, first):
+        return [np.zeros(f.shape[:2], bool) for f in frames]
+
+
+def frames_with_text(n: int) -> list[np.ndarray]:
+    import cv2
+
+    frames = []
+    for i in range(n):
+        f = np.full((120, 200, 3), 230, np.uint8)
+        cv2.putText(f, "SALE 50%", (20, 60), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (20, 20, 20), 2)
+        f[0, 0] = i + 1                      # marker for the scripted OCR (0 = the reference image)
+        frames.append(f)
+    return frames
+
+
+BOX = (18, 35, 160, 68)
+REF = [("SALE 50%", 0.98, BOX)]
+
+
+def run_scripted(per_frame, n=16, ref=REF):
+    script = {0: ref}
+    script.update({i + 1: per_frame(i) for i in range(n)})
+    frames = frames_with_text(n)
+    case = Case()
+    case._rgba = np.dstack([frames[0][..., :3]] * 1)
+    case._rgba[0, 0] = 0
+    return ts.compute(frames, case, ts.TSConfig(reuse=False), ocr=ScriptedOCR(script), seg=NoSeg())
+
+
+def test_segments_stability_cover_and_spurious():
+    stable = run_scripted(lambda i: [("SALE 50%", 0.97, BOX)])
+    assert stable.status == "ok" and len(stable.trace["segments"]) == 1
+    seg = stable.trace["segments"][0]
+    assert seg["stab"] == 1 and seg["cover"] == 1 and stable.value > 0.9
+    flicker = run_scripted(lambda i: [("SALE 50%", 0.97, BOX)] if i % 2 else [])
+    assert flicker.trace["segments"][0]["cover"] == 0.5 and flicker.value < stable.value - 0.1
+    variants = ["SALE 50%", "SA1E 50%", "5ALE 5O%", "SALE 80%"]
+    deform = run_scripted(lambda i: [(variants[i % 4], 0.8, BOX)])
+    assert deform.trace["segments"][0]["stab"] < 0.8 and deform.value < stable.value
+    spur = run_scripted(lambda i: [("SALE 50%", 0.97, BOX)] + ([("AI-GEN", 0.9, (150, 100, 195, 115))] if i > 7 else []))
+    assert spur.value == pytest.approx(stable.value)
+    assert spur.trace["spurious_texts"] == ["ai-gen"] and len(spur.trace["spurious"]) == 8
+    # boxes that jump (IoU < 0.3) start a new segment
+    jump = run_scripted(lambda i: [("SALE 50%", 0.97, BOX if i < 8 else (18, 80, 160, 113))])
+    assert len(jump.trace["segments"]) == 2 and all(s["cover"] == 0.5 for s in jump.trace["segments"])
+    # per-frame trace: boxes with segment id, text, confidence, clarity
+    row = stable.trace["frames"][3]["boxes"][0]
+    assert row["segment"] == 0 and row["text"] == "SALE 50%" and 0 < row["clarity"] <= 1 and len(row["quad"]) == 4
+
+
+def test_missing_reference_text_counts_zero_and_no_text_is_na():
+    ref2 = REF + [("FREE SHIPPING", 0.9, (10, 90, 190, 110))]
+    out = run_scripted(lambda i: [("SALE 50%", 0.97, BOX)], ref=ref2)
+    assert out.trace["missing_refs"] == [1] and out.value == pytest.approx(
+        out.trace["segments"][0]["score"] / 2, abs=1e-3)
+    na = run_scripted(lambda i: [], ref=[])
+    assert na.status == "n/a" and na.value is None and "no text in the reference" in na.reason
+    low_conf = run_scripted(lambda i: [], ref=[("SALE 50%", 0.3, BOX)])    # below ref_conf_thresh
+    assert low_conf.status == "n/a"
+
+
+@pytest.fixture(scope="module")
+def demo_rows(demo_media):
+    rows = [json.loads(line) for line in open(demo_media / "manifest.jsonl", encoding="utf-8")]
+    return {r["behaviour"]: r for r in rows if r.get("video")}
+
+
+def real(demo_media, row, n=8, **kw):
+    cfg = ts.TSConfig(target_frames=n, **kw)
+    v = decode_video(demo_media / row["video"], ts.requests(cfg))
+    s = v.get(cfg.request())
+    return ts.compute(s.frames, Case(image_path=str(demo_media / row["image"])), cfg, frame_scale=s.scale)
+
+
+def test_real_ocr_on_demo_videos(demo_media, demo_rows):
+    stays = real(demo_media, demo_rows["text_stays"])
+    assert stays.status == "ok" and stays.value > 0.95
+    assert {r["text"].replace(" ", "").upper() for r in stays.trace["references"]} == {"GLOWUP", "24HHYDRATION"}
+    assert stays.trace["ocr_calls"] < 4          # static text: identical frames reuse the OCR result
+    flicker = real(demo_media, demo_rows["text_flicker"])
+    deform = real(demo_media, demo_rows["text_deform"])
+    assert flicker.value < stays.value - 0.05 and deform.value < stays.value - 0.05
+    assert min(s["cover"] for s in flicker.trace["segments"]) < 0.8
+    swap = real(demo_media, demo_rows["product_swap"], n=4)   # the second half carries an "AI-GEN" mark
+    assert "ai-gen" in swap.trace["spurious_texts"] and swap.value > 0.9
+
+
+def test_frame_reuse_keeps_the_result(demo_media, demo_rows):
+    a = real(demo_media, demo_rows["text_stays"], n=3, reuse=True)
+    b = real(demo_media, demo_rows["text_stays"], n=3, reuse=False)
+    assert a.trace["ocr_calls"] == 1 and b.trace["ocr_calls"] == 3
+    assert a.value == pytest.approx(b.value, abs=0.01)
+
+
+@pytest.mark.field
+def test_field_text_video_segments_match_screen_text(fieldmedia):
+    cfg = ts.TSConfig(target_frames=6)
+    v = decode_video(fieldmedia / "videos_text/moviepy_testcard_title_overlay.mp4", ts.requests(cfg))
+    s = v.get(cfg.request())
+    out = ts.compute(s.frames, Case(), cfg, frame_scale=s.scale)   # no source image: the first frame
+    assert out.status == "ok" and out.trace["reference_source"] == "first frame"
+    header = [g for g in out.trace["segments"] if ts.text_sim(g["ref_text"], "1024 x 768 25 fps Photo JPEG 75%") > 0.9]
+    assert header and header[0]["cover"] == 1 and header[0]["stab"] > 0.9
+    assert all(ts.text_sim(t, "1024 x 768 25 fps Photo JPEG 75%") > 0.8 for t in header[0]["texts"])
