@@ -117,11 +117,12 @@ class _TorchEmbedder:
 
 
 class CLIPEmbedder(_TorchEmbedder):
-    def __init__(self, arch: str = "ViT-B-32", device: str | None = None) -> None:
+    def __init__(self, arch: str = "ViT-B-32", device: str | None = None, *, random_weights: bool = False) -> None:
+        """random_weights: build the architecture without a checkpoint (benchmarks only; model_id says so)."""
         if arch not in CLIP_MODELS:
             raise BackendUnavailable(f"CLIP: unknown model {arch!r}; choose one of {', '.join(CLIP_MODELS)}")
         self.arch = arch
-        self.weights = find_weights(clip_weight_candidates(arch), f"CLIP {arch}")
+        self.weights = None if random_weights else find_weights(clip_weight_candidates(arch), f"CLIP {arch}")
         self.device = device or torch_device()
         self.dtype = torch_dtype(self.device)
         try:
@@ -132,8 +133,8 @@ class CLIPEmbedder(_TorchEmbedder):
         import logging
         logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
         try:
-            model = open_clip.create_model(arch, pretrained=str(self.weights), force_quick_gelu=True,
-                                           device="cpu")
+            model = open_clip.create_model(arch, pretrained=str(self.weights) if self.weights else None,
+                                           force_quick_gelu=True, device="cpu")
         except Exception as exc:
             raise corrupt(self.weights, exc) from None
         model.eval()
@@ -143,7 +144,7 @@ class CLIPEmbedder(_TorchEmbedder):
         self.tokenizer = open_clip.get_tokenizer(arch)
         self.dim, self.image_size = CLIP_MODELS[arch]
         self.name = f"clip-{arch}"
-        self.model_id = f"open_clip:{arch}:{sha8(self.weights)}"
+        self.model_id = f"open_clip:{arch}:{sha8(self.weights) if self.weights else 'random'}"
         self.version = f"open_clip {open_clip.__version__}"
         self._lock = threading.RLock()
 
@@ -170,12 +171,13 @@ class DINOEmbedder(_TorchEmbedder):
     mean = IMAGENET_MEAN
     std = IMAGENET_STD
 
-    def __init__(self, name: str = "vit_small_patch14_dinov2", device: str | None = None) -> None:
+    def __init__(self, name: str = "vit_small_patch14_dinov2", device: str | None = None, *,
+                 random_weights: bool = False) -> None:
         name = DINO_ALIASES.get(name, name)
         if name not in DINO_MODELS:
             raise BackendUnavailable(f"DINO: unknown model {name!r}; choose one of {', '.join(DINO_MODELS)}")
         self.timm_name = name
-        self.weights = find_weights(dino_weight_candidates(name), f"DINO {name}")
+        self.weights = None if random_weights else find_weights(dino_weight_candidates(name), f"DINO {name}")
         self.device = device or torch_device()
         self.dtype = torch_dtype(self.device)
         import torch
@@ -184,8 +186,11 @@ class DINOEmbedder(_TorchEmbedder):
         except Exception as exc:
             raise BackendUnavailable(f"DINO: timm cannot be imported ({exc}); `pip install timm`") from None
         try:
-            model = timm.create_model(name, pretrained=True, num_classes=0, img_size=self.image_size,
-                                      pretrained_cfg_overlay={"file": str(self.weights)})
+            if self.weights is None:
+                model = timm.create_model(name, pretrained=False, num_classes=0, img_size=self.image_size)
+            else:
+                model = timm.create_model(name, pretrained=True, num_classes=0, img_size=self.image_size,
+                                          pretrained_cfg_overlay={"file": str(self.weights)})
         except Exception as exc:
             raise corrupt(self.weights, exc) from None
         model.eval()
@@ -194,7 +199,7 @@ class DINOEmbedder(_TorchEmbedder):
         self.model = model.to(self.device).to(memory_format=torch.channels_last)
         self.dim = DINO_MODELS[name]
         self.name = f"dino-{name}"
-        self.model_id = f"timm:{name}:{sha8(self.weights)}"
+        self.model_id = f"timm:{name}:{sha8(self.weights) if self.weights else 'random'}"
         self.version = f"timm {timm.__version__}"
         self._lock = threading.RLock()
 
