@@ -207,8 +207,9 @@ def build_leaderboard(records: list[dict[str, Any]], metrics: list[str], types: 
 
 def domain_breakdown(records: list[dict[str, Any]], metrics: list[str]) -> dict[str, Any]:
     agg = aggregate(records, metrics, key=lambda r: (r["domain"] or "(no category)", r["model"]))
-    domains = sorted({d for d, _ in agg}, key=lambda d: (min((r["domain_position"] or 99) for r in records
-                                                              if (r["domain"] or "(no category)") == d), d))
+    pos = {(r["domain"] or "(no category)"): (99 if r["domain_position"] is None else r["domain_position"])
+           for r in records}
+    domains = sorted({d for d, _ in agg}, key=lambda d: (pos.get(d, 99), d))
     out: dict[str, Any] = {}
     for d in domains:
         out[d] = {model: {m: {"mean": agg[(dd, model)][m]["mean"], "n": agg[(dd, model)][m]["n"],

@@ -72,6 +72,11 @@ def test_run_benchmark_writes_every_part(fx, tmp_path):
     assert rows[0]["AesScore status"] == "unavailable"
     # per-domain breakdown over the 6 domains
     assert len(s["domains"]) == 6
+    order = []
+    for t in fx.triples:
+        if t["domain"] not in order:
+            order.append(t["domain"])
+    assert list(s["domains"]) == order  # taxonomy order, Electronics & Mobility first
     with open(out / "domains.csv", newline="") as f:
         assert {r["domain"] for r in csv.DictReader(f)} == set(s["domains"])
     # agreement: designers accepted exactly the videos with MotionX >= 0.5, so its AUC is 1
