@@ -36,15 +36,44 @@ def put_filter_results(ws: Workspace, rows: list[dict[str, Any]]) -> int:
     """Insert or replace results: dicts with image_id, filter, params_hash, value, passed, reason, details."""
     if not rows:
         return 0
+    tbl = pa.table({"image_id": pa.array([int(r["image_id"]) for r in rows], pa.int64()),
+                    "filter": pa.array([r["filter"] for r in rows], pa.string()),
+                    "params_hash": pa.array([r["params_hash"] for r in rows], pa.string()),
+                    "value": pa.array([None if r.get("value") is None else float(r["value"]) for r in rows],
+                                      pa.float64()),
+                    "passed": pa.array([r.get("passed") for r in rows], pa.bool_()),
+                    "reason": pa.array([r.get("reason") for r in rows], pa.string()),
+                    "details": pa.array([json.dumps(r.get("details") or {}, default=float) for r in rows],
+                                        pa.string())})
     with ws.transaction() as cur:
-        for r in rows:
-            cur.execute("DELETE FROM filter_results WHERE image_id = ? AND filter = ? AND params_hash = ?",
-                        [r["image_id"], r["filter"], r["params_hash"]])
+        cur.register("_new_filter_rows", tbl)
+        try:
+            cur.execute("DELETE FROM filter_results WHERE (image_id, filter, params_hash) IN "
+                        "(SELECT image_id, filter, params_hash FROM _new_filter_rows)")
             cur.execute("INSERT INTO filter_results (image_id, filter, params_hash, value, passed, reason, details) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        [r["image_id"], r["filter"], r["params_hash"], r.get("value"), r.get("passed"),
-                         r.get("reason"), json.dumps(r.get("details") or {}, default=float)])
+                        "SELECT image_id, filter, params_hash, value, passed, reason, details::JSON "
+                        "FROM _new_filter_rows")
+            _refresh_filter_state(cur, "SELECT DISTINCT image_id FROM _new_filter_rows")
+        finally:
+            cur.unregister("_new_filter_rows")
     return len(rows)
+
+
+def _refresh_filter_state(cur, ids_sql: str) -> None:
+    """Recompute image_filter_state (newest verdict per filter) for the images ids_sql selects."""
+    cur.execute(f"DELETE FROM image_filter_state WHERE image_id IN ({ids_sql})")
+    cur.execute(
+        "INSERT INTO image_filter_state (image_id, failed, reasons) "
+        "SELECT image_id, coalesce(list(filter ORDER BY filter) FILTER (WHERE passed = false), []), "
+        "coalesce(list(reason ORDER BY filter) FILTER (WHERE passed = false), []) "
+        "FROM (SELECT image_id, filter, arg_max(passed, computed_at) AS passed, arg_max(reason, computed_at) AS reason "
+        f"FROM filter_results WHERE image_id IN ({ids_sql}) GROUP BY image_id, filter) GROUP BY image_id")
+
+
+def refresh_filter_state(ws: Workspace) -> None:
+    """Rebuild image_filter_state for every image (after bulk inserts made outside put_filter_results)."""
+    with ws.transaction() as cur:
+        _refresh_filter_state(cur, "SELECT DISTINCT image_id FROM filter_results")
 
 
 def filter_results_for_image(ws: Workspace, image_id: int) -> list[dict[str, Any]]:
@@ -96,14 +125,19 @@ _RESOLVED_LABELS_SQL = """
     FROM (SELECT item_id, annotator, event_id,
                  CASE WHEN value IN ('good', 'accept') THEN 'good' WHEN value IN ('bad', 'reject') THEN 'bad' END
                      AS value
-          FROM current_labels WHERE item_kind = 'image' AND value IN ('good', 'bad', 'accept', 'reject'))
+          FROM (SELECT item_id, annotator, max(id) AS event_id, arg_max(value, id) AS value
+                FROM label_events e
+                WHERE item_kind = 'image' AND value NOT IN ('undo', 'skip') {extra}
+                  AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.value = 'undo' AND u.undoes = e.id)
+                GROUP BY item_id, annotator)
+          WHERE value IN ('good', 'bad', 'accept', 'reject'))
     GROUP BY item_id
 """
 
 
 def resolved_image_labels(ws: Workspace) -> list[dict[str, Any]]:
     """One row per labelled image: image_id, label ('good'|'bad'), n_annotators, conflict, annotators."""
-    return ws.query_dicts(_RESOLVED_LABELS_SQL + " ORDER BY image_id")
+    return ws.query_dicts(_RESOLVED_LABELS_SQL.format(extra="") + " ORDER BY image_id")
 
 
 # -- classifier runs --------------------------------------------------------------------------
@@ -250,10 +284,11 @@ def image_queue(ws: Workspace, *, order: str = "uncertainty", label_state: str =
         thr_sql = "?"
     where = ["true"]
     wparams: list[Any] = []
+    # the page is chosen on narrow columns first; labels and filter lists are then joined for its rows only
     if label_state == "unlabelled":
-        where.append("l.label IS NULL")
+        where.append("i.id NOT IN (SELECT item_id FROM lab_ev)")
     elif label_state == "labelled":
-        where.append("l.label IS NOT NULL")
+        where.append("i.id IN (SELECT item_id FROM lab_ev)")
     if category_id is not None:
         where.append("i.category_id = ?")
         wparams.append(int(category_id))
@@ -265,39 +300,42 @@ def image_queue(ws: Workspace, *, order: str = "uncertainty", label_state: str =
         wparams.append(float(score_max))
     if failed_filter:
         if failed_filter == "any":
-            where.append("len(f.failed) > 0")
+            where.append("i.id IN (SELECT image_id FROM image_filter_state WHERE len(failed) > 0)")
         else:
-            where.append("list_contains(f.failed, ?)")
+            where.append("i.id IN (SELECT image_id FROM image_filter_state WHERE list_contains(failed, ?))")
             wparams.append(failed_filter)
     if annotator:
-        where.append("list_contains(l.annotators, ?)")
+        where.append("i.id IN (SELECT item_id FROM lab_ev WHERE annotator = ?)")
         wparams.append(annotator)
-    order_sql = {
-        "uncertainty": "p.score IS NULL, abs(p.score - (SELECT t FROM thr)) ASC, i.id",
-        "score": "p.score DESC NULLS LAST, i.id",
-        "score_asc": "p.score ASC NULLS LAST, i.id",
-        "newest": "i.added_at DESC, i.id DESC",
+    order_sql = {      # on the page's aliases, so the page and the final select sort alike
+        "uncertainty": "q_score IS NULL, abs(q_score - (SELECT t FROM thr)) ASC, q_id",
+        "score": "q_score DESC NULLS LAST, q_id",
+        "score_asc": "q_score ASC NULLS LAST, q_id",
+        "newest": "q_added DESC, q_id DESC",
     }[order]
     sql = f"""
     WITH run AS (SELECT {run_sql} AS rid),
     thr AS (SELECT {thr_sql} AS t),
-    p AS (SELECT image_id, score FROM predictions WHERE run_id = (SELECT rid FROM run)),
-    l AS ({_RESOLVED_LABELS_SQL}),
-    f AS (SELECT image_id, list(filter ORDER BY filter) FILTER (WHERE NOT passed) AS failed,
-                 list(reason ORDER BY filter) FILTER (WHERE NOT passed) AS reasons
-          FROM (SELECT image_id, filter, arg_max(passed, computed_at) AS passed, arg_max(reason, computed_at) AS reason
-                FROM filter_results GROUP BY image_id, filter)
-          GROUP BY image_id)
+    lab_ev AS (SELECT e.item_id, e.annotator FROM label_events e
+               WHERE e.item_kind = 'image' AND e.value IN ('good', 'bad', 'accept', 'reject')
+                 AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.value = 'undo' AND u.undoes = e.id)),
+    page AS (SELECT i.id AS q_id, p.score AS q_score, i.added_at AS q_added
+             FROM images i
+             LEFT JOIN predictions p ON p.image_id = i.id AND p.run_id = (SELECT rid FROM run)
+             WHERE {' AND '.join(where)}
+             ORDER BY {order_sql}
+             LIMIT ? OFFSET ?),
+    l AS ({_RESOLVED_LABELS_SQL.format(extra="AND item_id IN (SELECT q_id FROM page)")}),
+    f AS (SELECT image_id, failed, reasons FROM image_filter_state WHERE image_id IN (SELECT q_id FROM page))
     SELECT i.id AS image_id, i.path, i.sha256, i.category_id, i.product, i.dup_group, i.added_at,
-           p.score, l.label, coalesce(l.annotators, []) AS annotators, coalesce(l.conflict, false) AS conflict,
+           q_score AS score, l.label, coalesce(l.annotators, []) AS annotators,
+           coalesce(l.conflict, false) AS conflict,
            coalesce(f.failed, []) AS failed_filters, coalesce(f.reasons, []) AS failed_reasons
-    FROM images i
-    LEFT JOIN p ON p.image_id = i.id
-    LEFT JOIN l ON l.image_id = i.id
-    LEFT JOIN f ON f.image_id = i.id
-    WHERE {' AND '.join(where)}
-    ORDER BY {order_sql}
-    LIMIT ? OFFSET ?"""
+    FROM page
+    JOIN images i ON i.id = page.q_id
+    LEFT JOIN l ON l.image_id = page.q_id
+    LEFT JOIN f ON f.image_id = page.q_id
+    ORDER BY {order_sql}"""
     all_params = params + ([float(threshold)] if threshold is not None else []) + wparams + [int(limit), int(offset)]
     rows = ws.query_dicts(sql, all_params)
     for r in rows:
