@@ -142,14 +142,14 @@ class _Null:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--batch", type=int, default=None, help="embedder batch (default 16 on CPU, 512 on CUDA)")
+    ap.add_argument("--batch", type=int, default=None, help="embedder batch (default 4 on CPU, 512 on CUDA)")
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--only", default=None, help="comma-separated cases: " + ",".join(CASES))
     ap.add_argument("--out", default=str(REPO / "bench/results"))
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
-    batch = a.batch or (512 if a.device.startswith("cuda") else 16)
+    batch = a.batch or (512 if a.device.startswith("cuda") else 4)
     if a.child:
         print("RESULT " + json.dumps(run_case(a.child, a.device, batch, a.seconds, a.size)))
         return 0

@@ -1,0 +1,261 @@
+"""Review-app latency at scale: 100,000 images and 10,000 videos.
+
+    .venv/bin/python bench/bench_app.py [--images 100000] [--videos 10000] [--n 200] [--out bench/results/app]
+
+Builds the demo workspace, then inserts rows in bulk (DuckDB INSERT ... SELECT over range(); each row points
+at one of the few real demo files, with a unique fake hash) plus a classifier run with a score for every image,
+failed-filter rows, 20,000 earlier label events and a MotionX result for every video. Then it starts the app
+in-process and measures, through gradio_client like a browser session (a Gradio round trip over HTTP):
+
+- next image: the Good/Bad button endpoint (label committed, next item rendered) + GET of the image it shows;
+- next video: the Accept/Reject endpoint with cached overlays (frame-counter layer on, pre-rendered for the
+  videos the run visits) + GET of the first 256 kB of the video it shows;
+- the queue query alone (uncertainty order, unlabelled, with and without filters);
+- the bare /label endpoint (one serialized write transaction).
+
+Writes <out>.md and <out>.json. Goals: next image p95 <= 300 ms, next video p95 <= 1 s.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import platform
+import shutil
+import socket
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def pctl(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    if not xs:
+        return float("nan")
+    k = min(len(xs) - 1, max(0, int(round(q / 100 * (len(xs) - 1)))))
+    return xs[k]
+
+
+def summary(xs: list[float]) -> dict:
+    return {"n": len(xs), "p50_ms": round(1000 * pctl(xs, 50), 1), "p95_ms": round(1000 * pctl(xs, 95), 1),
+            "max_ms": round(1000 * max(xs), 1), "mean_ms": round(1000 * statistics.mean(xs), 1)}
+
+
+def bulk_fill(ws, n_images: int, n_videos: int) -> dict:
+    img_paths = [r[0] for r in ws.query("SELECT path FROM images ORDER BY id")]
+    vid = ws.query_dicts("SELECT path, fps, frame_count, width, height, bytes FROM videos ORDER BY id")
+    cats = [r[0] for r in ws.query("SELECT id FROM categories ORDER BY id")]
+    t0 = time.perf_counter()
+    with ws.transaction() as cur:
+        base = cur.execute("SELECT count(*) FROM images").fetchall()[0][0]
+        cur.execute(
+            "INSERT INTO images (sha256, path, bytes, format, width, height, category_id, product, source) "
+            "SELECT md5('bench-img-' || i::VARCHAR) || md5('x' || i::VARCHAR), list_extract($1, (i % $2) + 1), "
+            "100000, 'PNG', 384, 384, list_extract($3, (i % $4) + 1), 'Bench product ' || (i % 500)::VARCHAR, "
+            "'bench' FROM range($5) t(i)", [img_paths, len(img_paths), cats, len(cats), n_images - base])
+        vbase = cur.execute("SELECT count(*) FROM videos").fetchall()[0][0]
+        vpaths = [v["path"] for v in vid]
+        cur.execute(
+            "INSERT INTO videos (sha256, path, bytes, container, codec, fps, frame_count, width, height, duration, "
+            "model, source_image_id) SELECT md5('bench-vid-' || i::VARCHAR) || md5('v' || i::VARCHAR), "
+            "list_extract($1, (i % $2) + 1), 160000, 'mov', 'h264', 16.0, 80, 384, 384, 5.0, "
+            "CASE WHEN i % 2 = 0 THEN 'DemoGen-A' ELSE 'DemoGen-B' END, 1 + (i % 24) FROM range($3) t(i)",
+            [vpaths, len(vpaths), n_videos - vbase])
+        cur.execute("INSERT INTO triples (image_id, prompt_id, video_id, model, benchmark_set) "
+                    "SELECT source_image_id, NULL, id, model, 'bench' FROM videos WHERE id > $1", [vbase])
+        run = cur.execute("INSERT INTO classifier_runs (version, n_labels, label_hash, features, estimator, threshold)"
+                          " VALUES ('bench', 0, 'bench', 'classical-v1', 'logreg', 0.5) RETURNING id").fetchall()[0][0]
+        cur.execute("INSERT INTO predictions (run_id, image_id, score) SELECT $1, id, random() FROM images", [run])
+        cur.execute("INSERT INTO filter_results (image_id, filter, params_hash, value, passed, reason) "
+                    "SELECT id, 'quality', 'bench', random(), random() > 0.2, 'bench' FROM images")
+        cur.execute("INSERT INTO label_events (item_kind, item_id, value, annotator, client_key) "
+                    "SELECT 'image', 1 + (i * 7919) % $1, CASE WHEN i % 3 = 0 THEN 'bad' ELSE 'good' END, "
+                    "'bench-prior-' || (i % 5)::VARCHAR, 'bench-prior-' || i::VARCHAR FROM range(20000) t(i)",
+                    [n_images])
+        cur.execute("INSERT INTO metric_results (metric, metric_version, params_hash, video_id, triple_id, value, "
+                    "status, backend) SELECT 'motionx', 'bench', 'bench', id, 0, random(), 'ok', 'bench' FROM videos "
+                    "WHERE id > $1", [vbase])
+    ws.execute("CHECKPOINT")
+    return {"fill_s": round(time.perf_counter() - t0, 1),
+            "images": ws.query_one("SELECT count(*) FROM images")[0],
+            "videos": ws.query_one("SELECT count(*) FROM videos")[0],
+            "label_events": ws.query_one("SELECT count(*) FROM label_events")[0]}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fetch(url: str, limit: int | None = None) -> int:
+    req = urllib.request.Request(url, headers={"Range": f"bytes=0-{limit - 1}"} if limit else {})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return len(r.read())
+
+
+def src_of(html: str, tag: str) -> str:
+    import re
+
+    m = re.search(r'<' + tag + r'[^>]*class="(?:iv-img|vid)"[^>]*src="([^"]+)"', html) or \
+        re.search(r'<' + tag + r'[^>]*src="([^"]+)"', html)
+    return m.group(1) if m else ""
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--images", type=int, default=100_000)
+    ap.add_argument("--videos", type=int, default=10_000)
+    ap.add_argument("--n", type=int, default=200, help="labels per measurement")
+    ap.add_argument("--nvid", type=int, default=60, help="videos per measurement")
+    ap.add_argument("--workspace", default=None)
+    ap.add_argument("--out", default=str(REPO / "bench" / "results" / "app"))
+    args = ap.parse_args()
+
+    from curation.demo import build_demo_workspace
+    from storage import Workspace
+
+    tmp = Path(args.workspace or tempfile.mkdtemp(prefix="bench_app_")) / "ws"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    t0 = time.perf_counter()
+    build_demo_workspace(tmp)
+    demo_s = time.perf_counter() - t0
+    with Workspace.open(tmp) as ws:
+        fill = bulk_fill(ws, args.images, args.videos)
+    print(f"workspace ready: {fill}", file=sys.stderr)
+
+    spec = importlib.util.spec_from_file_location("advfx_app_main", REPO / "app.py")
+    app_mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app_mod)
+    t0 = time.perf_counter()
+    demo, launch_kw, ws = app_mod.create(tmp)
+    build_s = time.perf_counter() - t0
+    demo.queue(default_concurrency_limit=4)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_kw)
+    base = f"http://127.0.0.1:{port}"
+    from gradio_client import Client
+
+    svc = demo.svc
+    results: dict = {"machine": f"{platform.machine()}, {platform.processor() or ''} "
+                                f"{__import__('os').cpu_count()} CPUs, Python {platform.python_version()}",
+                     "workspace": fill, "demo_build_s": round(demo_s, 1), "app_build_s": round(build_s, 2)}
+    try:
+        # queue query alone
+        qt = []
+        for k in range(30):
+            t = time.perf_counter()
+            svc.image_queue(order="uncertainty", label_state="unlabelled", limit=50, offset=0)
+            qt.append(time.perf_counter() - t)
+        results["queue_uncertainty_unlabelled"] = summary(qt)
+        qt = []
+        for k in range(30):
+            t = time.perf_counter()
+            svc.image_queue(order="score", label_state="any", category_id=3, score_min=0.2, score_max=0.8,
+                            failed_filter="quality", limit=50, offset=0)
+            qt.append(time.perf_counter() - t)
+        results["queue_filtered"] = summary(qt)
+        qt = []
+        for k in range(30):
+            t = time.perf_counter()
+            svc.video_queue(label_state="unlabelled", metric="motionx", metric_max=0.3, limit=50)
+            qt.append(time.perf_counter() - t)
+        results["video_queue_motionx_lt_30"] = summary(qt)
+
+        # next image through the UI endpoint (label + next view) + the image GET
+        c = Client(base + "/", verbose=False)
+        c.predict("uncertainty", "unlabelled", 0, 0, 100, "", "", False, ["Filter flags", "Classifier score"],
+                  api_name="/images_load")
+        label_t, total_t = [], []
+        for k in range(args.n):
+            t = time.perf_counter()
+            out = c.predict([], "", "bench", uuid.uuid4().hex, ["Filter flags", "Classifier score"],
+                            api_name="/image_good" if k % 2 else "/image_bad")
+            t1 = time.perf_counter()
+            src = src_of(out[0], "img")
+            if src:
+                fetch(base + src)
+            t2 = time.perf_counter()
+            label_t.append(t1 - t)
+            total_t.append(t2 - t)
+        results["next_image_endpoint"] = summary(label_t)
+        results["next_image_with_fetch"] = summary(total_t)
+        n_events = ws.query_one("SELECT count(*) FROM label_events WHERE annotator = 'bench'")[0]
+        results["image_labels_in_db"] = int(n_events)
+
+        # bare label endpoint
+        lt = []
+        for k in range(args.n):
+            t = time.perf_counter()
+            c.predict(item_kind="image", item_id=1000 + k, value="good", annotator="bench-api",
+                      client_key=uuid.uuid4().hex, api_name="/label")
+            lt.append(time.perf_counter() - t)
+        results["label_endpoint"] = summary(lt)
+
+        # videos: pre-render the frame-counter overlay for the videos the run visits (the 'cached' case)
+        layers = ["Frame counter"]
+        ids = [r["id"] for r in svc.video_queue(label_state="unlabelled", limit=args.nvid + 2)]
+        from labeling import overlays as ovl
+        from storage import review_store as rs
+
+        t = time.perf_counter()
+        for vid in ids:
+            card = rs.video_card(ws, vid)
+            ovl.render_video_overlay(ws.root, card["sha256"], card["path"], {"masks": {}, "ocr": {}}, {"counter"},
+                                     json.dumps([]))
+        results["overlay_prerender_s_per_video"] = round((time.perf_counter() - t) / max(len(ids), 1), 3)
+        c2 = Client(base + "/", verbose=False)
+        c2.predict("unlabelled", "", "", 0, 100, "id", layers, api_name="/videos_load")
+        vt, vtot = [], []
+        for k in range(args.nvid):
+            t = time.perf_counter()
+            out = c2.predict([], "", "bench-v", uuid.uuid4().hex, layers,
+                             api_name="/video_accept" if k % 2 else "/video_reject")
+            t1 = time.perf_counter()
+            src = src_of(out[0], "video")
+            if src:
+                fetch(base + src, 256 * 1024)
+            vt.append(t1 - t)
+            vtot.append(time.perf_counter() - t)
+        results["next_video_endpoint"] = summary(vt)
+        results["next_video_with_fetch"] = summary(vtot)
+    finally:
+        demo.close()
+        ws.close()
+    ok_img = results["next_image_with_fetch"]["p95_ms"] <= 300
+    ok_vid = results["next_video_with_fetch"]["p95_ms"] <= 1000
+    results["goals"] = {"next_image_p95_le_300ms": ok_img, "next_video_p95_le_1s": ok_vid}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(results, indent=1))
+    rows = [(k, v) for k, v in results.items() if isinstance(v, dict) and "p95_ms" in v]
+    md = ["# Review app latency at scale", "",
+          f"Machine: {results['machine']}. Workspace: {fill['images']:,} images, {fill['videos']:,} videos, "
+          f"{fill['label_events']:,} label events before the run (bulk-inserted rows pointing at the demo files; "
+          f"a classifier score for every image, a failed-filter row for every image, a MotionX result per video).",
+          f"App build (open workspace + Blocks): {results['app_build_s']} s. Measured through gradio_client over "
+          "HTTP on 127.0.0.1 (the same round trip a browser makes), after one warm-up load.", "",
+          "| measurement | n | p50 ms | p95 ms | max ms |", "|---|---:|---:|---:|---:|"]
+    md += [f"| {k} | {v['n']} | {v['p50_ms']} | {v['p95_ms']} | {v['max_ms']} |" for k, v in rows]
+    md += ["", f"- next image p95 <= 300 ms: **{'yes' if ok_img else 'NO'}** "
+               f"({results['next_image_with_fetch']['p95_ms']} ms, label committed + next item rendered + image GET)",
+           f"- next video p95 <= 1 s with cached overlays: **{'yes' if ok_vid else 'NO'}** "
+           f"({results['next_video_with_fetch']['p95_ms']} ms, label committed + next video view + first 256 kB)",
+           f"- overlay MP4 render when not cached (frame counter, 80 frames 384 px): "
+           f"{results['overlay_prerender_s_per_video']} s per video",
+           f"- every label acknowledged is in DuckDB: {results['image_labels_in_db']} of {args.n}", ""]
+    out.with_suffix(".md").write_text("\n".join(md))
+    print("\n".join(md))
+    return 0 if ok_img and ok_vid else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

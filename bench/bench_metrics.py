@@ -1,0 +1,161 @@
+"""Per-metric time per video for a 5 s, 81-frame, 960x960 ad video (the demo generator's product-ad scene
+at 960 px: a moving product, static headline and tagline), with the decode-only floor and a reference
+implementation of OpenS2V's motion amplitude (Farneback at full resolution on every frame) in the same run.
+
+    python bench/bench_metrics.py [--device cpu|cuda] [--repeats 3] [--out bench/results/metrics_cpu]
+
+Writes <out>.json and <out>.md. Models run where the backends put them (ADVFX_DEVICE=<device>); metrics
+whose weights are absent are reported as unavailable (their time is then only the check).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+SIZE, N_FRAMES, FPS = 960, 81, 16
+
+
+def make_media(d: Path) -> tuple[Path, Path]:
+    import numpy as np
+
+    from curation.demo import render_ad, render_video_frames, write_mp4
+
+    idx = 12                                    # "Glow cream": a jar, headline + tagline
+    frames = render_video_frames(idx, "text_stays", seed=0, size=SIZE)
+    frames = (frames + [frames[-1]])[:N_FRAMES]
+    video = d / "bench_960.mp4"
+    write_mp4(video, [np.ascontiguousarray(f) for f in frames], fps=FPS)
+    image, _ = render_ad(idx, 0, size=SIZE)
+    ref = d / "bench_960.png"
+    image.save(ref)
+    return video, ref
+
+
+def timed(fn, repeats: int) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out", default=None, help="output path without extension (default bench/results/metrics_<device>)")
+    args = ap.parse_args(argv)
+    os.environ["ADVFX_DEVICE"] = args.device
+
+    import av
+    import cv2
+    import numpy as np
+
+    from curation.scoring import Job, score_video
+    from metrics import motionx
+    from metrics.decode import FrameRequest, decode_video
+    from metrics.registry import METRICS, Case, get_spec
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_metrics_"))
+    video, ref = make_media(tmp)
+    rows: dict[str, dict] = {}
+
+    def decode_only():
+        with av.open(str(video)) as c:
+            st = c.streams.video[0]
+            st.thread_type = "AUTO"
+            return sum(1 for _ in c.decode(st))
+
+    t, n = timed(decode_only, args.repeats)
+    assert n == N_FRAMES, n
+    rows["decode-only (all frames, no pixel conversion)"] = {"seconds": t}
+
+    suite = [m for m in METRICS if m != "crscore"]
+    specs = {m: get_spec(m) for m in suite}
+    all_reqs = [r for s in specs.values() for r in s.requests()]
+    t, _ = timed(lambda: decode_video(video, all_reqs), args.repeats)
+    rows["decode for the suite (one pass, every request)"] = {"seconds": t}
+
+    # MotionX end to end (its own decode + flow) vs the OpenS2V reference at full resolution
+    mcfg = motionx.MotionXConfig()
+
+    def mx():
+        v = decode_video(video, [mcfg.request()])
+        return motionx.compute(v.get(mcfg.request()), mcfg)
+    t_mx, out_mx = timed(mx, args.repeats)
+    rows["motionx (decode + flow at 256 px)"] = {"seconds": t_mx, "value": out_mx.value, "status": out_mx.status}
+
+    def reference():
+        v = decode_video(video, [FrameRequest("all", gray=True)])
+        return motionx.opens2v_motion_amplitude(v.get(FrameRequest("all", gray=True)).frames)
+    t_ref, amp = timed(reference, 1)
+    rows["reference: OpenS2V motion amplitude (Farneback, full res, every frame)"] = {"seconds": t_ref,
+                                                                                      "value": amp}
+
+    # each metric's compute on a shared decode, with a fresh case (no memo from another metric)
+    decoded = decode_video(video, all_reqs)
+    for m in suite:
+        def one(m=m):
+            return specs[m].run(decoded, Case(triple_id=1, image_path=str(ref), prompt="The jar sways gently.",
+                                              product="Glow cream"))
+        reps = 1 if m == "tsscore" else args.repeats
+        one()                                    # warm-up: model loading is not per-video time
+        t, out = timed(one, reps)
+        rows[f"{m} (compute, shared decode)"] = {"seconds": t, "value": out.value, "status": out.status,
+                                                 "backend": out.backend, "reason": out.reason}
+
+    job = Job(1, str(video), [{"triple_id": 1, "image_path": str(ref), "prompt": "The jar sways gently.",
+                               "product": "Glow cream"}],
+              todo=[(m, 0 if not specs[m].per_triple else 1, "bench") for m in suite])
+    t_suite, res = timed(lambda: score_video(job), 1)
+    rows["whole suite without the MLLM (score_video: one decode + 5 metrics)"] = {
+        "seconds": t_suite, "statuses": {r["metric"]: r["status"] for r in res}}
+
+    floor = rows["decode-only (all frames, no pixel conversion)"]["seconds"]
+    goals = {
+        "motionx_vs_decode_only": round(t_mx / floor, 2),
+        "motionx_speedup_vs_reference": round(t_ref / t_mx, 1),
+        "tsscore_seconds": round(rows["tsscore (compute, shared decode)"]["seconds"], 2),
+        "suite_seconds": round(t_suite, 2),
+    }
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
+    meta = {"video": f"{SIZE}x{SIZE}, {N_FRAMES} frames, {FPS} fps (demo ad scene)", "device": args.device,
+            "cpus": os.cpu_count(), "loadavg_at_end": load, "python": platform.python_version(),
+            "opencv": cv2.__version__, "pyav": av.__version__, "repeats": args.repeats}
+    out = Path(args.out) if args.out else REPO / "bench" / "results" / f"metrics_{args.device}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "goals": goals, "rows": rows}, indent=2,
+                                                   default=str))
+    lines = [f"# Metrics benchmark ({args.device})", "",
+             f"Video: {meta['video']}; {meta['cpus']} CPUs; load average at the end {load}; "
+             f"median of {args.repeats} runs (TSScore, reference and suite: 1 run).", "",
+             "| step | seconds | value | status / backend |", "|---|---:|---:|---|"]
+    for k, r in rows.items():
+        val = r.get("value")
+        lines.append(f"| {k} | {r['seconds']:.3f} | {'' if val is None else f'{val:.3f}'} | "
+                     f"{r.get('status', '')} {r.get('backend') or ''} |")
+    lines += ["", f"MotionX / decode-only: {goals['motionx_vs_decode_only']}x (goal <= 2x); "
+              f"reference / MotionX: {goals['motionx_speedup_vs_reference']}x (goal >= 3x); "
+              f"TSScore {goals['tsscore_seconds']} s (goal < 8 s); suite {goals['suite_seconds']} s "
+              "(goal < 15 s CPU, < 1.5 s GPU)."]
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
