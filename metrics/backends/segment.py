@@ -182,6 +182,22 @@ def _salient_region(sal: np.ndarray, exclude: Sequence[tuple] = ()) -> np.ndarra
     return np.isin(lab, keep)
 
 
+_detector_state: dict = {}
+
+
+def _shared_detector():
+    """Grounding DINO when its folder is present (loaded once), else None."""
+    key = str(models_dir())
+    if key not in _detector_state:
+        try:
+            _detector_state[key] = GroundingDINO()
+        except BackendUnavailable:
+            _detector_state[key] = None
+        except Exception:  # a broken detector must not break segmentation
+            _detector_state[key] = None
+    return _detector_state[key]
+
+
 class ClassicalSegmenter:
     name = "classical-grabcut-v1"
     version = "1"
@@ -199,6 +215,10 @@ class ClassicalSegmenter:
                 return al > 127
         if min(h, w) < 8:
             return np.ones((h, w), bool)
+        if box is None and product:
+            det = _shared_detector()
+            if det is not None:
+                box = det.detect(rgb, product)
         return self._grabcut(rgb, box, _boxes_xyxy(exclude_boxes))
 
     def _grabcut(self, rgb: np.ndarray, box, exclude: list[tuple]) -> np.ndarray:
@@ -367,13 +387,7 @@ class SAM2Segmenter:
         return np.asarray(estimate_box(rgb, exclude_boxes), np.float32), "classical"
 
     def detector(self):
-        if not self._detector_tried:
-            self._detector_tried = True
-            try:
-                self._detector = GroundingDINO(self.device)
-            except BackendUnavailable:
-                self._detector = None
-        return self._detector
+        return _shared_detector()
 
     def segment_image(self, image_rgb: np.ndarray, *, alpha: np.ndarray | None = None, box=None,
                       product: str | None = None, exclude_boxes=None) -> np.ndarray:
