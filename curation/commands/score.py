@@ -1,4 +1,6 @@
-"""python -m curation score --workspace W [--metrics motionx,tsscore,...] [--force] [--json]"""
+"""python -m curation score --workspace W [--metrics motionx,tsscore,...] [--force] [--json]
+    [--executor local|ray|sequential] [--workers N] [--address A] [--device auto|cpu|cuda]
+    [--video-ids 1,2] [--model NAME] [--limit N]"""
 from __future__ import annotations
 
 import argparse
@@ -17,7 +19,25 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "(default: all)")
     p.add_argument("--force", action="store_true", help="re-score even when the store has a result")
     p.add_argument("--json", action="store_true", help="print {scored, results} as JSON")
+    _add_scale_args(p)
     return p
+
+
+def _add_scale_args(p: argparse.ArgumentParser) -> None:
+    """Parallel/Ray execution and subset filters (curation/executors.py; docs/scale.md)."""
+    p.add_argument("--executor", choices=("local", "ray", "sequential"), default="local",
+                   help="local: worker processes on this machine (default); ray: a Ray cluster (--address); "
+                        "sequential: one process")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes (default: CPU count; one per GPU when CUDA is available)")
+    p.add_argument("--address", default=None, help="Ray cluster address for --executor ray (e.g. auto, "
+                   "ray://head:10001); default: start a local Ray instance")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where models run (default auto: cuda when a GPU is visible)")
+    p.add_argument("--video-ids", default=None, help="comma-separated video ids to score (default: all)")
+    p.add_argument("--model", default=None, help="only videos of this generator model (triples.model)")
+    p.add_argument("--limit", type=int, default=None, help="score at most N videos that still need work")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
 def _human(payload: dict) -> str:
@@ -34,14 +54,25 @@ def _human(payload: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     from metrics.registry import parse_metrics
 
-    from ..scoring import run_scoring
-
     try:
         metrics = parse_metrics(args.metrics)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from ..executors import run_parallel
+
+    try:
+        video_ids = [int(v) for v in args.video_ids.split(",") if v.strip()] if args.video_ids else None
+    except ValueError:
+        print(f"error: --video-ids must be comma-separated integers, got {args.video_ids!r}", file=sys.stderr)
+        return 2
     with Workspace.open(args.workspace, create=False) as ws:
-        payload = run_scoring(ws, metrics, force=args.force)
+        try:
+            payload = run_parallel(ws, metrics, executor=args.executor, workers=args.workers, address=args.address,
+                                   device=args.device, force=args.force, video_ids=video_ids, model=args.model,
+                                   limit=args.limit, progress=not args.no_progress)
+        except (ValueError, RuntimeError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     emit(args, payload, _human)
     return 0
