@@ -49,7 +49,14 @@ def get_segmenter(kind: str | None = None):
 def get_embedder(kind: str, model: str | None = None):
     """'clip' (ViT-B-32 default, ViT-L-14), 'dino' (vit_small_patch14_dinov2 default, vit_base_…) or
     'classical'. Raises BackendUnavailable when weights are absent (classical never raises)."""
-    from .embed import build_embedder
+    from .embed import DINO_ALIASES, build_embedder
+    kind = (kind or "").lower()
+    if kind == "clip":
+        model = model or "ViT-B-32"
+    elif kind == "dino":
+        model = DINO_ALIASES.get(model or "", model or "vit_small_patch14_dinov2")
+    elif kind == "classical":
+        model = None
     return _cached(("embedder", kind, model), lambda: build_embedder(kind, model))
 
 
