@@ -253,7 +253,7 @@ def pseudo_labels(ws: Workspace, image_ids: np.ndarray) -> tuple[np.ndarray, np.
     return image_ids[y >= 0], y[y >= 0]
 
 
-def train(ws: Workspace, *, features: str = "auto", heuristics: bool = False, pseudo_weight: float = 0.0,
+def train(ws: Workspace, *, features: "str | list[F.EmbedderSpec]" = "auto", heuristics: bool = False, pseudo_weight: float = 0.0,
           estimators: tuple[str, ...] = ESTIMATORS, folds: int = 5, seed: int = 0,
           progress: Progress | None = None, cancel: threading.Event | None = None) -> dict[str, Any]:
     """Train, cross-validate, store the run and its predictions. Raises NotEnoughLabels or Cancelled."""
@@ -274,7 +274,8 @@ def train(ws: Workspace, *, features: str = "auto", heuristics: bool = False, ps
     all_ids = np.array([im["id"] for im in images], np.int64)
     all_shas = [im["sha256"] for im in images]
 
-    embedders = F.resolve_embedders(features)
+    # features: a spec string, or (programmatic use, e.g. the benchmark) a list of EmbedderSpec
+    embedders = list(features) if isinstance(features, (list, tuple)) else F.resolve_embedders(features)
     for k, e in enumerate(embedders):
         check_cancel("before embedding")
         say(0.02 + 0.3 * k / len(embedders), f"embedding images with {e.model_id} (cached ones are skipped)")

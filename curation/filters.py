@@ -487,7 +487,7 @@ def evaluate_image(img: np.ndarray, *, names: tuple[str, ...] = FILTER_NAMES, pa
                    backends: Backends | None = None, alpha: np.ndarray | None = None,
                    product: str | None = None) -> dict[str, FilterResult]:
     """Run the named filters on one decoded image (uint8 RGB/RGBA)."""
-    p = params_for(params) if params is None or "quality" not in params else params
+    p = params_for(params)
     ctx = ImageContext(img, alpha=alpha, product=product, backends=backends)
     out = {}
     for n in names:
