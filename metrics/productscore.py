@@ -5,7 +5,8 @@
    background), cropped to its box, background replaced by flat grey.
 2. Video: 32 uniformly sampled frames. The product is located in the first frame (the segmenter, prompted
    with the reference mask's box when the frame and the image have the same aspect ratio, as in
-   image-to-video) and propagated through the frames (SAM2 video predictor, or the classical tracker).
+   image-to-video) and propagated through the frames (SAM2 video predictor, or the classical tracker), on
+   frames downscaled to mask_side = 384 px (masks are scaled back; cropping needs no finer outline).
    Each frame's crop gets the same background removal.
 3. Crops are embedded (DINOv2 > CLIP > the classical descriptor, whichever is present; the model id is
    stored as the backend and is part of the cache key) and compared with the reference by cosine.
@@ -41,6 +42,7 @@ class ProductConfig:
     max_side: int = 768
     min_area_frac: float = 0.002      # a mask smaller than this fraction of the frame = product missing
     margin: float = 0.05              # crop margin around the mask box (fraction of the box side)
+    mask_side: int = 384              # segmentation / propagation run on frames downscaled to this
     embedder: str = "auto"            # auto | dino | clip | classical
 
     def request(self) -> FrameRequest:
@@ -66,10 +68,10 @@ def pick_embedder(kind: str = "auto"):
 
 
 def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if len(rows) == 0:
         return None
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
 def crop_product(image: np.ndarray, mask: np.ndarray, margin: float = 0.05) -> np.ndarray | None:
@@ -130,7 +132,7 @@ def reference_mask(case, seg=None, ocr_boxes=None) -> np.ndarray | None:
     return mask
 
 
-def product_masks(frames: list[np.ndarray], case, seg=None) -> list[np.ndarray]:
+def product_masks(frames: list[np.ndarray], case, seg=None, mask_side: int = 384) -> list[np.ndarray]:
     """Per-frame product masks for the sampled frames (memoised on the case for TSScore's use)."""
     key = ("frame_masks", len(frames), frames[0].shape if frames else None)
     if key in case.shared:
@@ -140,17 +142,25 @@ def product_masks(frames: list[np.ndarray], case, seg=None) -> list[np.ndarray]:
     seg = seg or get_segmenter()
     if not frames:
         return []
+    import cv2
+
     h, w = frames[0].shape[:2]
+    # masks are found on frames downscaled to mask_side (tracking cost grows with the pixel count; a
+    # product mask needs no more detail for cropping or blanking), then scaled back
+    k = min(1.0, mask_side / max(h, w))
+    small = frames if k == 1.0 else [cv2.resize(f, (max(2, round(w * k)), max(2, round(h * k))),
+                                                interpolation=cv2.INTER_AREA) for f in frames]
+    sh, sw = small[0].shape[:2]
     ref = reference_mask(case, seg) if case.image is not None else None
     box = None
     if ref is not None:
         rh, rw = ref.shape
         if abs(rw / rh - w / h) < 0.05 * (w / h):
-            rm = _resize_mask(ref, (h, w))
-            box = mask_box(rm)
-    first = np.asarray(seg.segment_image(frames[0], box=box, product=case.product), bool)
-    masks = [np.asarray(m, bool) for m in seg.propagate(list(frames), first)] if first.any() else \
-        [np.zeros((h, w), bool) for _ in frames]
+            box = mask_box(_resize_mask(ref, (sh, sw)))
+    first = np.asarray(seg.segment_image(small[0], box=box, product=case.product), bool)
+    masks = [np.asarray(m, bool) for m in seg.propagate(list(small), first)] if first.any() else \
+        [np.zeros((sh, sw), bool) for _ in frames]
+    masks = [_resize_mask(m, (h, w)) for m in masks]
     case.shared[key] = masks
     case.shared["seg_name"] = getattr(seg, "name", "segmenter")
     return masks
@@ -174,8 +184,7 @@ def compute(frames: list[np.ndarray], case, cfg: ProductConfig = ProductConfig()
     ref_crop = crop_product(case.image, ref, cfg.margin)
     if not frames:
         return MetricOutput.error("no frames decoded", backend=backend)
-    masks = product_masks(frames, case, seg)
-    h, w = frames[0].shape[:2]
+    masks = product_masks(frames, case, seg, cfg.mask_side)
     crops, present = [], []
     for f, m in zip(frames, masks):
         ok = m.mean() >= cfg.min_area_frac

@@ -185,8 +185,20 @@ def _crop(image: np.ndarray, box, pad: float = 0.1) -> np.ndarray:
     return image[int(max(0, y0 - p)):int(min(h, y1 + p + 1)), int(max(0, x0 - p)):int(min(w, x1 + p + 1))]
 
 
-def reference_texts(ocr, image: np.ndarray, mask: np.ndarray | None, conf_thresh: float) -> list[dict]:
-    dets = _ocr_boxes(ocr, blank_product(image, mask))
+def reference_texts(ocr, image: np.ndarray, mask: np.ndarray | None, conf_thresh: float,
+                    max_side: int | None = None) -> list[dict]:
+    """Reference texts (OCR outside the product, confident, unique), with boxes in the image's pixels.
+    The image is read at most at ``max_side`` (the frames' OCR resolution)."""
+    import cv2
+
+    h, w = image.shape[:2]
+    k = min(1.0, max_side / max(h, w)) if max_side else 1.0
+    img = blank_product(image, mask)
+    if k < 1.0:
+        img = cv2.resize(img, (max(2, round(w * k)), max(2, round(h * k))), interpolation=cv2.INTER_AREA)
+    dets = _ocr_boxes(ocr, img)
+    for d in dets:
+        d["box"] = tuple(v / k for v in d["box"])
     refs, seen = [], set()
     for d in sorted(dets, key=lambda d: (d["box"][1], d["box"][0])):
         t = norm_text(d["text"])
@@ -223,7 +235,7 @@ def compute(frames: list[np.ndarray], case, cfg: TSConfig = TSConfig(), *, ocr=N
     else:
         masks = masks if masks is not None else [np.zeros(f.shape[:2], bool) for f in frames]
         ref_img, ref_mask, ref_source = frames[0], masks[0], "first frame"
-    refs = reference_texts(ocr, ref_img, ref_mask, cfg.ref_conf_thresh)
+    refs = reference_texts(ocr, ref_img, ref_mask, cfg.ref_conf_thresh, cfg.max_side)
 
     # OCR of the sampled frames, reusing the result of an identical-looking earlier frame
     grays = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
