@@ -305,10 +305,12 @@ def generate_demo_media(out_dir: str | Path, seed: int = 0) -> Path:
     jobs = []
     for idx, models in VIDEO_CASES:
         product = PRODUCTS[idx]
+        # one prompt per case, shared by every model, as in the benchmark: the models differ, not the brief
+        prompt = PROMPTS[next(iter(models.values()))].format(p=product.name.lower())
         for model, behaviour in models.items():
             vname = f"videos/case{idx:02d}_{model.split('-')[-1].lower()}_{behaviour}.mp4"
             jobs.append((idx, behaviour, out / vname))
-            rows.append({"image": image_of[idx], "prompt": PROMPTS[behaviour].format(p=product.name.lower()),
+            rows.append({"image": image_of[idx], "prompt": prompt,
                          "video": vname, "model": model, "category": product.category,
                          "product": product.name, "behaviour": behaviour})
     # encoding releases the GIL: two threads halve the wall time on a 2-core machine

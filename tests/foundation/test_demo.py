@@ -34,6 +34,10 @@ def test_demo_media_covers_every_feature(demo_media):
     assert {"static", "smooth", "first_second", "text_stays", "text_flicker", "text_deform", "product_drift",
             "colour_change"} <= {r["behaviour"] for r in videos}
     assert len({r["model"] for r in videos}) >= 2
+    by_image: dict[str, set] = {}
+    for r in videos:  # a benchmark case: every model gets the same image and the same prompt
+        by_image.setdefault(r["image"], set()).add(r["prompt"])
+    assert all(len(prompts) == 1 for prompts in by_image.values())
     for r in videos:
         with av.open(str(demo_media / r["video"])) as c:
             st = c.streams.video[0]
