@@ -5,6 +5,7 @@ COMMIT; a client_key per action makes a retried request add nothing.
 """
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from pathlib import Path
@@ -21,6 +22,7 @@ PAIR_CHOICES = ("left", "right", "tie")
 IMAGE_REASONS = ["blurry", "collage", "text clutter", "product not salient", "text over product", "other"]
 VIDEO_REASONS = ["insufficient motion", "unstable or illegible text", "product distorted or changed",
                  "low visual quality", "irrational effect", "other"]
+log = logging.getLogger(__name__)
 CRITERIA = ("prompt_following", "ad_quality")
 
 
@@ -90,7 +92,11 @@ class ReviewService:
                                                           "offset", "diverse")}
             if kw2.get("label_state") in ("good", "bad") or kw2.get("order") == "id":
                 return rs.image_queue(self.ws, **kw)
-            rows = cq(self.ws, **kw2)
+            try:
+                rows = cq(self.ws, **kw2)
+            except Exception as exc:  # noqa: BLE001 - the review must go on; the fallback query is equivalent
+                log.warning("curation.queue.image_queue failed (%s); using the app's fallback query", exc)
+                return rs.image_queue(self.ws, **{k: v for k, v in kw.items() if k != "diverse"})
             for r in rows:
                 r.setdefault("id", r.get("image_id"))
                 r.setdefault("image_id", r.get("id"))

@@ -133,8 +133,8 @@ def _register_api(svc: ReviewService) -> None:
         return {k: (v if isinstance(v, (int, float, str, list, type(None))) else str(v))
                 for k, v in (row or {}).items()}
 
-    gr.api(label, api_name="label", concurrency_limit=None)
-    gr.api(undo, api_name="undo", concurrency_limit=None)
+    gr.api(label, api_name="label", queue=False)
+    gr.api(undo, api_name="undo", queue=False)
     gr.api(image_queue, api_name="image_queue", concurrency_limit=None)
     gr.api(video_queue, api_name="video_queue", concurrency_limit=None)
     gr.api(current_label, api_name="current_label", concurrency_limit=None)

@@ -104,7 +104,7 @@ class ImagesTab:
     def view(self, st: dict[str, Any], session: str, toggles: list[str] | None = None) -> tuple[str, str, str]:
         iid = self.current_id(st)
         self.sessions.set_current(session, iid)
-        prog = rs.label_progress(self.svc.ws, "image")
+        prog = rs.label_progress_cached(self.svc.ws, "image")
         progress = (f'<div class="progress-line"><b>{prog.get("labelled", 0)}</b> of {prog["total"]} images labelled'
                     f' · good {prog.get("good", 0)} · bad {prog.get("bad", 0)}</div>')
         if iid is None:
@@ -128,22 +128,29 @@ class ImagesTab:
         return (render.image_view(card, disp, cached, pending=pending, position=pos),
                 render.image_info(card, cached), progress)
 
-    def gallery(self, st: dict[str, Any]) -> list[tuple[str, str]]:
-        ids = st["hist"][st["i"] + 1:] + st["queue"] if st["i"] >= 0 else st["queue"]
-        ids = ids[:12]
+    def gallery(self, st: dict[str, Any]) -> str:
+        """The next items as small pictures (file URLs; thumbnails cached under thumbs/ only for large images)."""
+        ids = (st["hist"][st["i"] + 1:] + st["queue"])[:12]
         if not ids:
-            return []
+            return '<div class="muted">Nothing queued.</div>'
         marks = ", ".join("?" for _ in ids)
-        rows = {r[0]: r for r in self.svc.ws.query(f"SELECT id, sha256, path FROM images WHERE id IN ({marks})",
-                                                   list(ids))}
-        out = []
+        rows = {r[0]: r for r in self.svc.ws.query(
+            f"SELECT id, sha256, path, width, height FROM images WHERE id IN ({marks})", list(ids))}
+        out = ['<div class="upnext-grid">']
         for i in ids:
-            if i in rows:
+            r = rows.get(i)
+            if r is None:
+                continue
+            p = r[2]
+            if max(r[3] or 0, r[4] or 0) > 512 or not p.lower().endswith((".png", ".jpg", ".jpeg", ".webp")):
                 try:
-                    out.append((str(ovl.thumbnail(self.svc.root, rows[i][1], rows[i][2])), f"#{i}"))
-                except Exception:  # noqa: BLE001 - an unreadable file shows no thumbnail, the view says why
+                    p = str(ovl.thumbnail(self.svc.root, r[1], r[2]))
+                except Exception:  # noqa: BLE001 - an unreadable file shows no thumbnail; the view says why
                     continue
-        return out
+            out.append(f'<img loading="lazy" data-jump="{i}" title="image {i}" alt="image {i}" '
+                       f'src="{render.file_url(p)}">')
+        out.append("</div>")
+        return "".join(out)
 
     # -- handlers (thin; named API endpoints) -------------------------------------------------
     def h_load(self, order, label_state, category, score_min, score_max, failed, ann_filter, diverse, toggles,
@@ -208,11 +215,11 @@ class ImagesTab:
         v, info, prog = self.view(st, session_of(request), toggles)
         return st, v, info, prog, self.gallery(st)
 
-    def h_jump(self, st, toggles, evt: gr.SelectData, request: gr.Request):
+    def h_jump(self, st, toggles, evt: gr.EventData, request: gr.Request):
+        data = getattr(evt, "_data", None) or {}
+        target = int(data.get("id", -1))
         ahead = st["hist"][st["i"] + 1:] + st["queue"]
-        k = int(evt.index)
-        if 0 <= k < len(ahead):
-            target = ahead[k]
+        if target in ahead:
             if target in st["hist"]:
                 st["i"] = st["hist"].index(target)
             else:
@@ -275,8 +282,7 @@ class ImagesTab:
                 diverse = gr.Checkbox(value=False, label="Diverse batch (no near-copies)")
                 apply = gr.Button("Apply filters", variant="secondary", elem_id="img-apply")
                 gr.Markdown("#### Up next")
-                gallery = gr.Gallery(columns=3, height=260, show_label=False, allow_preview=False,
-                                     elem_id="img-upnext", object_fit="cover")
+                gallery = gr.HTML(elem_id="img-upnext", js_on_load=JUMP_JS)
             with gr.Column(scale=3, min_width=420):
                 progress = gr.HTML(elem_id="img-progress")
                 view = gr.HTML(render.empty_state("Loading…", "fetching the review queue"), elem_id="image-view",
@@ -319,7 +325,7 @@ class ImagesTab:
                    show_progress="hidden").then(**ov_kw)
         nxt.click(self.h_next, [st, toggles], outs_nav, api_name="image_next", concurrency_limit=None,
                   show_progress="hidden").then(**ov_kw)
-        gallery.select(self.h_jump, [st, toggles], outs_nav, api_visibility="private",
+        gallery.jump(self.h_jump, [st, toggles], outs_nav, api_visibility="private",
                        show_progress="hidden").then(**ov_kw)
         toggles.change(None, [toggles], None, js=TOGGLE_JS)
         self.inputs_for_load = filt
@@ -331,3 +337,10 @@ TOGGLE_JS = """(t) => {
   for (const [k, v] of Object.entries(map)) document.body.classList.toggle("hide-" + v, !(t || []).includes(k));
   return [];
 }"""
+
+JUMP_JS = """
+element.addEventListener('click', (e) => {
+  const el = e.target.closest('[data-jump]');
+  if (el) trigger('jump', {id: +el.dataset.jump});
+});
+"""

@@ -93,19 +93,33 @@ def image_card(ws: Workspace, image_id: int) -> dict[str, Any] | None:
     if not rows:
         return None
     card = rows[0]
-    card["filters"] = ws.query_dicts(
-        "SELECT filter, value, passed, reason FROM (SELECT *, row_number() OVER (PARTITION BY filter "
-        "ORDER BY computed_at DESC) AS rn FROM filter_results WHERE image_id = ?) WHERE rn = 1 ORDER BY filter",
-        [int(image_id)])
+    newest: dict[str, dict[str, Any]] = {}
+    for f in ws.query_dicts("SELECT filter, value, passed, reason FROM filter_results WHERE image_id = ? "
+                            "ORDER BY computed_at", [int(image_id)]):
+        newest[f["filter"]] = f
+    card["filters"] = [newest[k] for k in sorted(newest)]
     pred = ws.query_one(
         "SELECT p.score, r.id, r.threshold, r.features FROM predictions p JOIN classifier_runs r ON r.id = p.run_id "
         "WHERE p.image_id = ? ORDER BY r.id DESC LIMIT 1", [int(image_id)])
     card["score"] = None if pred is None else {"score": pred[0], "run": pred[1], "threshold": pred[2],
                                                "features": pred[3]}
-    card["labels"] = ws.query_dicts(
-        "SELECT annotator, value, reasons, note, event_id, created_at FROM current_labels "
-        "WHERE item_kind = 'image' AND item_id = ? ORDER BY event_id DESC", [int(image_id)])
+    card["labels"] = item_labels(ws, "image", int(image_id))
     return card
+
+
+def item_labels(ws: Workspace, item_kind: str, item_id: int) -> list[dict[str, Any]]:
+    """The current label of one item per annotator, newest first: the same rule as the current_labels view,
+    computed from this item's events only (the view's window runs over every event: slow at scale)."""
+    evs = ws.query_dicts("SELECT id, value, annotator, reasons, note, undoes, created_at FROM label_events "
+                         "WHERE item_kind = ? AND item_id = ? ORDER BY id", [item_kind, int(item_id)])
+    undone = {e["undoes"] for e in evs if e["value"] == "undo"}
+    latest: dict[str, dict[str, Any]] = {}
+    for e in evs:
+        if e["value"] in ("undo", "skip") or e["id"] in undone:
+            continue
+        latest[e["annotator"]] = {"annotator": e["annotator"], "value": e["value"], "reasons": e["reasons"],
+                                  "note": e["note"], "event_id": e["id"], "created_at": e["created_at"]}
+    return sorted(latest.values(), key=lambda r: -r["event_id"])
 
 
 def failed_filter_names(ws: Workspace) -> list[str]:
@@ -121,6 +135,27 @@ def category_choices(ws: Workspace) -> list[tuple[str, int]]:
     rows = ws.query("SELECT c.id, d.name, c.name, count(*) FROM images i JOIN categories c ON c.id = i.category_id "
                     "JOIN domains d ON d.id = c.domain_id GROUP BY ALL ORDER BY d.name, c.name")
     return [(f"{d} / {c} ({n})", int(cid)) for cid, d, c, n in rows]
+
+
+_PROGRESS_CACHE: dict[tuple[int, str], tuple[float, int, dict[str, int]]] = {}
+
+
+def label_progress_cached(ws: Workspace, item_kind: str = "image", ttl: float = 3.0) -> dict[str, int]:
+    """label_progress, recomputed when the event log grew and at most every `ttl` seconds (a header line)."""
+    import time
+
+    key = (id(ws), item_kind)
+    now = time.monotonic()
+    hit = _PROGRESS_CACHE.get(key)
+    if hit and now - hit[0] < ttl:
+        return hit[2]
+    n = ws.query_one("SELECT max(id) FROM label_events")[0] or 0
+    if hit and hit[1] == n:
+        _PROGRESS_CACHE[key] = (now, n, hit[2])
+        return hit[2]
+    val = label_progress(ws, item_kind)
+    _PROGRESS_CACHE[key] = (now, n, val)
+    return val
 
 
 def label_progress(ws: Workspace, item_kind: str = "image") -> dict[str, int]:
@@ -206,9 +241,7 @@ def video_card(ws: Workspace, video_id: int) -> dict[str, Any] | None:
         card["product"] = card["triples"][0].get("product")
     if card.get("prompt") is None and card["triples"]:
         card["prompt"] = card["triples"][0].get("prompt")
-    card["labels"] = ws.query_dicts(
-        "SELECT annotator, value, reasons, note, event_id, created_at FROM current_labels "
-        "WHERE item_kind = 'video' AND item_id = ? ORDER BY event_id DESC", [int(video_id)])
+    card["labels"] = item_labels(ws, "video", int(video_id))
     return card
 
 
