@@ -129,14 +129,14 @@ def test_sam2_image_and_video_predictor(ckpts, monkeypatch):
     assert logits_a.shape == logits_b.shape and not np.allclose(logits_a, logits_b, atol=1e-3)
 
 
-def test_aesthetic_v1_head_on_clip_b32(ckpts, shared_models, monkeypatch, tmp_path):
+def test_aesthetic_v1_head_on_clip_b32(ckpts, shared_models, monkeypatch):
     """The whole get_aesthetic path (CLIP loader + head loader) with the real LAION v1 B/32 head."""
-    d = tmp_path / "models"
-    shutil.copytree(ckpts[0] / "clip", d / "clip")
-    (d / "aesthetic").mkdir()
+    d = ckpts[0]
+    (d / "aesthetic").mkdir(exist_ok=True)
     shutil.copy(shared_models / "sa_0_4_vit_b_32_linear.pth", d / "aesthetic")
     _use(monkeypatch, d)
     aes = get_aesthetic("v1-b32")
+    assert aes.embedder is get_embedder("clip")  # shares the process's CLIP instance
     s = aes.score_images(IMAGES)
     assert s.shape == (3,) and np.isfinite(s).all()
     emb = get_embedder("clip").embed_images(IMAGES)
