@@ -2,7 +2,7 @@
 
 Pipeline (see docs/metrics.md for the full definition and every constant):
 
-1. Dense optical flow (OpenCV DIS, preset FAST) between consecutive frames, on 8-bit luma downscaled so
+1. Dense optical flow (OpenCV DIS, preset ULTRAFAST) between consecutive frames, on 8-bit luma downscaled so
    the longest side is ``flow_side`` = 256 px. Every frame is used (VFR-safe: the time step of each pair
    comes from the presentation timestamps). Why 256 px: flow cost grows with the pixel count, all the
    quantities below are normalised by the frame size so they do not depend on it, and motion below a
@@ -44,7 +44,7 @@ REFERENCE = False        # video-level metric: triple_id = 0
 @dataclass(frozen=True)
 class MotionXConfig:
     flow_side: int = 256              # longest side of the luma frames the flow runs on (px)
-    flow_method: str = "dis"          # "dis" (OpenCV DIS, preset FAST) or "farneback"
+    flow_method: str = "dis"          # "dis" (DIS preset ULTRAFAST), "dis-fast", "dis-medium", "farneback"
     ema_alpha: float = 0.5
     p_inner: float = 95.0             # percentile that normalises the smoothed energy
     p_left: float = 0.3               # quantile of the threshold's base (0.5 = eq. 1's median)
@@ -70,8 +70,10 @@ def requests(cfg: MotionXConfig) -> list[FrameRequest]:
 def _flow_fn(method: str):
     import cv2
 
-    if method == "dis":
-        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    if method in ("dis", "dis-fast", "dis-medium"):
+        preset = {"dis": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "dis-fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+                  "dis-medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}[method]
+        dis = cv2.DISOpticalFlow_create(preset)
         return lambda a, b: dis.calc(a, b, None)
     if method == "farneback":
         return lambda a, b: cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
