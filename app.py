@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     root = ensure_workspace(args.workspace, demo=not args.no_demo)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    # Gradio's own copies of handler outputs live inside the workspace too (set before gradio is imported)
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(root / "tmp" / "gradio"))
     auth = None
     if args.auth:
         auth = [tuple(pair.split(":", 1)) for pair in args.auth.split(",") if ":" in pair]

@@ -453,8 +453,9 @@ def draw_frame(frame: np.ndarray, i: int, n_frames: int, ov: dict[str, Any], lay
     if "ocr" in layers:
         boxes = _nearest(ov.get("ocr", {}), i) or []
         for b in boxes:
-            seg = b.get("segment", b.get("segment_id", 0)) or 0
-            col = (255, 60, 60) if seg in (-1, None) or b.get("spurious") else \
+            seg = b.get("segment", b.get("segment_id"))
+            # text linked to no segment (matching no reference text: a watermark, an invented caption) is red
+            col = (255, 60, 60) if seg is None or seg == -1 or b.get("spurious") else \
                 SEGMENT_COLOURS[int(seg) % len(SEGMENT_COLOURS)]
             q = b.get("quad") or b.get("box")
             if q is None:

@@ -138,8 +138,9 @@ def scorecard(results: list[dict[str, Any]]) -> str:
         reasons = "; ".join(sorted({r["reason"] for r in rs if r.get("reason")}))
         backend = ", ".join(sorted({r["backend"] for r in rs if r.get("backend")}))
         st = "ok" if "ok" in statuses else statuses[0].replace("/", "")
+        short = reasons if len(reasons) <= 110 else reasons[:107] + "…"
         out.append(f'<tr class="st-{esc(st)}"><td title="{esc(METRIC_HELP[m])}">{name}</td><td>{val}{bar}</td>'
-                   f'<td>{esc(backend)}</td><td>{esc(reasons)}</td></tr>')
+                   f'<td>{esc(backend)}</td><td title="{esc(reasons)}">{esc(short)}</td></tr>')
     out.append("</table>")
     return "".join(out)
 

@@ -143,7 +143,14 @@ class VideosTab:
                          f'{render.esc(lab["value"])}</b> by {render.esc(lab["annotator"])}'
                          + (f' — {render.esc(", ".join(lab["reasons"] or []))}' if lab.get("reasons") else "")
                          + "</div>")
-        return player, curve, src_html, render.scorecard(results), progress
+        spurious = sorted({t for r in results if r["metric"] == "tsscore" and isinstance(r.get("trace"), dict)
+                           for t in (r["trace"].get("spurious_texts") or [])})
+        card_html = render.scorecard(results)
+        if spurious:
+            card_html += ('<div class="spurious"><b>Text in the video that is not in the ad</b> (a watermark or '
+                          'invented caption — usually a reason to reject): '
+                          + ", ".join(f"<code>{render.esc(t)}</code>" for t in spurious[:12]) + "</div>")
+        return player, curve, src_html, card_html, progress
 
     def source_html(self, card: dict[str, Any]) -> str:
         img = ""
@@ -180,17 +187,17 @@ class VideosTab:
             return ""
         rows = {r["id"]: r for r in self.svc.video_queue(**{**st["filters"], "label_state": "any"}, limit=10_000)
                 if r["id"] in set(ids)} if len(ids) else {}
-        out = ['<table class="scorecard upnext"><tr><th style="width:2.2em">#</th><th>Video</th><th>Model</th><th style="width:4.5em">MotionX</th>'
-               '<th>Label</th></tr>']
+        out = ['<div class="qlist">']
         for i in ids:
             r = rows.get(i)
             if not r:
                 continue
-            cur = ' style="font-weight:600"' if i == nav_current(st) else ""
-            out.append(f'<tr{cur}><td>{i}</td><td>{render.esc(Path(r["path"]).stem[:26])}</td>'
-                       f'<td>{render.esc(r.get("model") or "")}</td><td>{render.pct(r.get("motionx"))}</td>'
-                       f'<td>{render.esc(r.get("label") or "")}</td></tr>')
-        out.append("</table>")
+            cur = " current" if i == nav_current(st) else ""
+            lab = f' · <b class="lb-{render.esc(r["label"])}">{render.esc(r["label"])}</b>' if r.get("label") else ""
+            out.append(f'<div class="qrow{cur}"><span class="qid">#{i}</span> {render.esc(Path(r["path"]).stem)}'
+                       f'<div class="muted">{render.esc(r.get("model") or "")} · MotionX {render.pct(r.get("motionx"))}'
+                       f'{lab}</div></div>')
+        out.append("</div>")
         return "".join(out)
 
     def _label(self, value, st, reasons, note, annotator, client_key, layers, request):
