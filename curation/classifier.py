@@ -109,7 +109,7 @@ def make_estimator(name: str, n_features: int):
         return LogisticRegression(C=0.05 if n_features > 64 else 1.0, class_weight="balanced", max_iter=300,
                                   tol=1e-3)
     if name == "ridge":
-        return RidgePlatt(alpha=max(10.0, n_features / 10.0))
+        return RidgePlatt(alpha=max(10.0, float(n_features)))
     raise ValueError(f"unknown estimator {name!r}; known: {', '.join(ESTIMATORS)}")
 
 

