@@ -25,6 +25,16 @@ def _module(name: str):
         return None
 
 
+def _best_metrics(cv: Any) -> dict[str, Any]:
+    """The CV metrics of the run's chosen estimator ({"best": name, "estimators": {name: metrics}})."""
+    if not isinstance(cv, dict):
+        return {}
+    ests = cv.get("estimators")
+    if isinstance(ests, dict) and cv.get("best") in ests:
+        return ests[cv["best"]] or {}
+    return cv
+
+
 def _present(name: str) -> bool:
     """Whether a module exists, without importing it (start-up stays fast)."""
     import importlib.util
@@ -92,8 +102,7 @@ class MiscTabs:
         out = ['<table class="scorecard"><tr><th>Run</th><th>When</th><th>Labels</th><th>Features</th>'
                '<th>Estimator</th><th>ROC-AUC</th><th>PR-AUC</th><th>Threshold</th></tr>']
         for r in runs[:20]:
-            cv = r.get("cv_metrics") or {}
-            cvb = cv.get("best", cv) if isinstance(cv, dict) else {}
+            cvb = _best_metrics(r.get("cv_metrics"))
             def g(k):
                 v = cvb.get(k) if isinstance(cvb, dict) else None
                 return f"{v:.3f}" if isinstance(v, (int, float)) else "—"
@@ -110,7 +119,7 @@ class MiscTabs:
         runs = rs.classifier_runs(self.svc.ws)
         if not runs:
             return None
-        cv = runs[0].get("cv_metrics") or {}
+        cv = _best_metrics(runs[0].get("cv_metrics"))
         import matplotlib
 
         matplotlib.use("Agg")

@@ -136,3 +136,23 @@ def test_pairs_meet_evenly(app_server):
 def test_classifier_kept_endpoint(client):
     out = client.predict(50, api_name="/classifier_kept")
     assert "train a classifier" in out or "would be kept" in out
+
+
+def test_classifier_tab_trains_with_progress(app_server):
+    """The Classifier tab's endpoint runs curation.classifier.train in the background and reports the run."""
+    from curation.demo import BAD_IMAGES
+
+    url, ws = app_server
+    c = gradio_client.Client(url, verbose=False)
+    paths = ws.query("SELECT id, path FROM images ORDER BY id")
+    for iid, path in paths:
+        idx = int(path.rsplit("/", 1)[-1].split("_")[1])
+        c.predict(item_kind="image", item_id=iid, value="bad" if idx in BAD_IMAGES else "good",
+                  annotator="trainer", client_key=f"train-{iid}", api_name="/label")
+    prog, result, figs = c.predict("classical", api_name="/classifier_train")
+    assert "done" in prog, prog
+    assert '"run"' in result
+    hist, plot = c.predict(api_name="/classifier_history")
+    assert "classical" in hist
+    kept = c.predict(50, api_name="/classifier_kept")
+    assert "would be kept" in kept
