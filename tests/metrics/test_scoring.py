@@ -49,7 +49,8 @@ def test_score_cli_json_cache_and_rescore(demo_workspace, tmp_path):
     assert all(r["status"] == "unavailable" for r in by["aesscore"] + by["gmescore"] + by["crscore"])
     assert all(r["image"] and r["image"].endswith(".png") for r in by["gmescore"])
     static = next(r for r in by["motionx"] if r["video"].endswith("_static.mp4"))
-    assert static["value"] == min(r["value"] for r in by["motionx"])
+    # the static video and the colour-change-only one (no displacement) are the two lowest, both near 0
+    assert static["value"] < 0.01 and static["value"] <= sorted(r["value"] for r in by["motionx"])[1]
 
     # second run: everything ok comes from the store (unavailable results are retried)
     p2 = cli("score", "--workspace", str(demo_workspace), "--metrics", "motionx", "--json", env=env)
