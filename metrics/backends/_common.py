@@ -18,6 +18,7 @@ DOWNLOAD_HINT = "python -m curation models download"
 _models_dir_override: Path | None = None
 _lock = threading.RLock()
 _cache: dict[tuple, Any] = {}
+_key_locks: dict[tuple, threading.Lock] = {}
 
 T = TypeVar("T")
 
@@ -51,9 +52,17 @@ def cached(key: tuple, build: Callable[[], T]) -> T:
     """One instance per key per process. The models folder is part of every key."""
     key = (str(models_dir()),) + key
     with _lock:
-        if key not in _cache:
-            _cache[key] = build()
-        return _cache[key]
+        if key in _cache:
+            return _cache[key]
+        klock = _key_locks.setdefault(key, threading.Lock())
+    with klock:  # one build per key; other backends load in parallel
+        with _lock:
+            if key in _cache:
+                return _cache[key]
+        obj = build()
+        with _lock:
+            _cache[key] = obj
+        return obj
 
 
 def torch_device() -> str:

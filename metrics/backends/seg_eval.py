@@ -85,11 +85,11 @@ def evaluate(segmenter, fieldmedia: Path, *, use_text_boxes: bool = True) -> dic
             "min_iou": float(ious.min()), "rows": rows}
 
 
-def evaluate_demo_masks(segmenter, demo_dir: Path) -> dict:
+def evaluate_demo_masks(segmenter, demo_dir: Path, limit: int | None = None) -> dict:
     """IoU against the demo generator's masks/ (second ground truth)."""
     from .segment import iou
     rows = []
-    for mp in sorted((Path(demo_dir) / "masks").glob("*.png")):
+    for mp in sorted((Path(demo_dir) / "masks").glob("*.png"))[:limit]:
         cands = [p for p in (Path(demo_dir) / "images").glob(mp.stem + ".*")]
         if not cands:
             continue
