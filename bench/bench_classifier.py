@@ -253,7 +253,6 @@ def _train_heuristics_only(ws, seed: int) -> dict:
     """CV of the estimators on the heuristic filter measurements only (no embedding)."""
     from curation import classifier as C
     from curation.features import heuristic_matrix
-    from storage import curation_store as cs
 
     snap = C.label_snapshot(ws)
     X = heuristic_matrix(ws, snap["ids"])

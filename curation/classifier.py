@@ -70,13 +70,16 @@ class RidgePlatt(BaseEstimator, ClassifierMixin):
         w = w * np.where(pos, 0.5 * w.sum() / max(wp, 1e-12), 0.5 * w.sum() / max(wn, 1e-12))
         t = np.where(pos, 1.0, -1.0)
         sw = w.sum()
-        mu = (w @ X) / sw
+        mu = (w.astype(np.float32) @ X).astype(np.float64) / sw
         tm = (w @ t) / sw
         n, d = X.shape
         w32 = w.astype(np.float32)
         if n >= d:
-            # weighted Gram of the centred data without materializing it: X'WX - sw * mu mu'
-            A = (X.T @ (X * w32[:, None])).astype(np.float64) - sw * np.outer(mu, mu)
+            # weighted Gram of the centred data without centring X: X'WX - sw * mu mu'
+            # (Xs' Xs on one buffer lets BLAS use SYRK: half the flops of a general product)
+            Xs = X * np.sqrt(w32)[:, None]
+            A = (Xs.T @ Xs).astype(np.float64) - sw * np.outer(mu, mu)
+            del Xs
             A[np.diag_indices(d)] += self.alpha
             b = (X.T @ (w * (t - tm)).astype(np.float32)).astype(np.float64) - mu * (w @ (t - tm))
             coef = np.linalg.solve(A, b)

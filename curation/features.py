@@ -108,7 +108,12 @@ def l2n(x: np.ndarray) -> np.ndarray:
 
 def embedding_matrix(ws: Workspace, model_id: str, shas: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """(matrix aligned with shas, present mask); rows without a cached vector are zero."""
-    keys, mat = get_embeddings(ws, model_id, shas)
+    from storage import curation_store as cs
+
+    if len(shas) > 1000 and len(shas) >= 0.3 * cs.embedding_count(ws, model_id):
+        keys, mat = cs.embeddings_unordered(ws, model_id)      # most of the table: one scan, no join/sort
+    else:
+        keys, mat = get_embeddings(ws, model_id, shas)
     present = np.zeros(len(shas), bool)
     if not keys:
         return np.zeros((len(shas), 0), np.float32), present

@@ -23,6 +23,22 @@ def image_ids_and_shas(ws: Workspace) -> tuple[np.ndarray, list[str]]:
     return tbl.column("id").to_numpy(), tbl.column("sha256").to_pylist()
 
 
+def embeddings_unordered(ws: Workspace, model_id: str) -> tuple[list[str], np.ndarray]:
+    """Every cached vector of a model as (hashes, matrix), in storage order (no sort, no join: the fast
+    path when most images are wanted)."""
+    tbl = ws._cursor().sql("SELECT item_sha256, vector FROM embeddings WHERE model_id = ?",
+                           params=[model_id]).to_arrow_table()
+    keys = tbl.column("item_sha256").to_pylist()
+    if not keys:
+        return [], np.zeros((0, 0), np.float32)
+    vec = tbl.column("vector").combine_chunks()
+    return keys, vec.values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(len(keys), -1)
+
+
+def embedding_count(ws: Workspace, model_id: str) -> int:
+    return int(ws.query_one("SELECT count(*) FROM embeddings WHERE model_id = ?", [model_id])[0])
+
+
 # -- filter results -------------------------------------------------------------------------
 
 

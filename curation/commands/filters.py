@@ -58,8 +58,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     show = None
     if not args.json and sys.stderr.isatty():
-        def show(done: int, total: int, path: str) -> None:
+        def _show(done: int, total: int, path: str) -> None:
             print(f"\r  {done}/{total} {path[-60:]:<60}", end="", file=sys.stderr, flush=True)
+        show = _show
     with Workspace.open(args.workspace, create=False) as ws:
         try:
             report = run_filters(ws, names=names, params=params, force=args.force, progress=show)

@@ -44,8 +44,9 @@ def run(args: argparse.Namespace) -> int:
 
     show = None
     if not args.json and sys.stderr.isatty():
-        def show(frac: float, msg: str) -> None:
+        def _show(frac: float, msg: str) -> None:
             print(f"\r  {frac:4.0%} {msg[:70]:<70}", end="", file=sys.stderr, flush=True)
+        show = _show
     with Workspace.open(args.workspace, create=False) as ws:
         try:
             r = train(ws, features=args.features, heuristics=args.heuristics, pseudo_weight=args.pseudo_weight,
