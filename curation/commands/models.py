@@ -39,8 +39,7 @@ def _status_text(payload: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from metrics.backends import backend_status, models_dir, set_models_dir
-    from metrics.backends import registry
+    from metrics.backends import backend_status, models_dir, registry, set_models_dir
     if args.models_dir:
         set_models_dir(args.models_dir)
     if args.action == "status":
@@ -58,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
                   f"{', '.join(registry.SPEC_BY_KEY)}", file=sys.stderr)
             return 2
         results, failed = [], 0
-        log = (lambda m: print(m, file=sys.stderr))
+
+        def log(msg: str) -> None:
+            print(msg, file=sys.stderr)
         for k in keys:
             try:
                 for r in registry.download_spec(registry.SPEC_BY_KEY[k], progress=not args.no_progress, log=log):

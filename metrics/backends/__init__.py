@@ -13,8 +13,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._common import (BackendUnavailable, as_rgb_uint8, clear_cache, models_dir, run_batched, set_models_dir,
-                      torch_device)
+from ._common import (
+    BackendUnavailable,
+    as_rgb_uint8,
+    clear_cache,
+    models_dir,
+    run_batched,
+    set_models_dir,
+    torch_device,
+)
 from .mllm import MLLMClient, MLLMConfig, MLLMError, parse_score
 from .ocr import OCRBox
 

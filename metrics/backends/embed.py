@@ -13,13 +13,22 @@ out-of-memory retry at half the batch.
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ._common import (BackendUnavailable, as_rgb_uint8, corrupt, find_weights, models_dir, run_batched, sha8,
-                      status_record, torch_device, torch_dtype)
+from ._common import (
+    BackendUnavailable,
+    as_rgb_uint8,
+    corrupt,
+    find_weights,
+    models_dir,
+    run_batched,
+    sha8,
+    status_record,
+    torch_device,
+    torch_dtype,
+)
 
 CLIP_MODELS = {  # arch -> (dim, image size)
     "ViT-B-32": (512, 224),
@@ -217,7 +226,7 @@ def _text_area_fraction(gray: np.ndarray) -> float:
     _, bw = cv2.threshold(grad, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     kw = max(3, w // 40)
     closed = cv2.morphologyEx(bw, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (kw, 1)))
-    n, _, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
     area = 0
     for x, y, bw_, bh, a in stats[1:]:
         if bh < 4 or bh > 0.25 * h or bw_ < 1.5 * bh:

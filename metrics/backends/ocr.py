@@ -75,7 +75,6 @@ class RapidOCRBackend:
         logging.getLogger("RapidOCR").setLevel(logging.WARNING)
         self._lock = threading.Lock()  # one ONNX session set; calls are serialized
         self.models = sorted(p.name for p in _rapidocr_root().glob("*.onnx"))
-        import rapidocr
         self.version = f"rapidocr {_rapidocr_version()}; " + ", ".join(self.models)
         self.device = "cpu"
 
@@ -147,7 +146,6 @@ def ocr_status() -> dict:
     try:
         root = _rapidocr_root()
         files = sorted(root.glob("*.onnx"))
-        import rapidocr
         ok = any("det" in f.name for f in files) and any("rec" in f.name for f in files)
         return status_record("ocr", "ocr", available=ok, name=RapidOCRBackend.name, weights=str(root),
                              source="bundled in the rapidocr wheel (PaddleOCR PP-OCR ONNX)", device="cpu",

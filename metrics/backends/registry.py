@@ -15,7 +15,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -273,9 +273,16 @@ def _probe_image():
 def verify(only: list[str] | None = None) -> list[dict]:
     """Load each backend whose weights are present and run one forward pass."""
     import time
-    import numpy as np
-    from . import (BackendUnavailable, backend_status, get_aesthetic, get_embedder, get_ocr, get_segmenter,
-                   get_text_video)
+
+    from . import (
+        BackendUnavailable,
+        backend_status,
+        get_aesthetic,
+        get_embedder,
+        get_ocr,
+        get_segmenter,
+        get_text_video,
+    )
     img = _probe_image()
     checks: list[tuple[str, Callable[[], str]]] = []
 

@@ -22,8 +22,17 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from ._common import (BackendUnavailable, alpha_of, as_rgb_uint8, corrupt, find_weights, models_dir, sha8,
-                      status_record, torch_device)
+from ._common import (
+    BackendUnavailable,
+    alpha_of,
+    as_rgb_uint8,
+    corrupt,
+    find_weights,
+    models_dir,
+    sha8,
+    status_record,
+    torch_device,
+)
 
 WORK_SIDE = 384
 CONTRAST_W = float(os.environ.get("ADVFX_SEG_CONTRAST_W", "0.0"))  # classical work resolution (longest side)
@@ -400,7 +409,7 @@ class SAM2Segmenter:
             ac = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.startswith("cuda") else _null()
             with ac:
                 self.predictor.set_image(rgb)
-                masks, scores, _ = self.predictor.predict(box=b[None, :], multimask_output=False)
+                masks, _scores, _ = self.predictor.predict(box=b[None, :], multimask_output=False)
         m = np.asarray(masks)
         m = m.reshape(-1, *m.shape[-2:])[0]
         return m > 0.5 if m.dtype != np.bool_ else m

@@ -28,7 +28,6 @@ class GMEScorer:
         if not (d / "config.json").exists():
             raise BackendUnavailable(f"GME: weights not found at {d} (transformers folder of "
                                      "Alibaba-NLP/gme-Qwen2-VL-2B-Instruct); `python -m curation models download gme`")
-        import torch
         from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
         self.device = device or torch_device()
         try:
