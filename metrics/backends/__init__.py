@@ -35,15 +35,18 @@ def _ws_root(workspace: Any):
     return workspace.root if hasattr(workspace, "db_path") else workspace
 
 
-def _cached(key: tuple, build):
+def _cached(key: tuple, build, per_models_dir: bool = True):
     from ._common import cached
-    return cached(key, build)
+    return cached(key, build, per_models_dir=per_models_dir)
 
 
 def get_ocr():
     """The OCR backend (`rapidocr-ppocr` by default). ocr(image) -> list[OCRBox]; ocr.many(images)."""
+    import os
+
     from .ocr import build_ocr
-    return _cached(("ocr",), build_ocr)
+    kind = os.environ.get("ADVFX_OCR", "").lower()
+    return _cached(("ocr", kind), build_ocr, per_models_dir=(kind == "paddleocr"))
 
 
 def get_segmenter(kind: str | None = None):

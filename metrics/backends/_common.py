@@ -48,9 +48,10 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-def cached(key: tuple, build: Callable[[], T]) -> T:
-    """One instance per key per process. The models folder is part of every key."""
-    key = (str(models_dir()),) + key
+def cached(key: tuple, build: Callable[[], T], *, per_models_dir: bool = True) -> T:
+    """One instance per key per process. The models folder is part of the key unless the backend
+    does not read it (the OCR bundled in its wheel)."""
+    key = ((str(models_dir()),) if per_models_dir else ("*",)) + key
     with _lock:
         if key in _cache:
             return _cache[key]

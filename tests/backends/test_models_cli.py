@@ -32,11 +32,13 @@ def test_status_json_lists_every_backend(models_dir, capsys):
 
 
 def test_models_dir_flag(tmp_path, capsys):
-    d = tmp_path / "elsewhere"
-    assert main(["models", "status", "--json", "--models-dir", str(d)]) == 0
-    assert json.loads(capsys.readouterr().out)["models_dir"] == str(d.resolve())
     from metrics.backends import set_models_dir
-    set_models_dir(None)
+    d = tmp_path / "elsewhere"
+    try:
+        assert main(["models", "status", "--json", "--models-dir", str(d)]) == 0
+        assert json.loads(capsys.readouterr().out)["models_dir"] == str(d.resolve())
+    finally:
+        set_models_dir(None)
 
 
 def _free_port() -> int:
