@@ -11,7 +11,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from metrics.config import ERROR, NA, OK, MetricOutput
+from metrics.config import NA, OK, MetricOutput
 from metrics.registry import METRICS, Case, backend_keys, get_spec
 from storage import Workspace
 from storage import metric_store
@@ -168,4 +168,4 @@ def _report(ws: Workspace, jobs: list[Job], results: list[dict[str, Any]], metri
     return out
 
 
-__all__ = ["Job", "plan", "score_video", "write_results", "run_scoring", "ERROR"]
+__all__ = ["Job", "plan", "score_video", "write_results", "run_scoring"]

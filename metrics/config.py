@@ -68,8 +68,6 @@ class MetricOutput:
     reason: str | None = None
     backend: str | None = None
     trace: dict[str, Any] = field(default_factory=dict)
-    # extra strings the cache key depends on beyond the config (e.g. the embedder's model id)
-    key_extra: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

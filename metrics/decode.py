@@ -162,7 +162,6 @@ def decode_video(path: str | Path, requests: Iterable[FrameRequest]) -> DecodedV
         for i in idx.tolist():
             need.setdefault(i, []).append(r)
     out: dict[FrameRequest, dict[int, np.ndarray]] = {r: {} for r in requests}
-    last_frame = None
     width = height = 0
     decoded = 0
     try:
@@ -179,7 +178,6 @@ def decode_video(path: str | Path, requests: Iterable[FrameRequest]) -> DecodedV
                 reqs = need.get(i)
                 if reqs:
                     _convert(frame, reqs, out, i)
-                    last_frame = i
     except av.error.FFmpegError as exc:
         if decoded == 0:
             raise DecodeError(f"video data cannot be decoded: {exc}") from None
@@ -210,7 +208,6 @@ def decode_video(path: str | Path, requests: Iterable[FrameRequest]) -> DecodedV
         idx = np.array([i for i in idx.tolist() if i in out[r]], dtype=np.int64)
         video.samples[r] = SampledFrames(request=r, indices=idx, times=times[idx], frames=frames,
                                          source_size=(width, height), n_source_frames=t_count, fps=fps)
-    del last_frame
     return video
 
 

@@ -214,7 +214,7 @@ def compute(frames: list[np.ndarray], case, cfg: ProductConfig = ProductConfig()
     trace = {"frames": per_frame, "embedder": emb.model_id, "segmenter": getattr(seg, "name", None),
              "norm": [lo, hi], "present_ratio": float(np.mean(present)),
              "ref_box": list(mask_box(ref) or ())}
-    return MetricOutput(value, backend=backend, trace=clean(trace, 4), key_extra=(emb.model_id,))
+    return MetricOutput(value, backend=backend, trace=clean(trace, 4))
 
 
 def run(video, case, cfg: ProductConfig) -> MetricOutput:

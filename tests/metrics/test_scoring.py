@@ -6,8 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from curation.scoring import run_scoring
 from metrics.motionx import MotionXConfig
 from storage import Workspace, metric_store
