@@ -65,6 +65,8 @@ def build_app(ws: Workspace, *, auth_enabled: bool = False) -> tuple[gr.Blocks, 
         fn, inputs, outputs = images.load_event
         demo.load(fn, inputs, outputs, api_visibility="private", show_progress="hidden").then(**images.after_load)
         videos.on_app_load(demo)
+        fn_c, outs_c = misc.classifier_refresh
+        demo.load(fn_c, None, outs_c, api_visibility="private", show_progress="hidden")
         compare.on_app_load(demo, annotator)
         gr.Timer(15).tick(lambda: _counts_html(svc), None, [counts], api_visibility="private",
                           show_progress="hidden")

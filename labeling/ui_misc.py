@@ -90,7 +90,8 @@ class MiscTabs:
         with gr.Row():
             preview = gr.Code(language="json", label="Result", elem_id=f"{key}-result", max_lines=30)
             figs = gr.Gallery(label="Figures", columns=2, height=360, elem_id=f"{key}-figures")
-        run.click(run_fn, inputs, [prog, preview, figs], api_name=api_name, concurrency_limit=2)
+        ev = run.click(run_fn, inputs, [prog, preview, figs], api_name=api_name, concurrency_limit=2)
+        self.last_run_event = ev
         cancel.click(lambda: ("Cancelling…" if self.jobs.cancel(key) else "Nothing is running."), None, [prog],
                      api_name=f"{api_name}_cancel", concurrency_limit=None)
 
@@ -191,6 +192,10 @@ class MiscTabs:
         refresh = gr.Button("Refresh history")
         refresh.click(lambda: (self.history_html(), self.roc_figure()), None, [hist, plot],
                       api_name="classifier_history")
+        # a finished (or failed) training run shows up in the history at once
+        self.last_run_event.then(lambda: (self.history_html(), self.roc_figure()), None, [hist, plot],
+                                 api_visibility="private", show_progress="hidden")
+        self.classifier_refresh = (lambda: (self.history_html(), self.roc_figure()), [hist, plot])
         thr.change(self.kept_md, [thr], [kept], api_name="classifier_kept", show_progress="hidden")
         self._kept_load = (self.kept_md, [thr], [kept])
 
