@@ -31,8 +31,8 @@ class GMEScorer:
         from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
         self.device = device or torch_device()
         try:
-            self.processor = AutoProcessor.from_pretrained(str(d), local_files_only=True,
-                                                           min_pixels=256 * 28 * 28, max_pixels=1024 * 28 * 28)
+            self.processor = AutoProcessor.from_pretrained(
+                str(d), local_files_only=True, size={"shortest_edge": 256 * 28 * 28, "longest_edge": 1024 * 28 * 28})
             self.model = Qwen2VLForConditionalGeneration.from_pretrained(
                 str(d), local_files_only=True, torch_dtype=torch_dtype(self.device)).to(self.device).eval()
         except Exception as exc:

@@ -242,3 +242,51 @@ def test_embedder_survives_oom(ckpts, monkeypatch):
         return real(chunk)
     monkeypatch.setattr(emb, "_image_batch", flaky)
     np.testing.assert_allclose(emb.embed_images(IMAGES[:2], batch_size=8), ref, atol=1e-4)
+
+
+def _make_tiny_gme(d, seed):
+    """A tiny random Qwen2-VL saved in the GME folder layout (transformers format: config, safetensors,
+    processor and a word-level tokenizer with Qwen2-VL's special tokens)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import (PreTrainedTokenizerFast, Qwen2VLConfig, Qwen2VLForConditionalGeneration,
+                              Qwen2VLImageProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor)
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
+                "<|image_pad|>", "<|video_pad|>"]
+    words = ["system", "user", "assistant", "find", "an", "image", "that", "matches", "the", "given", "text.",
+             "represent", "image.", "a", "red", "can", "[UNK]"]
+    vocab = {t: i for i, t in enumerate(specials + words)}
+    tk = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    tk.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="[UNK]", pad_token="<|endoftext|>",
+                                  eos_token="<|im_end|>")
+    tok.add_special_tokens({"additional_special_tokens": specials[1:]})
+    proc = Qwen2VLProcessor(image_processor=Qwen2VLImageProcessor(), tokenizer=tok,
+                            video_processor=Qwen2VLVideoProcessor())
+    cfg = Qwen2VLConfig(
+        text_config=dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096,
+                         bos_token_id=0, eos_token_id=2,
+                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 2, 4]}),
+        vision_config=dict(depth=1, embed_dim=32, hidden_size=32, num_heads=2, mlp_ratio=2),
+        image_token_id=vocab["<|image_pad|>"], video_token_id=vocab["<|video_pad|>"],
+        vision_start_token_id=vocab["<|vision_start|>"], vision_end_token_id=vocab["<|vision_end|>"])
+    torch.manual_seed(seed)
+    Qwen2VLForConditionalGeneration(cfg).save_pretrained(d)
+    proc.save_pretrained(d)
+
+
+def test_gme_loader_on_tiny_qwen2vl(tmp_path, monkeypatch):
+    pytest.importorskip("transformers")
+    from metrics.backends import get_text_video
+    frames = [np.zeros((60, 80, 3), np.uint8), np.full((90, 70, 3), 200, np.uint8)]
+    sims = []
+    for seed in (0, 1):
+        d = tmp_path / f"m{seed}"
+        _make_tiny_gme(d / "gme/gme-Qwen2-VL-2B-Instruct", seed)
+        _use(monkeypatch, d)
+        tv = get_text_video()
+        assert tv.name == "gme-qwen2-vl-2b"
+        s = tv.similarity("a red can", frames)
+        assert s.shape == (2,) and np.isfinite(s).all() and (np.abs(s) <= 1.0001).all()
+        sims.append(s)
+    assert not np.allclose(sims[0], sims[1], atol=1e-4)
