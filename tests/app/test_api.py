@@ -156,3 +156,13 @@ def test_classifier_tab_trains_with_progress(app_server):
     assert "classical" in hist
     kept = c.predict(50, api_name="/classifier_kept")
     assert "would be kept" in kept
+
+
+def test_statistics_and_export_tabs(client):
+    """Statistics and Export run the CLI's code paths in the background and show their result and figures."""
+    prog, result, figs = client.predict(api_name="/stats_run")
+    assert "done" in prog, prog
+    assert result.strip().startswith("{") and figs
+    prog, result, _ = client.predict("", api_name="/export_run")
+    assert "done" in prog, prog
+    assert "Nothing is running" in client.predict(api_name="/export_run_cancel")
