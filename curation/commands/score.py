@@ -42,12 +42,18 @@ def _add_scale_args(p: argparse.ArgumentParser) -> None:
 
 def _human(payload: dict) -> str:
     lines = [f"scored {payload['scored']} video(s)"]
+    unavailable: dict[str, str] = {}        # a missing backend's reason is the same for every video: once
     for r in payload["results"]:
         val = "n/a" if r["status"] == "n/a" else (f"{100 * r['value']:.1f}%" if r["value"] is not None
                                                    else r["status"])
-        extra = f"  ({r.get('reason')})" if r.get("reason") and r["status"] != "ok" else ""
+        extra = ""
+        if r["status"] == "unavailable":
+            unavailable.setdefault(r["metric"], r.get("reason") or "")
+        elif r.get("reason") and r["status"] != "ok":
+            extra = f"  ({r.get('reason')})"
         lines.append(f"{r['metric']:>12}  {val:>11}  {r['video']}"
                      f"{'  vs ' + r['image'] if r.get('image') else ''}{extra}")
+    lines += [f"{m} unavailable: {why}" for m, why in unavailable.items()]
     return "\n".join(lines)
 
 
