@@ -69,7 +69,7 @@ def image_view(card: dict[str, Any], display: Path, overlays: dict[str, Any] | N
     if label:
         v = label[0]["value"]
         badge = f'<div class="label-badge lb-{esc(v)}">{esc(v)} · {esc(label[0]["annotator"])}</div>'
-    return (f'<div class="iv" data-image-id="{card["id"]}">'
+    return (f'<div class="iv" data-image-id="{card["id"]}" data-item="{card["id"]}">'
             f'<div class="iv-stage" style="aspect-ratio:{w}/{h}">'
             f'<img class="iv-img" alt="{esc(Path(card["path"]).name)}" src="{file_url(display)}">'
             + "".join(layers) + badge + "</div>" + status

@@ -14,11 +14,44 @@ def annotator_of(request: gr.Request | None, typed: str | None) -> str:
     return (user or typed or "").strip()
 
 
-def key_js(index: int, n_inputs: int) -> str:
+def key_js(index: int, n_inputs: int, shown: str | None = None) -> str:
     """A frontend function that puts a fresh idempotency key into input `index` before the request is sent:
-    a retried request carries the same key and adds nothing."""
+    a retried request carries the same key and adds nothing. With `shown` (a CSS selector of the element whose
+    data-item attribute names the item on screen) the key ends in '@<item id>', so a key pressed while the
+    previous request is still in flight labels the item the designer saw, not the one that comes next."""
+    item = ("+ '@' + ((document.querySelector('%s') || {dataset: {}}).dataset.item || '')" % shown) if shown else ""
     return ("(...a) => { a = a.slice(0, %d); a[%d] = (window.advfxKey ? window.advfxKey() : "
-            "(Date.now().toString(36) + Math.random().toString(36).slice(2))); return a; }" % (n_inputs, index))
+            "(Date.now().toString(36) + Math.random().toString(36).slice(2))) %s; return a; }"
+            % (n_inputs, index, item))
+
+
+def split_key(client_key: str | None) -> tuple[str | None, int | None]:
+    """'<key>@<item id>' -> (key, item id); the whole string stays the idempotency key."""
+    if not client_key:
+        return None, None
+    _, at, tail = client_key.rpartition("@")
+    if at and tail.isdigit():
+        return client_key, int(tail)
+    return client_key, None
+
+
+class SessionLocks:
+    """One lock per browser session: a session's navigation state changes one request at a time."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._guard = threading.Lock()
+        self._locks: dict = {}
+
+    def __call__(self, session: str):
+        import threading
+
+        with self._guard:
+            lk = self._locks.get(session)
+            if lk is None:
+                lk = self._locks[session] = threading.Lock()
+            return lk
 
 
 PAGE = 50
@@ -82,3 +115,16 @@ def nav_show(st: dict, item_id: int) -> None:
         pos = min(max(st["i"], 0), len(st["hist"]))
         st["hist"].insert(pos, item_id)
         st["i"] = pos
+
+
+def locked(locks: "SessionLocks", fn):
+    """fn (a handler with a `request` keyword) run under its session's lock; the signature is kept, so Gradio
+    still injects gr.Request and gr.EventData."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        req = kwargs.get("request") or next((a for a in args if isinstance(a, gr.Request)), None)
+        with locks(session_of(req)):
+            return fn(*args, **kwargs)
+    return wrapper

@@ -13,7 +13,7 @@ from storage import review_store as rs
 from . import overlays as ovl
 from . import render
 from .service import IMAGE_REASONS, LabelError, ReviewService
-from .ui_common import annotator_of, key_js, session_of
+from .ui_common import SessionLocks, annotator_of, locked, key_js, session_of, split_key
 
 ORDERS = [("Uncertainty (closest to threshold)", "uncertainty"), ("Score high → low", "score"), ("Score low → high", "score_asc"),
           ("Newest first", "newest"), ("Catalogue order", "id")]
@@ -61,6 +61,7 @@ class ImagesTab:
     def __init__(self, svc: ReviewService) -> None:
         self.svc = svc
         self.sessions = ImageSessions()
+        self.locks = SessionLocks()
 
     # -- navigation ----------------------------------------------------------------------------
     def _refill(self, st: dict[str, Any]) -> None:
@@ -161,16 +162,25 @@ class ImagesTab:
         return st, v, info, prog, self.gallery(st), ""
 
     def _label(self, value: str, st, reasons, note, annotator, client_key, toggles, request):
-        iid = self.current_id(st or {"hist": [], "i": -1})
+        with self.locks(session_of(request)):
+            return self._label_locked(value, st, reasons, note, annotator, client_key, toggles, request)
+
+    def _label_locked(self, value: str, st, reasons, note, annotator, client_key, toggles, request):
+        key, shown = split_key(client_key)
+        cur = self.current_id(st or {"hist": [], "i": -1})
+        # the item on the designer's screen when the key was pressed (a fast second key press arrives while
+        # the previous request is still in flight: it belongs to the item the designer saw)
+        iid = shown if shown is not None else cur
         if iid is None:
             raise gr.Error("No image selected: load the queue first.")
         try:
             self.svc.label(item_kind="image", item_id=iid, value=value, annotator=annotator_of(request, annotator),
-                           reasons=reasons or [], note=note or None, client_key=client_key or None,
+                           reasons=reasons or [], note=note or None, client_key=key,
                            session=session_of(request))
         except LabelError as exc:
             raise gr.Error(str(exc)) from None
-        self._advance(st)
+        if iid == cur:
+            self._advance(st)
         v, info, prog = self.view(st, session_of(request), toggles)
         msg = f"Saved: image {iid} → {value}"
         return st, v, info, prog, self.gallery(st), [], "", msg
@@ -317,15 +327,15 @@ class ImagesTab:
         label_out = outs_nav + [reasons, note, status]
         for btn, fn, name in ((good, self.h_good, "image_good"), (bad, self.h_bad, "image_bad"),
                               (skip, self.h_skip, "image_skip")):
-            btn.click(fn, label_in, label_out, api_name=name, js=key_js(4, len(label_in)), concurrency_limit=None,
-                      show_progress="hidden", trigger_mode="always_last").then(**ov_kw)
-        undo.click(self.h_undo, [st, annotator, client_key, toggles], outs_nav + [status], api_name="image_undo",
+            btn.click(fn, label_in, label_out, api_name=name, js=key_js(4, len(label_in), "#image-view .iv"),
+                      concurrency_limit=None, show_progress="hidden", trigger_mode="multiple").then(**ov_kw)
+        undo.click(locked(self.locks, self.h_undo), [st, annotator, client_key, toggles], outs_nav + [status], api_name="image_undo",
                    js=key_js(2, 4), concurrency_limit=None, show_progress="hidden").then(**ov_kw)
-        prev.click(self.h_prev, [st, toggles], outs_nav, api_name="image_prev", concurrency_limit=None,
+        prev.click(locked(self.locks, self.h_prev), [st, toggles], outs_nav, api_name="image_prev", concurrency_limit=None,
                    show_progress="hidden").then(**ov_kw)
-        nxt.click(self.h_next, [st, toggles], outs_nav, api_name="image_next", concurrency_limit=None,
+        nxt.click(locked(self.locks, self.h_next), [st, toggles], outs_nav, api_name="image_next", concurrency_limit=None,
                   show_progress="hidden").then(**ov_kw)
-        gallery.jump(self.h_jump, [st, toggles], outs_nav, api_visibility="private",
+        gallery.jump(locked(self.locks, self.h_jump), [st, toggles], outs_nav, api_visibility="private",
                        show_progress="hidden").then(**ov_kw)
         toggles.change(None, [toggles], None, js=TOGGLE_JS)
         self.inputs_for_load = filt

@@ -15,8 +15,8 @@ from . import overlays as ovl
 from . import render
 from .jobs import JobRunner, progress_md
 from .service import VIDEO_REASONS, LabelError, ReviewService
-from .ui_common import (annotator_of, key_js, nav_advance, nav_current, nav_prev, nav_show, new_nav,
-                        session_of)
+from .ui_common import (SessionLocks, annotator_of, locked, key_js, nav_advance, nav_current, nav_prev, nav_show, new_nav,
+                        session_of, split_key)
 
 LAYERS = ["Product mask", "OCR boxes", "Frame counter"]
 LAYER_KEYS = {"Product mask": "mask", "OCR boxes": "ocr", "Frame counter": "counter"}
@@ -64,6 +64,7 @@ class VideosTab:
         self.svc = svc
         self.sessions = VideoSessions()
         self.jobs = JobRunner()
+        self.locks = SessionLocks()
 
     # -- data ----------------------------------------------------------------------------------
     def _fetch(self, st: dict[str, Any]):
@@ -103,7 +104,7 @@ class VideosTab:
             note = ""
         src = ovl.render_video_overlay(self.svc.root, card["sha256"], card["path"], ov, want, key)
         srcs = " · ".join(f"{k}: {v}" for k, v in ov["sources"].items() if v)
-        return (f'<div class="vid-wrap" data-video-id="{card["id"]}">' + render.video_player(src) + note
+        return (f'<div class="vid-wrap" data-video-id="{card["id"]}" data-item="{card["id"]}">' + render.video_player(src) + note
                 + (f'<div class="muted">overlay data — {render.esc(srcs)}</div>' if srcs else "") + "</div>")
 
     def view(self, st: dict[str, Any], session: str, layers: list[str] | None):
@@ -201,18 +202,22 @@ class VideosTab:
         return "".join(out)
 
     def _label(self, value, st, reasons, note, annotator, client_key, layers, request):
-        vid = nav_current(st)
-        if vid is None:
-            raise gr.Error("No video selected: load the queue first.")
-        try:
-            self.svc.label(item_kind="video", item_id=vid, value=value, annotator=annotator_of(request, annotator),
-                           reasons=reasons or [], note=note or None, client_key=client_key or None,
-                           session=session_of(request))
-        except LabelError as exc:
-            raise gr.Error(str(exc)) from None
-        nav_advance(st, self._fetch(st))
-        return (st, *self.view(st, session_of(request), layers), self.queue_html(st), [], "",
-                f"Saved: video {vid} → {value}")
+        with self.locks(session_of(request)):
+            key, shown = split_key(client_key)
+            cur = nav_current(st)
+            vid = shown if shown is not None else cur
+            if vid is None:
+                raise gr.Error("No video selected: load the queue first.")
+            try:
+                self.svc.label(item_kind="video", item_id=vid, value=value,
+                               annotator=annotator_of(request, annotator), reasons=reasons or [],
+                               note=note or None, client_key=key, session=session_of(request))
+            except LabelError as exc:
+                raise gr.Error(str(exc)) from None
+            if vid == cur:
+                nav_advance(st, self._fetch(st))
+            return (st, *self.view(st, session_of(request), layers), self.queue_html(st), [], "",
+                    f"Saved: video {vid} → {value}")
 
     def h_accept(self, st, reasons, note, annotator, client_key, layers, request: gr.Request):
         return self._label("accept", st, reasons, note, annotator, client_key, layers, request)
@@ -421,13 +426,13 @@ class VideosTab:
         label_out = outs + [reasons, note, status]
         for btn, fn, name in ((acc, self.h_accept, "video_accept"), (rej, self.h_reject, "video_reject"),
                               (skip, self.h_skip, "video_skip")):
-            btn.click(fn, label_in, label_out, api_name=name, js=key_js(4, len(label_in)), concurrency_limit=None,
-                      show_progress="hidden", trigger_mode="always_last").then(**wait_kw)
-        undo.click(self.h_undo, [st, annotator, client_key, layers], outs + [status], api_name="video_undo",
+            btn.click(fn, label_in, label_out, api_name=name, js=key_js(4, len(label_in), "#vid-player .vid-wrap"),
+                      concurrency_limit=None, show_progress="hidden", trigger_mode="multiple").then(**wait_kw)
+        undo.click(locked(self.locks, self.h_undo), [st, annotator, client_key, layers], outs + [status], api_name="video_undo",
                    js=key_js(2, 4), concurrency_limit=None, show_progress="hidden").then(**wait_kw)
-        prev.click(self.h_prev, [st, layers], outs, api_name="video_prev", concurrency_limit=None,
+        prev.click(locked(self.locks, self.h_prev), [st, layers], outs, api_name="video_prev", concurrency_limit=None,
                    show_progress="hidden").then(**wait_kw)
-        nxt.click(self.h_next, [st, layers], outs, api_name="video_next", concurrency_limit=None,
+        nxt.click(locked(self.locks, self.h_next), [st, layers], outs, api_name="video_next", concurrency_limit=None,
                   show_progress="hidden").then(**wait_kw)
         layers.change(self.h_layers, [st, layers], [player], api_name="video_layers",
                       show_progress="minimal", concurrency_limit=2).then(**wait_kw)

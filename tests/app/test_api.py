@@ -166,3 +166,17 @@ def test_statistics_and_export_tabs(client):
     prog, result, _ = client.predict("", api_name="/export_run")
     assert "done" in prog, prog
     assert "Nothing is running" in client.predict(api_name="/export_run_cancel")
+
+
+def test_key_pressed_during_a_request_labels_the_item_on_screen(app_server):
+    """A label request names the item the designer saw ('<key>@<id>'): a second key pressed while the first
+    request was in flight labels that item and does not skip the next one unseen."""
+    _, ws = app_server
+    c = gradio_client.Client(app_server[0], verbose=False)
+    c.predict("id", "any", 0, 0, 100, "", "", False, [], api_name="/images_load")
+    out = c.predict([], "", "fast-ann", "fk-1@1", [], api_name="/image_good")    # image 1 on screen -> next
+    assert 'data-image-id="2"' in out[0]
+    out = c.predict([], "", "fast-ann", "fk-2@1", [], api_name="/image_bad")     # pressed while 1 was shown
+    assert 'data-image-id="2"' in out[0]                                         # no advance past unseen 2
+    rows = ws.query("SELECT item_id, value FROM label_events WHERE annotator = 'fast-ann' ORDER BY id")
+    assert [(int(a), b) for a, b in rows] == [(1, "good"), (1, "bad")]
