@@ -140,18 +140,16 @@ def category_choices(ws: Workspace) -> list[tuple[str, int]]:
 _PROGRESS_CACHE: dict[tuple[int, str], tuple[float, int, dict[str, int]]] = {}
 
 
-def label_progress_cached(ws: Workspace, item_kind: str = "image", ttl: float = 3.0) -> dict[str, int]:
-    """label_progress, recomputed when the event log grew and at most every `ttl` seconds (a header line)."""
+def label_progress_cached(ws: Workspace, item_kind: str = "image", ttl: float = 1.0) -> dict[str, int]:
+    """label_progress, recomputed only when the event log grew, and then at most every `ttl` seconds (a header
+    line: at 100,000 items the full count costs tens of ms, too much for every key press of every annotator)."""
     import time
 
     key = (id(ws), item_kind)
     now = time.monotonic()
     hit = _PROGRESS_CACHE.get(key)
-    if hit and now - hit[0] < ttl:
-        return hit[2]
     n = ws.query_one("SELECT max(id) FROM label_events")[0] or 0
-    if hit and hit[1] == n:
-        _PROGRESS_CACHE[key] = (now, n, hit[2])
+    if hit and (hit[1] == n or now - hit[0] < ttl):
         return hit[2]
     val = label_progress(ws, item_kind)
     _PROGRESS_CACHE[key] = (now, n, val)
