@@ -97,6 +97,60 @@ def proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PRESS_AND_WAIT = """async ([key, sel, media]) => {
+  const cur = () => document.querySelector(sel);
+  const old = cur() ? cur().dataset.item : null;
+  const t0 = performance.now();
+  document.dispatchEvent(new KeyboardEvent('keydown', {key: key, bubbles: true}));
+  while (performance.now() - t0 < 20000) {
+    const el = cur();
+    const m = el && el.querySelector(media);
+    if (el && el.dataset.item !== old && m && (m.tagName === 'IMG' ? (m.complete && m.naturalWidth > 0)
+                                                                   : m.readyState >= 2)) return performance.now() - t0;
+    await new Promise(r => setTimeout(r, 5));
+  }
+  return -1;
+}"""
+
+
+def browser_latency(base: str, n: int, nvid: int) -> dict:
+    """Key press -> the next item visible in Debian's Chromium (the designer's view of 'the next image appears')."""
+    from playwright.sync_api import sync_playwright
+
+    out: dict = {}
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = b.new_page(viewport={"width": 1500, "height": 1000})
+        page.goto(base + "/")
+        page.wait_for_selector("#image-view .iv-img", timeout=60_000)
+        box = page.locator("#annotator textarea, #annotator input").first
+        box.fill("bench-browser")
+        box.press("Tab")
+        for name in ("Product mask", "OCR boxes"):   # overlays of 100,000 fake rows are not cached: leave them off
+            page.locator("#img-overlays").get_by_label(name).uncheck()
+        page.locator("#image-view").click()
+        times = []
+        for k in range(n):
+            ms = page.evaluate(PRESS_AND_WAIT, ["g" if k % 2 else "b", "#image-view .iv", "img.iv-img"])
+            if ms >= 0:
+                times.append(ms / 1000)
+        out["browser_next_image"] = summary(times)
+        page.get_by_role("tab", name="Videos").click()
+        page.wait_for_selector("#vid-player video", timeout=60_000)
+        page.locator("#vid-player").click()
+        vt = []
+        for k in range(nvid):
+            ms = page.evaluate(PRESS_AND_WAIT, ["a" if k % 2 else "r", "#vid-player .vid-wrap", "video"])
+            if ms >= 0:
+                vt.append(ms / 1000)
+        out["browser_next_video"] = summary(vt)
+        b.close()
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -166,7 +220,7 @@ def main() -> int:
                 qt.append(time.perf_counter() - t)
             results[name] = summary(qt)
         # the 'cached overlays' case: the frame-counter overlay pre-rendered for the videos the run visits
-        ids = [r["id"] for r in svc.video_queue(label_state="unlabelled", limit=args.nvid + 2)]
+        ids = [r["id"] for r in svc.video_queue(label_state="unlabelled", limit=2 * args.nvid + 4)]
         t = time.perf_counter()
         for vid in ids:
             card = rs.video_card(ws, vid)
@@ -237,6 +291,8 @@ def main() -> int:
         results["server_cpu_ms_per_next_video"] = round(1000 * (proc_cpu_s(proc.pid) - cpu0) / args.nvid, 1)
         results["next_video_endpoint"] = summary(vt)
         results["next_video_with_fetch"] = summary(vtot)
+        if Path(CHROMIUM).exists():
+            results.update(browser_latency(base, args.n, args.nvid))
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -246,8 +302,10 @@ def main() -> int:
             "SELECT count(*) FROM label_events WHERE annotator = 'bench'")[0])
         results["api_labels_in_db"] = int(ws.query_one(
             "SELECT count(*) FROM label_events WHERE annotator = 'bench-api'")[0])
-    ok_img = results["next_image_with_fetch"]["p95_ms"] <= 300
-    ok_vid = results["next_video_with_fetch"]["p95_ms"] <= 1000
+    img_key = "browser_next_image" if "browser_next_image" in results else "next_image_with_fetch"
+    vid_key = "browser_next_video" if "browser_next_video" in results else "next_video_with_fetch"
+    ok_img = results[img_key]["p95_ms"] <= 300
+    ok_vid = results[vid_key]["p95_ms"] <= 1000
     results["goals"] = {"next_image_p95_le_300ms": ok_img, "next_video_p95_le_1s": ok_vid}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -265,10 +323,15 @@ def main() -> int:
           "below includes that contention.", "",
           "| measurement | n | p50 ms | p95 ms | max ms |", "|---|---:|---:|---:|---:|"]
     md += [f"| {k} | {v['n']} | {v['p50_ms']} | {v['p95_ms']} | {v['max_ms']} |" for k, v in rows]
-    md += ["", f"- next image p95 <= 300 ms: **{'yes' if ok_img else 'NO'}** "
-               f"({results['next_image_with_fetch']['p95_ms']} ms, label committed + next item rendered + image GET)",
+    md += ["", "browser_* rows: Debian's Chromium through Playwright, from the key press (G/B, A/R) to the next item "
+               "visible — its image decoded, or its video ready to play its first frame — measured in the page. "
+               "next_*_endpoint rows: the same handler through gradio_client, whose own round trip costs about "
+               "150 ms here even for an endpoint that does nothing. Image overlays that need OCR/segmentation were "
+               "switched off (the 100,000 bulk rows have no cached overlays); video overlays (frame counter) were "
+               "pre-rendered for the videos visited (the 'cached overlays' case).", "",
+           f"- next image p95 <= 300 ms: **{'yes' if ok_img else 'NO'}** ({img_key}: {results[img_key]['p95_ms']} ms)",
            f"- next video p95 <= 1 s with cached overlays: **{'yes' if ok_vid else 'NO'}** "
-           f"({results['next_video_with_fetch']['p95_ms']} ms, label committed + next video view + first 256 kB)",
+           f"({vid_key}: {results[vid_key]['p95_ms']} ms)",
            f"- overlay MP4 render when not cached (frame counter, 80 frames 384 px): "
            f"{results['overlay_prerender_s_per_video']} s per video",
            f"- app CPU time per request (user + system, independent of the machine load): next image "
