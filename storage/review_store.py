@@ -98,9 +98,10 @@ def image_card(ws: Workspace, image_id: int) -> dict[str, Any] | None:
                             "ORDER BY computed_at", [int(image_id)]):
         newest[f["filter"]] = f
     card["filters"] = [newest[k] for k in sorted(newest)]
+    # the newest run's score: a point lookup on the (run_id, image_id) key instead of a scan of every run
     pred = ws.query_one(
-        "SELECT p.score, r.id, r.threshold, r.features FROM predictions p JOIN classifier_runs r ON r.id = p.run_id "
-        "WHERE p.image_id = ? ORDER BY r.id DESC LIMIT 1", [int(image_id)])
+        "SELECT p.score, r.id, r.threshold, r.features FROM classifier_runs r JOIN predictions p "
+        "ON p.run_id = r.id AND p.image_id = ? WHERE r.id = (SELECT max(id) FROM classifier_runs)", [int(image_id)])
     card["score"] = None if pred is None else {"score": pred[0], "run": pred[1], "threshold": pred[2],
                                                "features": pred[3]}
     card["labels"] = item_labels(ws, "image", int(image_id))
