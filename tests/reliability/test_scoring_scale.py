@@ -1,0 +1,178 @@
+"""Batch scoring at scale: parallel workers give the sequential results, a SIGKILLed run resumes without
+redoing cached work, the Ray executor (local instance) gives the same results, and the bad-input corpus
+scores to results or clear errors."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from curation.executors import run_parallel
+from curation.scoring import run_scoring
+from storage import Workspace
+
+REPO = Path(__file__).resolve().parents[2]
+METRICS = ["motionx", "productscore", "aesscore"]      # fast on CPU; aesscore: unavailable without weights
+
+
+def _key(r):
+    return (r["video_id"], r["triple_id"], r["metric"])
+
+
+def _values(results):
+    return {_key(r): (r["status"], r["value"]) for r in results}
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def sequential(tmp_path_factory, _demo_workspace_template):
+    root = _copy(_demo_workspace_template, tmp_path_factory.mktemp("seq") / "ws")
+    with Workspace.open(root) as ws:
+        out = run_scoring(ws, METRICS, progress=lambda m: None)
+    assert out["scored"] == 12
+    return _values(out["results"])
+
+
+def test_parallel_equals_sequential(sequential, tmp_path, _demo_workspace_template):
+    root = _copy(_demo_workspace_template, tmp_path / "ws")
+    with Workspace.open(root) as ws:
+        out = run_parallel(ws, METRICS, executor="local", workers=2, progress=False, say=lambda m: None)
+        assert out["scored"] == 12 and out["workers"] == 2 and out["cached"] == 0
+        par = _values(out["results"])
+        assert par == sequential                      # same statuses, bit-identical values
+        # the store holds exactly one row per key, written by this (the parent) process
+        n = ws.query_one("SELECT count(*), count(DISTINCT (metric, video_id, triple_id)) FROM metric_results")
+        assert n[0] == n[1] == len(sequential)
+        again = run_parallel(ws, METRICS, workers=2, progress=False, say=lambda m: None)
+        assert again["scored"] == 0 and again["cached"] == len([v for v in sequential.values() if v[0] in
+                                                                ("ok", "n/a")])
+
+
+def test_filters_limit_video_ids_model(tmp_path, _demo_workspace_template):
+    root = _copy(_demo_workspace_template, tmp_path / "ws")
+    with Workspace.open(root) as ws:
+        model = ws.query_one("SELECT model FROM triples WHERE model IS NOT NULL ORDER BY id LIMIT 1")[0]
+        want = {r[0] for r in ws.query("SELECT DISTINCT video_id FROM triples WHERE model = ?", [model])}
+        out = run_parallel(ws, ["motionx"], executor="sequential", model=model, progress=False, say=lambda m: None)
+        assert {r["video_id"] for r in out["results"]} == want and out["scored"] == len(want)
+        out = run_parallel(ws, ["motionx"], executor="sequential", video_ids=[1, 2, 3], limit=2, progress=False,
+                           say=lambda m: None)
+        assert out["scored"] == 2 - len(want & {1, 2})
+
+
+def _children(pid: int) -> set[int]:
+    try:
+        kids = set()
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                kids |= {int(x) for x in f.read().split()}
+        return kids
+    except OSError:
+        return set()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_sigkill_mid_run_then_resume(tmp_path, _demo_workspace_template):
+    """SIGKILL the CLI (2 workers) after a few videos are written; the restart scores exactly the rest."""
+    root = _copy(_demo_workspace_template, tmp_path / "ws")
+    cmd = [sys.executable, "-m", "curation", "score", "--workspace", str(root), "--metrics", "motionx",
+           "--workers", "2", "--json"]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    seen, workers = 0, set()
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        workers |= _children(proc.pid)
+        if re.search(r"\[\d+/12\]", line):
+            seen += 1
+            if seen == 3:
+                workers |= _children(proc.pid)
+                proc.send_signal(signal.SIGKILL)
+                break
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, f"run ended before the kill (saw {seen} videos)"
+    # the workers notice their parent is gone and exit (nothing computes for a dead writer)
+    t0 = time.time()
+    while any(_alive(p) for p in workers) and time.time() - t0 < 10:
+        time.sleep(0.2)
+    assert workers and not any(_alive(p) for p in workers), "orphaned scoring workers"
+
+    with Workspace.open(root) as ws:        # opens cleanly after the kill
+        before = {(r[0], r[1]) for r in ws.query("SELECT video_id, triple_id FROM metric_results "
+                                                 "WHERE status = 'ok'")}
+    assert 3 <= len(before) < 12
+    p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = json.loads(p.stdout)
+    assert out["cached"] == len(before)                    # nothing finished before the kill was lost ...
+    assert out["scored"] == 12 - len(before) == out["fresh"]  # ... or scored again
+    with Workspace.open(root, read_only=True) as ws:
+        rows = ws.query("SELECT video_id, count(*) FROM metric_results GROUP BY video_id")
+    assert len(rows) == 12 and all(n == 1 for _, n in rows)
+
+
+def test_ray_executor_on_local_instance(sequential, tmp_path, _demo_workspace_template):
+    ray = pytest.importorskip("ray")
+    root = _copy(_demo_workspace_template, tmp_path / "ws")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})
+    try:
+        with Workspace.open(root) as ws:
+            out = run_parallel(ws, METRICS, executor="ray", video_ids=[1, 2, 3, 4], progress=False,
+                               say=lambda m: None)
+    finally:
+        ray.shutdown()
+    assert out["scored"] == 4 and out["executor"] == "ray"
+    got = _values(out["results"])
+    assert got == {k: v for k, v in sequential.items() if k[0] in (1, 2, 3, 4)}
+
+
+def test_bad_input_corpus_scores_to_results_or_clear_errors(tmp_path):
+    """Every corpus video gets a result or status 'error' with a reason; the run finishes."""
+    from curation.ingest import ingest
+    from metrics.config import STATUSES
+
+    from .corpus import build
+
+    media, _ = build(tmp_path / "corpus")
+    with Workspace.open(tmp_path / "ws") as ws:
+        ingest(ws, [media, tmp_path / "corpus" / "manifest_dir" / "m.jsonl"])
+        videos = {r[0]: r[1] for r in ws.query("SELECT id, path FROM videos")}
+        assert len(videos) >= 6
+        # a video that went bad on disk after ingest must not stop the run either
+        bad = next(p for p in videos.values() if p.endswith("one_frame.mp4"))
+        Path(bad).write_bytes(b"\x00" * 100)
+        metrics = ["motionx", "productscore", "aesscore", "gmescore"]
+        out = run_parallel(ws, metrics, workers=2, progress=False, say=lambda m: None)
+    res = out["results"]
+    for vid in videos:
+        mine = [r for r in res if r["video_id"] == vid]
+        assert {r["metric"] for r in mine} == set(metrics), (videos[vid], mine)
+        for r in mine:
+            assert r["status"] in STATUSES
+            if r["status"] != "ok":
+                assert r["reason"], r
+    broken = [r for r in res if r["video"] == bad]
+    assert broken and all(r["status"] == "error" and "decode" in r["reason"] for r in broken)
