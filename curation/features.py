@@ -106,8 +106,18 @@ def l2n(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(n, 1e-12)).astype(np.float32)
 
 
-def embedding_matrix(ws: Workspace, model_id: str, shas: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(matrix aligned with shas, present mask); rows without a cached vector are zero."""
+def _normalize_rows_inplace(x: np.ndarray) -> None:
+    """L2-normalize rows in place; cached vectors are normalized already, so usually only one pass."""
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x))
+    fix = (norms > 0) & (np.abs(norms - 1.0) > 1e-3)
+    if fix.any():
+        x[fix] /= norms[fix, None]
+
+
+def embedding_matrix(ws: Workspace, model_id: str, shas: list[str],
+                     out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(matrix aligned with shas, present mask); rows without a cached vector are zero. With `out`
+    (an (N, dim) float32 view), the rows are written there (no extra copy)."""
     from storage import curation_store as cs
 
     if len(shas) > 1000 and len(shas) >= 0.3 * cs.embedding_count(ws, model_id):
@@ -116,14 +126,25 @@ def embedding_matrix(ws: Workspace, model_id: str, shas: list[str]) -> tuple[np.
         keys, mat = get_embeddings(ws, model_id, shas)
     present = np.zeros(len(shas), bool)
     if not keys:
-        return np.zeros((len(shas), 0), np.float32), present
-    pos = {k: i for i, k in enumerate(keys)}
-    out = np.zeros((len(shas), mat.shape[1]), np.float32)
-    idx = np.array([pos.get(s, -1) for s in shas])
-    ok = idx >= 0
-    out[ok] = mat[idx[ok]]
-    present[ok] = True
-    return l2n(out) * present[:, None], present
+        return (out if out is not None else np.zeros((len(shas), 0), np.float32)), present
+    if keys == shas:
+        present[:] = True
+        if out is None:
+            out = np.ascontiguousarray(mat, np.float32)
+        else:
+            out[:] = mat
+    else:
+        pos = {k: i for i, k in enumerate(keys)}
+        idx = np.fromiter((pos.get(s, -1) for s in shas), np.int64, len(shas))
+        present = idx >= 0
+        rows = np.take(mat, np.where(present, idx, 0), axis=0)     # contiguous gather (row memcpy)
+        rows[~present] = 0
+        if out is None:
+            out = rows
+        else:
+            out[:] = rows
+    _normalize_rows_inplace(out)
+    return out, present
 
 
 def heuristic_matrix(ws: Workspace, image_ids: np.ndarray) -> np.ndarray:
@@ -155,16 +176,28 @@ def heuristic_matrix(ws: Workspace, image_ids: np.ndarray) -> np.ndarray:
 
 def feature_matrix(ws: Workspace, image_ids: np.ndarray, shas: list[str], embedders: list[EmbedderSpec],
                    heuristics: bool = False) -> tuple[np.ndarray, str, np.ndarray]:
-    """(X, feature string, present mask: every embedding block present)."""
-    blocks, names = [], []
-    present = np.ones(len(shas), bool)
+    """(X, feature string, present mask: every embedding block present). X is float32, written block by
+    block into one preallocated matrix."""
+    dims = []
     for e in embedders:
-        m, p = embedding_matrix(ws, e.model_id, shas)
-        blocks.append(m)
+        d = getattr(e.embedder, "dim", None)
+        if d is None:
+            row = ws.query_one("SELECT any_value(dim) FROM embeddings WHERE model_id = ?", [e.model_id])
+            d = int(row[0]) if row and row[0] is not None else 0
+        dims.append(int(d))
+    hdim = len(HEURISTIC_KEYS) + len({f for f, _ in HEURISTIC_KEYS}) if heuristics else 0
+    X = np.zeros((len(shas), sum(dims) + hdim), np.float32)
+    present = np.ones(len(shas), bool)
+    names, col = [], 0
+    for e, d in zip(embedders, dims):
+        if d:
+            _, p = embedding_matrix(ws, e.model_id, shas, out=X[:, col:col + d])
+        else:
+            p = np.zeros(len(shas), bool)
         present &= p
         names.append(e.model_id)
+        col += d
     if heuristics:
-        blocks.append(heuristic_matrix(ws, image_ids))
+        X[:, col:] = heuristic_matrix(ws, image_ids)
         names.append(HEURISTICS_NAME)
-    X = np.concatenate(blocks, axis=1) if blocks else np.zeros((len(shas), 0), np.float32)
     return X, "+".join(names), present
