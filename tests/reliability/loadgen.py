@@ -143,14 +143,14 @@ def percentile(sorted_vals: list[float], q: float) -> float:
 
 def run_annotators(url: str, item_ids: list[int], *, annotators: int, per_annotator: int, seed: int = 0,
                    undo_every: int = 0, retry_every: int = 0, stop: threading.Event | None = None,
-                   start_barrier: bool = True) -> LoadResult:
+                   start_barrier: bool = True, res: LoadResult | None = None) -> LoadResult:
     """`annotators` threads, each with its own gradio_client.Client, each labelling `per_annotator` items
     (good/bad on images drawn from item_ids) through /label with a fresh client_key per action; every
     `undo_every`-th action is an /undo; every `retry_every`-th label is re-sent with the same client_key (a
     client retry) and must come back as a duplicate. Records every acknowledged action and its latency."""
     from gradio_client import Client
 
-    res = LoadResult()
+    res = res if res is not None else LoadResult()
     lock = threading.Lock()
     barrier = threading.Barrier(annotators) if start_barrier else None
     stop = stop or threading.Event()
