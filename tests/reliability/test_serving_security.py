@@ -1,0 +1,50 @@
+"""The app serves files only from the workspace and the registered media roots, never anything else, and binds
+127.0.0.1 unless told otherwise."""
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from .conftest import REPO, load_app_module
+
+
+def _get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            r.read()
+            return r.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def _file_url(base: str, path: str | Path) -> str:
+    return base + "gradio_api/file=" + urllib.parse.quote(str(path))
+
+
+def test_file_route_serves_media_and_refuses_everything_else(live_app, tmp_path):
+    url, ws, launch_kw = live_app
+    media = Path(ws.query_one("SELECT path FROM images ORDER BY id LIMIT 1")[0])
+    assert _get(_file_url(url, media)) == 200                        # a workspace media file is served
+    secret = tmp_path / "secret.txt"
+    secret.write_text("do not serve")
+    link = media.parent / "escape_link.txt"
+    os.symlink(secret, link)                                          # a symlink escape from the media folder
+    link2 = media.parent / "passwd_link"
+    os.symlink("/etc/passwd", link2)
+    refused = ["/etc/passwd", REPO / "app.py", REPO / "README.md", secret, link, link2, ws.db_path,
+               str(media.parent) + "/../../../../../../etc/passwd", Path.home() / ".bashrc"]
+    for p in refused:
+        code = _get(_file_url(url, p))
+        assert code in (400, 403, 404), f"{p} served with {code}"
+    # the allowed paths are exactly the workspace and the registered media roots
+    assert all(Path(p).resolve() == ws.root or Path(p).resolve().is_dir() for p in launch_kw["allowed_paths"])
+    assert str(ws.db_path) in launch_kw["blocked_paths"]
+
+
+def test_default_bind_is_localhost():
+    app = load_app_module()
+    args = app.parse_args(["--workspace", "w"])
+    assert args.host == "127.0.0.1" and not args.auth
