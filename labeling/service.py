@@ -51,10 +51,13 @@ class ReviewService:
             raise LabelError(f"{item_kind} label must be one of {', '.join(allowed)}, got {value!r}")
         if item_id is None:
             raise LabelError("no item selected")
-        ev = labels.append_event(self.ws, item_kind=item_kind, item_id=int(item_id), value=value,
-                                 annotator=annotator, reasons=[r for r in (reasons or []) if r],
-                                 note=(note or None), session=session, payload=payload,
-                                 client_key=(client_key or None))
+        try:
+            ev = labels.append_event(self.ws, item_kind=item_kind, item_id=int(item_id), value=value,
+                                     annotator=annotator, reasons=[r for r in (reasons or []) if r],
+                                     note=(note or None), session=session, payload=payload,
+                                     client_key=(client_key or None))
+        except ValueError as exc:  # an unknown item id: say so, store nothing
+            raise LabelError(str(exc)) from None
         return {"event_id": int(ev["id"]), "duplicate": bool(ev["duplicate"]), "item_kind": item_kind,
                 "item_id": int(item_id), "value": value, "annotator": annotator}
 

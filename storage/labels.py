@@ -7,6 +7,7 @@ from typing import Any
 from .db import Workspace, first
 
 ITEM_KINDS = ("image", "video", "triple", "pair")
+_ITEM_TABLES = {"image": "images", "video": "videos", "triple": "triples"}
 
 
 def append_event(ws: Workspace, *, item_kind: str, item_id: int, value: str, annotator: str,
@@ -17,6 +18,9 @@ def append_event(ws: Workspace, *, item_kind: str, item_id: int, value: str, ann
     if item_kind not in ITEM_KINDS:
         raise ValueError(f"item_kind must be one of {ITEM_KINDS}, got {item_kind!r}")
     with ws.transaction() as cur:
+        table = _ITEM_TABLES.get(item_kind)
+        if table and not cur.execute(f"SELECT count(*) FROM {table} WHERE id = ?", [item_id]).fetchall()[0][0]:
+            raise ValueError(f"no {item_kind} with id {item_id} in this workspace")
         if client_key is not None:
             row = first(cur.execute("SELECT id, created_at FROM label_events WHERE client_key = ?",
                               [client_key]))

@@ -9,7 +9,16 @@ import time
 
 import pytest
 
-from storage import Workspace, WorkspaceLockedError, labels
+from storage import Workspace, WorkspaceLockedError, catalog, labels
+
+
+def _images(ws: Workspace, n: int) -> list[int]:
+    return [catalog.add_image(ws, {"sha256": f"{i:064x}", "path": f"/m/{i}.png", "bytes": 1, "format": "PNG",
+                                   "width": 1, "height": 1, "has_alpha": False})[0] for i in range(n)]
+
+
+def _video(ws: Workspace) -> int:
+    return catalog.add_video(ws, {"sha256": "f" * 64, "path": "/m/v.mp4", "bytes": 1})[0]
 
 
 def test_second_process_gets_clear_lock_error(tmp_path):
@@ -35,11 +44,12 @@ def test_second_process_gets_clear_lock_error(tmp_path):
 
 
 def test_threads_writing_at_once_lose_nothing(workspace):
+    ids = _images(workspace, 40)
     errors: list[BaseException] = []
 
     def annotator(n: int) -> None:
         try:
-            for i in range(40):
+            for i in ids:
                 labels.append_event(workspace, item_kind="image", item_id=i, value="good" if i % 2 else "bad",
                                     annotator=f"a{n}", client_key=f"a{n}-{i}")
                 labels.current_label(workspace, "image", i, f"a{n}")
@@ -57,13 +67,15 @@ def test_threads_writing_at_once_lose_nothing(workspace):
 
 
 def test_client_key_makes_retries_idempotent(workspace):
-    a = labels.append_event(workspace, item_kind="video", item_id=1, value="accept", annotator="x", client_key="k1")
-    b = labels.append_event(workspace, item_kind="video", item_id=1, value="accept", annotator="x", client_key="k1")
+    vid = _video(workspace)
+    a = labels.append_event(workspace, item_kind="video", item_id=vid, value="accept", annotator="x", client_key="k1")
+    b = labels.append_event(workspace, item_kind="video", item_id=vid, value="accept", annotator="x", client_key="k1")
     assert a["id"] == b["id"] and b["duplicate"] and not a["duplicate"]
     assert len(labels.events(workspace)) == 1
 
 
 def test_undo_restores_previous_label_and_keeps_history(workspace):
+    _images(workspace, 8)
     e1 = labels.append_event(workspace, item_kind="image", item_id=7, value="good", annotator="ann")
     time.sleep(0.001)
     e2 = labels.append_event(workspace, item_kind="image", item_id=7, value="bad", annotator="ann",
@@ -78,9 +90,13 @@ def test_undo_restores_previous_label_and_keeps_history(workspace):
 
 
 def test_labels_are_per_annotator(workspace):
+    _images(workspace, 2)
     labels.append_event(workspace, item_kind="image", item_id=1, value="good", annotator="a")
     labels.append_event(workspace, item_kind="image", item_id=1, value="bad", annotator="b")
     assert labels.current_label(workspace, "image", 1, "a")["value"] == "good"
     assert labels.current_label(workspace, "image", 1, "b")["value"] == "bad"
     with pytest.raises(ValueError):
         labels.append_event(workspace, item_kind="bogus", item_id=1, value="good", annotator="a")
+    with pytest.raises(ValueError, match="no image with id 999"):
+        labels.append_event(workspace, item_kind="image", item_id=999, value="good", annotator="a")
+    assert len(labels.events(workspace)) == 2

@@ -60,7 +60,6 @@ def test_bad_ids_are_refused_and_app_keeps_answering(live_app, client, args):
     assert out["event_id"] > 0 and client.predict("image", item, api_name="/current_label")["value"] in ("good", "bad")
 
 
-@pytest.mark.xfail(reason="app gap (reported): /label accepts an item id that does not exist", strict=False)
 @pytest.mark.parametrize("item_id", [987654321, -5])
 def test_unknown_item_id_is_refused(live_app, client, item_id):
     with pytest.raises(Exception) as exc:
