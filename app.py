@@ -1,4 +1,4 @@
-"""The review app: `python app.py --workspace W [--host 127.0.0.1] [--port 7860] [--auth user:pass,...]`.
+"""The review app: `python app.py --workspace W [--host 127.0.0.1] [--port 7860] [--users FILE]`.
 
 A workspace that does not exist yet is created with the demo media first (curation.demo). Heavy model
 libraries (torch, open_clip, sam2) are imported lazily by the features that need them, never at start-up.
@@ -17,8 +17,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "missing)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--users", default=os.environ.get("ADVFX_USERS"),
+                   help="users file (salted scrypt hashes; `python -m curation users add NAME --config FILE`) "
+                        "to require a login; the login names the annotator")
     p.add_argument("--auth", default=os.environ.get("ADVFX_AUTH"),
-                   help="user:password[,user:password...] to require a login; the login names the annotator")
+                   help="user:password[,user:password...] for a quick throw-away login (prefer --users)")
     p.add_argument("--no-demo", action="store_true", help="fail instead of generating the demo workspace")
     return p.parse_args(argv)
 
@@ -54,7 +57,15 @@ def main(argv: list[str] | None = None) -> int:
     # Gradio's own copies of handler outputs live inside the workspace too (set before gradio is imported)
     os.environ.setdefault("GRADIO_TEMP_DIR", str(root / "tmp" / "gradio"))
     auth = None
-    if args.auth:
+    if args.users:
+        from curation.auth import AuthConfigError, authenticator
+
+        try:
+            auth = authenticator(args.users)
+        except AuthConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    elif args.auth:
         auth = [tuple(pair.split(":", 1)) for pair in args.auth.split(",") if ":" in pair]
     from storage import WorkspaceError
 

@@ -93,20 +93,24 @@ def _plain(row: dict) -> dict:
 def _register_api(svc: ReviewService) -> None:
     """Programmatic endpoints (no UI): what gradio_client, the load test and scripts call."""
     from .service import LabelError
+    from .ui_common import annotator_of
 
     def label(item_kind: str, item_id: int, value: str, annotator: str, reasons: list[str] | None = None,
-              note: str | None = None, client_key: str | None = None) -> dict:
-        """Append one label event (durable when this returns). Returns {event_id, duplicate, ...}."""
+              note: str | None = None, client_key: str | None = None, request: gr.Request = None) -> dict:
+        """Append one label event (durable when this returns). Returns {event_id, duplicate, ...}.
+        With a login the event carries the logged-in user, whatever `annotator` says."""
         try:
-            return svc.label(item_kind=item_kind, item_id=int(item_id), value=value, annotator=annotator,
+            return svc.label(item_kind=item_kind, item_id=int(item_id), value=value,
+                             annotator=annotator_of(request, annotator),
                              reasons=reasons or [], note=note, client_key=client_key)
         except LabelError as exc:
             raise gr.Error(str(exc)) from None
 
-    def undo(annotator: str, item_kind: str = "image", client_key: str | None = None) -> dict:
+    def undo(annotator: str, item_kind: str = "image", client_key: str | None = None,
+             request: gr.Request = None) -> dict:
         """Undo this annotator's latest label of this kind. Returns the undone event, or {} if none."""
         try:
-            return svc.undo(annotator=annotator, item_kinds=(item_kind,), client_key=client_key) or {}
+            return svc.undo(annotator=annotator_of(request, annotator), item_kinds=(item_kind,), client_key=client_key) or {}
         except LabelError as exc:
             raise gr.Error(str(exc)) from None
 
