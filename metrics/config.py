@@ -90,3 +90,12 @@ class MetricOutput:
     @classmethod
     def error(cls, reason: str, **kw: Any) -> "MetricOutput":
         return cls(None, ERROR, reason, **kw)
+
+
+def stamp_frames(out: MetricOutput, sampled: Any) -> MetricOutput:
+    """Give each per-frame trace entry the source frame index and time of the sample it came from, so the
+    overlays can seek to it (the metric itself only sees the sampled frames)."""
+    if out.trace and "frames" in out.trace:
+        for fr, idx, t in zip(out.trace["frames"], sampled.indices.tolist(), sampled.times.tolist()):
+            fr["index"], fr["t"] = idx, round(t, 4)
+    return out

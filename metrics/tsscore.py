@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import MetricOutput, clean
+from .config import MetricOutput, clean, stamp_frames
 from .decode import FrameRequest
 
 NAME = "tsscore"
@@ -363,8 +363,4 @@ def compute(frames: list[np.ndarray], case, cfg: TSConfig = TSConfig(), *, ocr=N
 
 def run(video, case, cfg: TSConfig) -> MetricOutput:
     s = video.get(cfg.request())
-    out = compute(s.frames, case, cfg, frame_scale=s.scale)
-    if out.trace and "frames" in out.trace:
-        for fr, idx, t in zip(out.trace["frames"], s.indices.tolist(), s.times.tolist()):
-            fr["index"], fr["t"] = idx, round(t, 4)
-    return out
+    return stamp_frames(compute(s.frames, case, cfg, frame_scale=s.scale), s)
