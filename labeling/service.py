@@ -31,12 +31,12 @@ class LabelError(ValueError):
 
 
 class ReviewService:
-    def __init__(self, ws: Workspace) -> None:
+    def __init__(self, ws: Workspace, *, seed: int | None = None) -> None:
         self.ws = ws
         self.root = Path(ws.root)
         self.worker = OverlayWorker()
         self._rng_lock = threading.Lock()
-        self._rng = random.Random()
+        self._rng = random.Random(seed)  # unseeded in the app; tests pass a seed
 
     # -- labels --------------------------------------------------------------------------------
     def label(self, *, item_kind: str, item_id: int, value: str, annotator: str, reasons: list[str] | None = None,

@@ -1,6 +1,7 @@
 """The Videos tab: candidate video beside its source ad, overlays, motion curve, scorecard, accept/reject."""
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from pathlib import Path
@@ -91,8 +92,8 @@ class VideosTab:
         return ov, key
 
     def ensure_overlay_data(self, card: dict[str, Any]):
-        return self.svc.worker.submit("v:" + card["sha256"], ovl.compute_video_overlay_data, self.svc.root,
-                                      card["sha256"], card["path"], 16, card.get("product"))
+        job = functools.partial(ovl.compute_video_overlay_data, n=16, product=card.get("product"))
+        return self.svc.worker.submit("v:" + card["sha256"], job, self.svc.root, card["sha256"], card["path"])
 
     def player(self, card: dict[str, Any], ov: dict[str, Any], key: str, layers: list[str] | None) -> str:
         want = {LAYER_KEYS[x] for x in (layers or []) if x in LAYER_KEYS}

@@ -121,7 +121,7 @@ def test_pairs_meet_evenly(app_server):
     from labeling.service import ReviewService
 
     _, ws = app_server
-    svc = ReviewService(ws)
+    svc = ReviewService(ws, seed=3)
     seen = []
     for k in range(6):
         p = svc.next_pair("even")
@@ -180,3 +180,18 @@ def test_key_pressed_during_a_request_labels_the_item_on_screen(app_server):
     assert 'data-image-id="2"' in out[0]                                         # no advance past unseen 2
     rows = ws.query("SELECT item_id, value FROM label_events WHERE annotator = 'fast-ann' ORDER BY id")
     assert [(int(a), b) for a, b in rows] == [(1, "good"), (1, "bad")]
+
+
+def test_video_overlay_data_is_computed_for_an_unscored_video(app_server):
+    """The background job behind the mask/OCR layers of a video that has no metric traces yet."""
+    from labeling.service import ReviewService
+    from labeling.ui_videos import VideosTab
+
+    _, ws = app_server
+    v = ws.query_dicts("SELECT v.sha256, v.path, i.product FROM videos v JOIN images i ON i.id = v.source_image_id "
+                       "ORDER BY v.id LIMIT 1")[0]
+    data = VideosTab(ReviewService(ws)).ensure_overlay_data(v).result(timeout=300)
+    assert not data["errors"] and len(data["frames"]) == 16
+    assert all("mask" in f for f in data["frames"])
+    texts = " ".join(b["text"] for f in data["frames"] for b in f["boxes"]).upper()
+    assert "NOVA" in texts  # the demo's first case is the "NEW NOVA X" phone ad
