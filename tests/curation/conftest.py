@@ -1,17 +1,7 @@
-"""Fixtures of the image-curation tests: fake OCR / segmentation backends (the real ones are exercised
-by a few field tests), and a labelled demo workspace."""
+"""Fixtures of the image-curation tests: a labelled demo workspace."""
 from __future__ import annotations
 
 import pytest
-
-from tests.curation.fakes import FakeOCR, FakeSeg
-
-
-@pytest.fixture()
-def fake_backends():
-    from curation.filters import Backends
-
-    return Backends(ocr=FakeOCR(), segmenter=FakeSeg())
 
 
 @pytest.fixture()

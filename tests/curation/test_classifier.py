@@ -55,7 +55,7 @@ def test_train_stores_run_model_and_predictions(labelled_demo):
     assert len(C.run_history(ws)) == 2
 
 
-def test_unlabelled_images_get_predictions_and_pseudo_labels_join_training(labelled_demo, fake_backends):
+def test_unlabelled_images_get_predictions_and_pseudo_labels_join_training(labelled_demo):
     ws = labelled_demo
     ids = [im["id"] for im in cs.all_images(ws)]
     # undo the labels of four good images: they become unlabelled
@@ -63,7 +63,7 @@ def test_unlabelled_images_get_predictions_and_pseudo_labels_join_training(label
         ev = ws.query_one("SELECT event_id FROM current_labels WHERE item_kind = 'image' AND item_id = ?", [iid])
         append_event(ws, item_kind="image", item_id=iid, value="undo", annotator="alice", undoes=ev[0])
     from curation.filters import run_filters
-    run_filters(ws, backends=fake_backends, names=("quality", "layout"))
+    run_filters(ws, names=("quality", "layout"))
     r = C.train(ws, heuristics=True, pseudo_weight=0.25)
     assert r["n_labels"] == 20 and r["features"] == "classical-v1+heuristics-v1"
     run = cs.get_run(ws, r["run"])

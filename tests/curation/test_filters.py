@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from curation import filters as F
-from tests.curation.fakes import FakeOCR, FakeSeg
 
 
 def _poster(h=600, w=450, seed=0) -> np.ndarray:
@@ -82,23 +81,78 @@ def test_layout_flags_collages_grids_and_odd_aspect_ratios():
     assert not res.passed and "aspect" in res.reason
 
 
-def test_saliency_and_text_measures(fake_backends):
-    res = F.evaluate_image(_poster(), backends=fake_backends)
+def _plain_canvas(h: int = 600, w: int = 450) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.zeros((h, w, 3), np.uint8)
+    img[..., 0] = 200 - (yy * 80 // h)
+    img[..., 1] = 170
+    img[..., 2] = 120 + (xx * 60 // w)
+    return img
+
+
+def _bottle(img: np.ndarray, centre: tuple[int, int], r: int) -> np.ndarray:
+    """Paint a shaded bottle (body, shoulder, neck) and return its alpha, as a cut-out carries it. Not a
+    disc: PP-OCR reads a flat disc as the letter "O"."""
+    a = np.zeros(img.shape[:2], np.uint8)
+    cx, cy = centre
+    cv2.rectangle(a, (cx - r // 2, cy - r // 3), (cx + r // 2, cy + r), 255, -1)
+    cv2.ellipse(a, (cx, cy - r // 3), (r // 2, r // 4), 0, 180, 360, 255, -1)
+    cv2.rectangle(a, (cx - r // 6, cy - r), (cx + r // 6, cy - r // 3), 255, -1)
+    ys, xs = np.nonzero(a)
+    shade = (0.55 + 0.45 * np.cos((xs - cx) / r * 2.2)).clip(0, 1)
+    img[ys, xs] = (np.array([40, 140, 60]) * shade[:, None] + 30).astype(np.uint8)
+    return a
+
+
+def _text(img: np.ndarray, s: str, org: tuple[int, int], scale: float = 1.4, col=(255, 255, 255)) -> None:
+    cv2.putText(img, s, org, cv2.FONT_HERSHEY_SIMPLEX, scale, col, max(2, int(scale * 2)), cv2.LINE_AA)
+
+
+@pytest.fixture(scope="module")
+def real_backends():
+    """The real OCR (PP-OCR through rapidocr) and segmenter; the product comes from the alpha channel,
+    the segmenter's first source, so the expected mask is known exactly."""
+    return F.Backends()
+
+
+def test_saliency_and_text_measures_with_real_ocr(real_backends):
+    img = _plain_canvas()
+    alpha = _bottle(img, (225, 300), 110)
+    _text(img, "BIG SALE", (90, 80))
+    _text(img, "only today", (110, 560), 1.0, (20, 20, 20))
+    res = F.evaluate_image(img, alpha=alpha, backends=real_backends)
     s, t = res["saliency"], res["text"]
-    assert s.passed and 0.15 < s.details["area"] < 0.25 and s.details["components"] == 1
-    assert t.passed and t.details["lines"] == 1 and t.details["overlap"] == 0.0
+    assert s.passed, s.reason
+    assert abs(s.details["area"] - (alpha > 0).mean()) < 0.01 and s.details["components"] == 1
+    assert t.passed, t.reason
+    assert t.details["texts"] == ["BIG SALE", "only today"] and t.details["overlap"] == 0.0
+    assert t.details["backend"] == "rapidocr-ppocr" and t.details["mean_conf"] > 0.9
+
     # text right across the product
-    b = F.Backends(ocr=FakeOCR(boxes_frac=((0.25, 0.4, 0.75, 0.6),)), segmenter=FakeSeg())
-    t = F.evaluate_image(_poster(), names=("text",), backends=b)["text"]
+    img = _plain_canvas()
+    alpha = _bottle(img, (225, 300), 110)
+    _text(img, "SUPER", (110, 290), 2.0)
+    _text(img, "DEAL", (130, 350), 2.0)
+    t = F.evaluate_image(img, alpha=alpha, names=("text",), backends=real_backends)["text"]
     assert not t.passed and "text over the product" in t.reason and t.details["overlap"] > 0.25
-    # many lines of text, low recognition confidence
-    many = tuple((0.05, 0.03 * k, 0.3, 0.03 * k + 0.02) for k in range(32))
-    b = F.Backends(ocr=FakeOCR(boxes_frac=many, conf=0.4), segmenter=FakeSeg())
-    t = F.evaluate_image(_poster(), names=("text",), backends=b)["text"]
-    assert not t.passed and "too many text lines" in t.reason and "OCR confidence" in t.reason
-    # a tiny off-centre product in three pieces
-    b = F.Backends(ocr=FakeOCR(), segmenter=FakeSeg(rect_frac=(0.9, 0.9, 0.95, 0.95)))
-    s = F.evaluate_image(_poster(), names=("saliency",), backends=b)["saliency"]
+    assert t.details["texts"] == ["SUPER", "DEAL"]
+
+    # more lines of text than allowed (a lowered limit, so five real lines exceed it)
+    img = _plain_canvas()
+    alpha = _bottle(img, (225, 300), 110)
+    for k, line in enumerate(["NEW IN", "FREE SHIP", "TOP 10", "HOT DEAL", "LAST DAY"]):
+        _text(img, line, (60, 60 + 40 * k) if k < 3 else (60, 470 + 50 * (k - 3)), 1.0, (10, 10, 10))
+    t = F.evaluate_image(img, alpha=alpha, names=("text",), params={"text": {"lines_max": 3}},
+                         backends=real_backends)["text"]
+    assert not t.passed and "too many text lines" in t.reason and t.details["lines"] == 5
+    assert "text over the product" not in t.reason
+
+    # a tiny product in a corner
+    img = _plain_canvas()
+    alpha = np.zeros(img.shape[:2], np.uint8)
+    alpha[540:580, 400:440] = 255
+    img[alpha > 0] = (200, 40, 40)
+    s = F.evaluate_image(img, alpha=alpha, names=("saliency",), backends=real_backends)["saliency"]
     assert not s.passed and "too small" in s.reason and "off-centre" in s.reason
 
 
@@ -130,18 +184,18 @@ def test_params_hash_depends_on_thresholds_and_backend():
         F.params_for({"quality": {"nope": 1}})
 
 
-def test_run_filters_stores_results_and_skips_cached(demo_workspace, fake_backends):
+def test_run_filters_stores_results_and_skips_cached(demo_workspace, real_backends):
     from storage import Workspace
     from storage import curation_store as cs
 
     with Workspace.open(demo_workspace) as ws:
         n = len(cs.all_images(ws))
         seen = []
-        r1 = F.run_filters(ws, backends=fake_backends, progress=lambda d, t, p: seen.append((d, t)))
+        r1 = F.run_filters(ws, backends=real_backends, progress=lambda d, t, p: seen.append((d, t)))
         assert r1["computed"] == 4 * n and r1["cached"] == 0 and seen[-1] == (n, n)
-        r2 = F.run_filters(ws, backends=fake_backends)
+        r2 = F.run_filters(ws, backends=real_backends)
         assert r2["computed"] == 0 and r2["cached"] == 4 * n
-        r3 = F.run_filters(ws, names=("quality",), params={"quality": {"blur_min": 10.0}}, backends=fake_backends)
+        r3 = F.run_filters(ws, names=("quality",), params={"quality": {"blur_min": 10.0}}, backends=real_backends)
         assert r3["computed"] == n
         rows = ws.query("SELECT count(*), count(DISTINCT params_hash) FROM filter_results WHERE filter = 'quality'")
         assert rows[0] == (2 * n, 2)
@@ -149,6 +203,10 @@ def test_run_filters_stores_results_and_skips_cached(demo_workspace, fake_backen
         shown = {r["filter"]: r for r in cs.filter_results_for_image(ws, blurry["id"])}
         assert set(shown) == {"quality", "layout", "saliency", "text"}
         assert isinstance(shown["quality"]["details"], dict) and shown["quality"]["reason"]
+        # the real OCR and segmenter catch the demo ad whose slogan is printed across the box
+        over = [im for im in cs.all_images(ws) if "ad_10_box_text_over_product" in im["path"]][0]
+        text = {r["filter"]: r for r in cs.filter_results_for_image(ws, over["id"])}["text"]
+        assert not text["passed"] and "text over the product" in text["reason"]
 
 
 def test_filters_cli_json(demo_workspace):

@@ -25,7 +25,7 @@ from storage.labels import append_event
 
 # -- queue ----------------------------------------------------------------------------------------
 
-def test_queue_orders_and_filters(labelled_demo, fake_backends):
+def test_queue_orders_and_filters(labelled_demo):
     ws = labelled_demo
     # before any run: no scores, still a queue
     q0 = image_queue(ws, label_state="any", limit=5)
@@ -53,7 +53,7 @@ def test_queue_orders_and_filters(labelled_demo, fake_backends):
     assert all(q["category_id"] == cat for q in image_queue(ws, label_state="any", category_id=cat))
     assert image_queue(ws, label_state="any", annotator="nobody") == []
     from curation.filters import run_filters
-    run_filters(ws, backends=fake_backends, names=("quality", "layout"))
+    run_filters(ws, names=("quality", "layout"))
     failed = image_queue(ws, label_state="any", failed_filter="quality", limit=100)
     assert failed and all("quality" in q["failed_filters"] for q in failed)
     assert any("blurry" in q["path"] for q in failed)
