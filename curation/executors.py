@@ -226,7 +226,8 @@ def _run_pool(todo: list[Job], sink, *, configs, workspace: str, workers: int, d
     rebuilt and the jobs that were in flight are retried once; a job in flight at two breakages is recorded
     as an error for that video, and the run goes on."""
     ctx = mp.get_context("spawn")
-    threads = max(1, (os.cpu_count() or 1) // workers) if device == "cpu" else 2
+    # OCR (TSScore) and decoding stay on the CPU even on a GPU machine, so each worker gets its share of cores
+    threads = max(1, (os.cpu_count() or 1) // workers)
     queue_jobs = list(reversed(todo))
     attempts: dict[int, int] = {}
     while queue_jobs:

@@ -14,6 +14,19 @@ import numpy as np
 from ._common import BackendUnavailable, as_rgb_uint8, models_dir, status_record
 
 
+def _ocr_threads() -> int:
+    """ONNX Runtime threads for OCR: ADVFX_OCR_THREADS, else OMP_NUM_THREADS (the scoring executor sets it
+    per worker), else 0 (ONNX Runtime's default: all physical cores)."""
+    for var in ("ADVFX_OCR_THREADS", "OMP_NUM_THREADS"):
+        try:
+            n = int(os.environ.get(var, "") or 0)
+        except ValueError:
+            continue
+        if n > 0:
+            return n
+    return 0
+
+
 @dataclass(frozen=True)
 class OCRBox:
     quad: np.ndarray  # (4, 2) float32 pixel coordinates, clockwise from top-left
@@ -68,8 +81,15 @@ class RapidOCRBackend:
             raise BackendUnavailable(f"OCR: the rapidocr package cannot be imported ({exc}); "
                                      "install it with `pip install rapidocr onnxruntime`") from None
         logging.getLogger("RapidOCR").setLevel(logging.WARNING)
+        params: dict = {"Global.log_level": "warning"}
+        threads = _ocr_threads()
+        if threads:
+            # ONNX Runtime otherwise takes every core in each process: N scoring workers on one machine
+            # would each run N-core-wide thread pools and oversubscribe the CPU (seen: load 38 on 16 cores)
+            params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
+            params["EngineConfig.onnxruntime.inter_op_num_threads"] = 1
         try:
-            self._engine = RapidOCR(params={"Global.log_level": "warning"})
+            self._engine = RapidOCR(params=params)
         except TypeError:
             self._engine = RapidOCR()
         logging.getLogger("RapidOCR").setLevel(logging.WARNING)

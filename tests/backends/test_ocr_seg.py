@@ -40,6 +40,20 @@ def test_ocr_rendered_english():
     assert q[0, 0] < q[1, 0] and q[1, 1] < q[2, 1] and q[3, 0] < q[2, 0] and q[0, 1] < q[3, 1]
 
 
+def test_ocr_thread_count_follows_the_worker_share(monkeypatch):
+    """A scoring worker's OMP_NUM_THREADS (or ADVFX_OCR_THREADS) sizes ONNX Runtime's pool, so N workers do
+    not each take every core; the engine still reads text."""
+    from metrics.backends.ocr import RapidOCRBackend
+
+    monkeypatch.delenv("ADVFX_OCR_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    ocr = RapidOCRBackend()
+    assert ocr._engine.cfg.EngineConfig.onnxruntime.intra_op_num_threads == 1
+    assert "SUMMERSALE" in _norm("".join(b.text for b in ocr(_render("SUMMER SALE"))))
+    monkeypatch.setenv("ADVFX_OCR_THREADS", "2")
+    assert RapidOCRBackend()._engine.cfg.EngineConfig.onnxruntime.intra_op_num_threads == 2
+
+
 @pytest.mark.field
 def test_ocr_real_chinese_posters(fieldmedia):
     ocr = get_ocr()

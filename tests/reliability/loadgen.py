@@ -1,8 +1,9 @@
 """Load and crash helpers shared by the reliability tests and bench/bench_annotators.py / bench_crash.py:
 bulk items, the app as a subprocess (or forked from a pre-imported zygote), simulated annotators through
-gradio_client, and the checks that compare what clients were told with what DuckDB holds."""
+gradio_client or Gradio's plain HTTP API, and the checks that compare what clients were told with what DuckDB holds."""
 from __future__ import annotations
 
+import json
 import os
 import random
 import socket
@@ -134,6 +135,35 @@ class LoadResult:
         return sorted(1000 * a.latency_s for a in self.acks)
 
 
+class HttpApi:
+    """Gradio's documented HTTP API (POST /gradio_api/call/NAME, then the result from its SSE stream), with
+    gradio_client's predict() signature. gradio_client polls its message queue every 50 ms, which adds
+    about 100 ms to every call; a browser or a script on this API pays only the server's own time."""
+
+    def __init__(self, url: str, timeout: float = 60.0) -> None:
+        import httpx
+
+        self.base = url.rstrip("/") + "/gradio_api/call"
+        self.http = httpx.Client(timeout=timeout)
+
+    def predict(self, *data: Any, api_name: str) -> Any:
+        name = api_name.lstrip("/")
+        r = self.http.post(f"{self.base}/{name}", json={"data": list(data)})
+        r.raise_for_status()
+        event_id = r.json()["event_id"]
+        event, payload = None, None
+        with self.http.stream("GET", f"{self.base}/{name}/{event_id}") as s:
+            for line in s.iter_lines():
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:") and event in ("complete", "error"):
+                    payload = line[5:].strip()
+                    break
+        if event != "complete":
+            raise RuntimeError(f"/{name} failed: {event}: {payload}")
+        return json.loads(payload)[0]
+
+
 def percentile(sorted_vals: list[float], q: float) -> float:
     if not sorted_vals:
         return float("nan")
@@ -143,12 +173,19 @@ def percentile(sorted_vals: list[float], q: float) -> float:
 
 def run_annotators(url: str, item_ids: list[int], *, annotators: int, per_annotator: int, seed: int = 0,
                    undo_every: int = 0, retry_every: int = 0, stop: threading.Event | None = None,
-                   start_barrier: bool = True, res: LoadResult | None = None) -> LoadResult:
-    """`annotators` threads, each with its own gradio_client.Client, each labelling `per_annotator` items
+                   start_barrier: bool = True, res: LoadResult | None = None, client: str = "gradio_client",
+                   pace_s: float = 0.0, name_prefix: str = "annotator") -> LoadResult:
+    """`annotators` threads, each with its own client (gradio_client.Client, or HttpApi when client="http"),
+    each labelling `per_annotator` items
     (good/bad on images drawn from item_ids) through /label with a fresh client_key per action; every
     `undo_every`-th action is an /undo; every `retry_every`-th label is re-sent with the same client_key (a
-    client retry) and must come back as a duplicate. Records every acknowledged action and its latency."""
+    client retry) and must come back as a duplicate. `pace_s` is a designer's cadence: each annotator starts
+    an action every pace_s seconds (0: the next as soon as the last is acknowledged). Records every
+    acknowledged action and its latency."""
     from gradio_client import Client
+
+    if client not in ("gradio_client", "http"):
+        raise ValueError(f"client must be gradio_client or http, not {client!r}")
 
     res = res if res is not None else LoadResult()
     lock = threading.Lock()
@@ -156,10 +193,10 @@ def run_annotators(url: str, item_ids: list[int], *, annotators: int, per_annota
     stop = stop or threading.Event()
 
     def worker(k: int) -> None:
-        name = f"annotator-{k:02d}"
+        name = f"{name_prefix}-{k:02d}"
         rng = random.Random(seed * 1000 + k)
         try:
-            client = Client(url, verbose=False)
+            api = HttpApi(url) if client == "http" else Client(url, verbose=False)
         except Exception as exc:
             with lock:
                 res.errors.append(f"{name}: connect: {exc}")
@@ -169,14 +206,18 @@ def run_annotators(url: str, item_ids: list[int], *, annotators: int, per_annota
                 barrier.wait(timeout=120)
             except threading.BrokenBarrierError:
                 pass
+        next_at = time.perf_counter() + rng.uniform(0, pace_s)   # spread the first actions over one period
         for i in range(per_annotator):
             if stop.is_set():
                 return
+            if pace_s:
+                time.sleep(max(0.0, next_at - time.perf_counter()))
+                next_at += pace_s
             key = f"{name}-{uuid.uuid4().hex}"
             try:
                 if undo_every and i % undo_every == undo_every - 1:
                     t0 = time.perf_counter()
-                    out = client.predict(name, "image", key, api_name="/undo")
+                    out = api.predict(name, "image", key, api_name="/undo")
                     dt = time.perf_counter() - t0
                     with lock:
                         if out:
@@ -186,12 +227,12 @@ def run_annotators(url: str, item_ids: list[int], *, annotators: int, per_annota
                 item = rng.choice(item_ids)
                 value = rng.choice(("good", "bad"))
                 t0 = time.perf_counter()
-                out = client.predict("image", item, value, name, [], None, key, api_name="/label")
+                out = api.predict("image", item, value, name, [], None, key, api_name="/label")
                 dt = time.perf_counter() - t0
                 with lock:
                     res.acks.append(Ack(name, item, value, key, int(out["event_id"]), dt))
                 if retry_every and i % retry_every == 0:
-                    again = client.predict("image", item, value, name, [], None, key, api_name="/label")
+                    again = api.predict("image", item, value, name, [], None, key, api_name="/label")
                     with lock:
                         res.retries_sent += 1
                         res.retries_duplicate += int(bool(again.get("duplicate"))

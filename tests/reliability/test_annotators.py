@@ -1,17 +1,21 @@
-"""Concurrent annotators through gradio_client (each its own Client, one thread each): nothing lost, nothing
-duplicated, the current-label view equals a replay of the event log, and latency stays low. The full-size run
+"""Concurrent annotators through gradio_client and through Gradio's plain HTTP API (each its own client, one
+thread each): nothing lost, nothing duplicated, the current-label view equals a replay of the event log, and latency stays low. The full-size run
 (10 x 500, p95 < 100 ms) is bench/bench_annotators.py; this asserts the same properties at 4 x 40, loosely."""
 from __future__ import annotations
+
+import pytest
 
 from .loadgen import check_against_db, percentile, run_annotators
 
 
-def test_concurrent_annotators_lose_nothing(live_app):
+@pytest.mark.parametrize("client", ["gradio_client", "http"])
+def test_concurrent_annotators_lose_nothing(live_app, client):
     url, ws, _ = live_app
     assert ws.query_one("SELECT count(*) FROM images")[0] >= 5000
     ids = [r[0] for r in ws.query("SELECT id FROM images ORDER BY id")]
     # a small pool of items so annotators collide on the same items, plus undos and client retries
-    res = run_annotators(url, ids[:60], annotators=4, per_annotator=40, seed=1, undo_every=7, retry_every=5)
+    res = run_annotators(url, ids[:60], annotators=4, per_annotator=40, seed=1, undo_every=7, retry_every=5,
+                         client=client, name_prefix=client)
     assert not res.errors, res.errors[:5]
     assert len(res.acks) == 4 * 40                      # every action acknowledged (undo always finds one)
     assert res.retries_sent > 0 and res.retries_duplicate == res.retries_sent   # retries add nothing
