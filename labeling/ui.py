@@ -1,6 +1,7 @@
 """Builds the Gradio Blocks app: one tab per area, a header with counts and the annotator name."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,11 @@ def build_app(ws: Workspace, *, auth_enabled: bool = False) -> tuple[gr.Blocks, 
     from .ui_misc import MiscTabs
     from .ui_videos import VideosTab
 
+    # Gradio's queue rebuilds a pandas summary of up to 10,000 past events after every event, for a monitoring
+    # page this app does not use; in a labelling session that grows to a tenth of the server's CPU per label
+    # (py-spy). Read when the Blocks' queue is created, so set here.
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(10**9))
+    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "100")
     svc = ReviewService(ws)
     images, videos, compare, misc = ImagesTab(svc), VideosTab(svc), CompareTab(svc), MiscTabs(svc)
     with gr.Blocks(title="Ad-VFX Curation Studio", fill_width=True) as demo:
