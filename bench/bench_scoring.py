@@ -108,16 +108,20 @@ def render(doc: dict) -> str:
     if not any(r["device"] == "cuda" for r in runs):
         lines.append("| cuda (1 GPU) | local | 1 | pending | pending | pending | pending | pending | |")
         lines.append("| cuda (8 GPUs) | local | 8 | pending | pending | pending | pending | pending | |")
-    lines += ["", "Seconds per result by metric (mean over the last CPU run with the most workers):", "",
-              "| metric | results | mean s | statuses |", "|---|---:|---:|---|"]
-    cpu = [r for r in runs if r["device"] == "cpu"]
-    if cpu:
-        last = max(cpu, key=lambda r: r["workers"])
-        for m, v in last["per_metric"].items():
-            lines.append(f"| {m} | {v['n']} | {v['mean_s']} | {v['statuses']} |")
-    lines += ["", "GPU column: pending until the lead runs `python bench/bench_scoring.py --device cuda --workers 1` "
-              "(and `--workers 8` on an 8-GPU host) with the model weights installed.", ""]
-    return "\n".join(lines)
+    lines += ["", "Seconds per result by metric (mean per video, by run; a worker's first result also pays its "
+              "model loading):", ""]
+    order = sorted(runs, key=lambda r: (r["device"], r["executor"], r["workers"]))
+    names = sorted({m for r in order for m in r["per_metric"]})
+    lines += ["| metric | " + " | ".join(f"{r['device']} ×{r['workers']}" for r in order) + " | statuses |",
+              "|---|" + "---:|" * len(order) + "---|"]
+    for m in names:
+        vals = [r["per_metric"].get(m, {}) for r in order]
+        stat = ",".join(sorted({x for v in vals for x in str(v.get("statuses", "")).split(",") if x}))
+        lines.append(f"| {m} | " + " | ".join(str(v.get("mean_s", "")) for v in vals) + f" | {stat} |")
+    if not any(r["device"] == "cuda" for r in runs):
+        lines += ["", "GPU rows: pending until `python bench/bench_scoring.py --device cuda --workers 1,4` runs on a "
+                  "GPU machine with the model weights installed."]
+    return "\n".join(lines + [""])
 
 
 def main(argv: list[str] | None = None) -> int:
