@@ -105,9 +105,7 @@ class ImagesTab:
     def view(self, st: dict[str, Any], session: str, toggles: list[str] | None = None) -> tuple[str, str, str]:
         iid = self.current_id(st)
         self.sessions.set_current(session, iid)
-        prog = rs.label_progress_cached(self.svc.ws, "image")
-        progress = (f'<div class="progress-line"><b>{prog.get("labelled", 0)}</b> of {prog["total"]} images labelled'
-                    f' · good {prog.get("good", 0)} · bad {prog.get("bad", 0)}</div>')
+        progress = self.progress_html()
         if iid is None:
             msg = ("No images match these filters." if not st["hist"] else
                    "Queue done — every image matching these filters has been reviewed. "
@@ -128,6 +126,13 @@ class ImagesTab:
         pos = f"{st['i'] + 1} of {len(st['hist']) + len(st['queue'])}{'+' if not st['exhausted'] else ''} in queue"
         return (render.image_view(card, disp, cached, pending=pending, position=pos),
                 render.image_info(card, cached), progress)
+
+    def progress_html(self, fresh: bool = False) -> str:
+        """The progress line. On the key-press path the count may be up to a second old (at 100,000 images it
+        costs tens of ms); the follow-up event after every label redraws it with fresh=True."""
+        prog = rs.label_progress_cached(self.svc.ws, "image", ttl=0.0 if fresh else 1.0)
+        return (f'<div class="progress-line"><b>{prog.get("labelled", 0)}</b> of {prog["total"]} images labelled'
+                f' · good {prog.get("good", 0)} · bad {prog.get("bad", 0)}</div>')
 
     def gallery(self, st: dict[str, Any]) -> str:
         """The next items as small pictures (file URLs; thumbnails cached under thumbs/ only for large images)."""
@@ -241,19 +246,27 @@ class ImagesTab:
         return st, v, info, prog, self.gallery(st)
 
     def h_overlays(self, st, toggles, request: gr.Request):
-        """Waits (in a worker, off the labelling path) for the current image's overlays, then redraws."""
+        """After every navigation or label, off the labelling path: the fresh progress line at once, then (in a
+        worker) the current image's overlays when they had to be computed, and a redraw."""
+        yield gr.skip(), gr.skip(), self.progress_html(fresh=True)
+        out = self._overlays_when_ready(st, toggles, request)
+        if out is not None:
+            yield out[0], out[1], gr.skip()
+
+    def _overlays_when_ready(self, st, toggles, request: gr.Request) -> tuple[str, str] | None:
+        """(view, info) once the current image's overlays are cached; None when nothing needs redrawing."""
         iid = self.current_id(st or {"hist": [], "i": -1})
         if iid is None:
-            return gr.skip(), gr.skip()
+            return None
         row = self.svc.ws.query_one("SELECT sha256 FROM images WHERE id = ?", [iid])
         if row is None or ovl.cached_image_overlays(self.svc.root, row[0]) is not None:
-            return gr.skip(), gr.skip()
+            return None
         if toggles is not None and not any(t in toggles for t in ("Product mask", "OCR boxes")):
-            return gr.skip(), gr.skip()
+            return None
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if not self.sessions.is_current(session_of(request), iid):
-                return gr.skip(), gr.skip()
+                return None
             if ovl.cached_image_overlays(self.svc.root, row[0]) is not None:
                 break
             if not self.svc.worker.pending(row[0]):
@@ -264,10 +277,10 @@ class ImagesTab:
                     fut.result(timeout=60)
                 except Exception as exc:  # noqa: BLE001
                     gr.Warning(f"Overlays failed: {exc}")
-                    return gr.skip(), gr.skip()
+                    return None
             time.sleep(0.1)
         if not self.sessions.is_current(session_of(request), iid):
-            return gr.skip(), gr.skip()
+            return None
         v, info, _ = self.view(st, session_of(request), toggles)
         return v, info
 
@@ -316,7 +329,7 @@ class ImagesTab:
         client_key = gr.Textbox(visible=False)
         filt = [order, label_state, category, score_min, score_max, failed, ann_filter, diverse, toggles]
         outs_nav = [st, view, info, progress, gallery]
-        ov_kw = dict(fn=self.h_overlays, inputs=[st, toggles], outputs=[view, info], show_progress="hidden",
+        ov_kw = dict(fn=self.h_overlays, inputs=[st, toggles], outputs=[view, info, progress], show_progress="hidden",
                      api_visibility="private", concurrency_limit=4, concurrency_id="overlays", queue=True)
 
         load_ev = apply.click(self.h_load, filt, outs_nav + [status], api_name="images_load")

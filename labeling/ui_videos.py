@@ -112,7 +112,7 @@ class VideosTab:
         """-> player html, curve html, source html, scorecard html, progress html"""
         vid = nav_current(st)
         self.sessions.set(session, vid)
-        prog = rs.label_progress_cached(self.svc.ws, "video")
+        prog = rs.label_progress_cached(self.svc.ws, "video", ttl=0.0)   # a few ms even at 10,000 videos: always fresh
         progress = (f'<div class="progress-line"><b>{prog.get("labelled", 0)}</b> of {prog["total"]} videos reviewed'
                     f' · accepted {prog.get("accept", 0)} · rejected {prog.get("reject", 0)}</div>')
         if vid is None:
