@@ -104,6 +104,12 @@ def _bottle(img: np.ndarray, centre: tuple[int, int], r: int) -> np.ndarray:
     return a
 
 
+def _bottle_poster() -> tuple[np.ndarray, np.ndarray]:
+    """A plain poster with a bottle in the middle: (image, the bottle's alpha)."""
+    img = _plain_canvas()
+    return img, _bottle(img, (225, 300), 110)
+
+
 def _text(img: np.ndarray, s: str, org: tuple[int, int], scale: float = 1.4, col=(255, 255, 255)) -> None:
     cv2.putText(img, s, org, cv2.FONT_HERSHEY_SIMPLEX, scale, col, max(2, int(scale * 2)), cv2.LINE_AA)
 
@@ -116,8 +122,7 @@ def real_backends():
 
 
 def test_saliency_and_text_measures_with_real_ocr(real_backends):
-    img = _plain_canvas()
-    alpha = _bottle(img, (225, 300), 110)
+    img, alpha = _bottle_poster()
     _text(img, "BIG SALE", (90, 80))
     _text(img, "only today", (110, 560), 1.0, (20, 20, 20))
     res = F.evaluate_image(img, alpha=alpha, backends=real_backends)
@@ -129,8 +134,7 @@ def test_saliency_and_text_measures_with_real_ocr(real_backends):
     assert t.details["backend"] == "rapidocr-ppocr" and t.details["mean_conf"] > 0.9
 
     # text right across the product
-    img = _plain_canvas()
-    alpha = _bottle(img, (225, 300), 110)
+    img, alpha = _bottle_poster()
     _text(img, "SUPER", (110, 290), 2.0)
     _text(img, "DEAL", (130, 350), 2.0)
     t = F.evaluate_image(img, alpha=alpha, names=("text",), backends=real_backends)["text"]
@@ -138,8 +142,7 @@ def test_saliency_and_text_measures_with_real_ocr(real_backends):
     assert t.details["texts"] == ["SUPER", "DEAL"]
 
     # more lines of text than allowed (a lowered limit, so five real lines exceed it)
-    img = _plain_canvas()
-    alpha = _bottle(img, (225, 300), 110)
+    img, alpha = _bottle_poster()
     for k, line in enumerate(["NEW IN", "FREE SHIP", "TOP 10", "HOT DEAL", "LAST DAY"]):
         _text(img, line, (60, 60 + 40 * k) if k < 3 else (60, 470 + 50 * (k - 3)), 1.0, (10, 10, 10))
     t = F.evaluate_image(img, alpha=alpha, names=("text",), params={"text": {"lines_max": 3}},

@@ -1,6 +1,7 @@
 """Load and crash helpers shared by the reliability tests and bench/bench_annotators.py / bench_crash.py:
 bulk items, the app as a subprocess (or forked from a pre-imported zygote), simulated annotators through
-gradio_client or Gradio's plain HTTP API, and the checks that compare what clients were told with what DuckDB holds."""
+gradio_client or Gradio's plain HTTP API, and the checks that compare what clients were told with what DuckDB
+holds."""
 from __future__ import annotations
 
 import json
@@ -179,12 +180,11 @@ def run_annotators(url: str, item_ids: list[int], *, annotators: int, per_annota
                    start_barrier: bool = True, res: LoadResult | None = None, client: str = "gradio_client",
                    pace_s: float = 0.0, name_prefix: str = "annotator") -> LoadResult:
     """`annotators` threads, each with its own client (gradio_client.Client, or HttpApi when client="http"),
-    each labelling `per_annotator` items
-    (good/bad on images drawn from item_ids) through /label with a fresh client_key per action; every
-    `undo_every`-th action is an /undo; every `retry_every`-th label is re-sent with the same client_key (a
-    client retry) and must come back as a duplicate. `pace_s` is a designer's cadence: each annotator starts
-    an action every pace_s seconds (0: the next as soon as the last is acknowledged). Records every
-    acknowledged action and its latency."""
+    each labelling `per_annotator` items (good/bad on images drawn from item_ids) through /label with a fresh
+    client_key per action; every `undo_every`-th action is an /undo; every `retry_every`-th label is re-sent
+    with the same client_key (a client retry) and must come back as a duplicate. `pace_s` is a designer's
+    cadence: each annotator starts an action every pace_s seconds (0: the next as soon as the last is
+    acknowledged). Records every acknowledged action and its latency."""
     from gradio_client import Client
 
     if client not in ("gradio_client", "http"):

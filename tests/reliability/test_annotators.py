@@ -1,6 +1,7 @@
 """Concurrent annotators through gradio_client and through Gradio's plain HTTP API (each its own client, one
-thread each): nothing lost, nothing duplicated, the current-label view equals a replay of the event log, and latency stays low. The full-size run
-(10 x 500, p95 < 100 ms) is bench/bench_annotators.py; this asserts the same properties at 4 x 40, loosely."""
+thread each): nothing lost, nothing duplicated, the current-label view equals a replay of the event log, and
+latency stays low. The full-size run (10 x 500, p95 < 100 ms) is bench/bench_annotators.py; this asserts the
+same properties at 4 x 40, loosely."""
 from __future__ import annotations
 
 import pytest
