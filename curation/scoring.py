@@ -79,6 +79,7 @@ def score_video(job: Job, *, configs: dict[str, Any] | None = None, workspace: s
         return []
     specs = {m: get_spec(m, configs.get(m)) for m in dict.fromkeys(t[0] for t in job.todo)}
     requests = [r for s in specs.values() for r in s.requests()]
+    sinks = {r: k for s in specs.values() for r, k in s.sinks().items()}
     results: list[dict[str, Any]] = []
 
     def rec(metric: str, tid: int, ph: str, out: MetricOutput, seconds: float) -> dict[str, Any]:
@@ -88,7 +89,7 @@ def score_video(job: Job, *, configs: dict[str, Any] | None = None, workspace: s
 
     t0 = time.perf_counter()
     try:
-        video = decode_video(job.video_path, requests)
+        video = decode_video(job.video_path, requests, sinks)
     except (DecodeError, OSError) as exc:
         reason = f"cannot decode video: {exc}"
         return [rec(m, tid, ph, MetricOutput.error(reason), 0.0) for m, tid, ph in job.todo]

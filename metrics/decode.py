@@ -6,15 +6,21 @@ by FFmpeg's swscale, instead of after). `decode_video(path, requests)` decodes t
 serves every request; the scoring runner collects the requests of all metrics it runs, so no video is
 decoded twice per scoring run.
 
+A metric that consumes every frame in order (MotionX's optical flow) can pass a *sink* for its request:
+the sink gets each frame as soon as it is decoded, on a thread of its own, and the frames are not kept:
+its work overlaps the decoding, and a long video needs memory for a few frames, not all of them.
+
 Timing is VFR-safe: frame times come from the presentation timestamps of the demuxed packets, never
 from index / nominal fps. Animated GIF and WebP go through PyAV/FFmpeg like any video.
 """
 from __future__ import annotations
 
 import math
+import queue
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -44,6 +50,38 @@ class FrameRequest:
 
     def sampling(self) -> tuple:
         return (self.mode, self.n if self.mode == "uniform" else 0, self.fps if self.mode == "fps" else 0.0)
+
+
+class FrameSink(Protocol):
+    """Receives the frames of one ``mode="all"`` request in decode order. Must not raise: a sink records
+    its own failure (the decode serves the other requests regardless)."""
+
+    def feed(self, index: int, time: float, frame: np.ndarray) -> None: ...
+
+
+class _Feeder:
+    """Feeds the sinks from one background thread, in decode order (OpenCV and NumPy release the GIL,
+    so a sink's work runs beside the decoding loop); a bounded queue keeps memory flat."""
+
+    def __init__(self) -> None:
+        self._q: queue.Queue = queue.Queue(maxsize=16)
+        self._thread = threading.Thread(target=self._run, name="frame-sinks", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._q.get()) is not None:
+            sink, i, t, arr = item
+            try:
+                sink.feed(i, t, arr)
+            except Exception:  # a sink records its own failures; never let one stall the decode
+                pass
+
+    def put(self, sink: FrameSink, i: int, t: float, arr: np.ndarray) -> None:
+        self._q.put((sink, i, t, arr))
+
+    def close(self) -> None:
+        self._q.put(None)
+        self._thread.join()
 
 
 @dataclass
@@ -78,6 +116,7 @@ class DecodedVideo:
     fps: float
     duration: float
     samples: dict[FrameRequest, SampledFrames] = field(default_factory=dict)
+    sinks: dict[FrameRequest, FrameSink] = field(default_factory=dict)
 
     def get(self, request: FrameRequest) -> SampledFrames:
         try:
@@ -147,12 +186,19 @@ def probe_times(path: str | Path) -> tuple[np.ndarray, float]:
     return times, nominal
 
 
-def decode_video(path: str | Path, requests: Iterable[FrameRequest]) -> DecodedVideo:
-    """Decode ``path`` once and serve every request. Raises DecodeError with a human reason."""
+def decode_video(path: str | Path, requests: Iterable[FrameRequest],
+                 sinks: Mapping[FrameRequest, FrameSink] | None = None) -> DecodedVideo:
+    """Decode ``path`` once and serve every request; a request with a sink streams its frames into the
+    sink instead of keeping them (``video.sinks`` holds it for the metric). Raises DecodeError with a
+    human reason."""
     import av
 
     path = str(path)
-    requests = list(dict.fromkeys(requests))
+    sinks = dict(sinks or {})
+    requests = list(dict.fromkeys([*requests, *sinks]))
+    for r in sinks:
+        if r.mode != "all":
+            raise ValueError(f"a sink needs a mode='all' request, not {r}")
     times, nominal = probe_times(path)
     t_count = len(times)
     wanted: dict[FrameRequest, np.ndarray] = {r: sample_indices(r, times) for r in requests}
@@ -162,8 +208,12 @@ def decode_video(path: str | Path, requests: Iterable[FrameRequest]) -> DecodedV
         for i in idx.tolist():
             need.setdefault(i, []).append(r)
     out: dict[FrameRequest, dict[int, np.ndarray]] = {r: {} for r in requests}
+    # one reformatter per output size keeps its swscale context: a fresh one per frame (what
+    # frame.to_ndarray(width=...) does) costs more than the conversion itself
+    formatters: dict[tuple[int, int, bool], object] = {}
     width = height = 0
     decoded = 0
+    feeder = _Feeder() if sinks else None
     try:
         with av.open(path, metadata_errors="ignore") as c:
             st = c.streams.video[0]
@@ -177,11 +227,14 @@ def decode_video(path: str | Path, requests: Iterable[FrameRequest]) -> DecodedV
                 decoded = i + 1
                 reqs = need.get(i)
                 if reqs:
-                    _convert(frame, reqs, out, i)
+                    _convert(frame, reqs, out, i, formatters, sinks, feeder, float(times[i]))
     except av.error.FFmpegError as exc:
         if decoded == 0:
             raise DecodeError(f"video data cannot be decoded: {exc}") from None
         # a truncated tail: keep what decoded (the frames list says how many)
+    finally:
+        if feeder is not None:
+            feeder.close()
     if decoded == 0:
         raise DecodeError("video stream has no decodable frame")
     if decoded < t_count:
@@ -201,8 +254,10 @@ def decode_video(path: str | Path, requests: Iterable[FrameRequest]) -> DecodedV
     duration = float(times[-1] - times[0]) + (1.0 / nominal if nominal > 0 else 0.0)
     fps = t_count / duration if duration > 0 else (nominal or 0.0)
     video = DecodedVideo(path=path, n_frames=t_count, times=times, width=width, height=height, fps=fps,
-                         duration=duration)
+                         duration=duration, sinks=sinks)
     for r in requests:
+        if r in sinks:
+            continue
         idx = wanted[r]
         frames = [out[r][i] for i in idx.tolist() if i in out[r]]
         idx = np.array([i for i in idx.tolist() if i in out[r]], dtype=np.int64)
@@ -211,20 +266,27 @@ def decode_video(path: str | Path, requests: Iterable[FrameRequest]) -> DecodedV
     return video
 
 
-def _convert(frame, reqs: Sequence[FrameRequest], out: dict, i: int) -> None:
+def _convert(frame, reqs: Sequence[FrameRequest], out: dict, i: int, formatters: dict, sinks: dict,
+             feeder: _Feeder | None, t: float) -> None:
     """Convert one decoded frame for every request that needs it: one swscale call per distinct
-    (size, gray) pair; RGB requests of the same size share one array."""
+    (size, gray) pair; requests of the same size and format share one array."""
     done: dict[tuple[int, int, bool], np.ndarray] = {}
     for r in reqs:
         w, h = _target_size(frame.width, frame.height, r.max_side)
         key = (w, h, r.gray)
         arr = done.get(key)
         if arr is None:
-            interp = "AREA" if (w, h) != (frame.width, frame.height) else None
-            kw = {"width": w, "height": h}
-            if interp:
-                kw["interpolation"] = interp
-            arr = frame.to_ndarray(format="gray" if r.gray else "rgb24", **kw)
+            fmt = formatters.get(key)
+            if fmt is None:
+                from av.video.reformatter import VideoReformatter
+                fmt = formatters[key] = VideoReformatter()
+            scaled = (w, h) != (frame.width, frame.height)
+            arr = fmt.reformat(frame, width=w, height=h, format="gray" if r.gray else "rgb24",
+                               interpolation="AREA" if scaled else None).to_ndarray()
             arr = np.ascontiguousarray(arr)
             done[key] = arr
-        out[r][i] = arr
+        sink = sinks.get(r)
+        if sink is not None:
+            feeder.put(sink, i, t, arr)
+        else:
+            out[r][i] = arr

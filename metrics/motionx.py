@@ -95,15 +95,18 @@ def rel_accel(f0: np.ndarray, f1: np.ndarray, move_px: float) -> float | None:
     None when nothing moves."""
     import cv2
 
-    f0 = np.ascontiguousarray(f0[::2, ::2])           # every second pixel in each direction suffices
+    h, w = f0.shape[:2]
+    # every second pixel in each direction suffices (nearest-neighbour halving = f0[::2, ::2], contiguous)
+    f0 = cv2.resize(f0, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_NEAREST)
     gx, gy = _grid(*f0.shape[:2])
-    warped = cv2.remap(f1, gx + f0[..., 0], gy + f0[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    speed = 0.5 * (cv2.magnitude(f0[..., 0], f0[..., 1]) + cv2.magnitude(warped[..., 0], warped[..., 1]))
+    u, v = cv2.split(f0)
+    warped = cv2.remap(f1, gx + u, gy + v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    wu, wv = cv2.split(warped)
+    speed = 0.5 * (cv2.magnitude(u, v) + cv2.magnitude(wu, wv))
     moving = speed >= move_px
     if moving.mean() < 0.005:
         return None
-    d = warped - f0
-    acc = cv2.magnitude(d[..., 0], d[..., 1])
+    acc = cv2.magnitude(wu - u, wv - v)
     return float(acc[moving].mean() / speed[moving].mean())
 
 
@@ -133,33 +136,67 @@ def runs_at_least(mask: np.ndarray, dt: np.ndarray, min_s: float) -> np.ndarray:
     return keep
 
 
-def motion_energy(frames: list[np.ndarray], method: str = "dis"
-                  ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """For each consecutive pair: E_t (mean flow magnitude, px), the 90th percentile of the per-pixel
-    magnitude (px), and the flows."""
-    import cv2
+class MotionStream:
+    """MotionX computed while the video decodes: fed every frame in order (`decode.FrameSink`), it keeps
+    two frames and two flows, never the whole video. Per consecutive pair it records the motion energy
+    E_t (mean flow magnitude, px at flow resolution) and the 90th percentile of the per-pixel magnitude;
+    per two consecutive pairs the relative acceleration (used later only where both pairs are active)."""
 
-    calc = _flow_fn(method)
-    flows, energy, q90 = [], [], []
-    for a, b in zip(frames[:-1], frames[1:]):
-        f = calc(a, b)
-        mag = cv2.magnitude(f[..., 0], f[..., 1])
-        flows.append(f)
-        energy.append(float(mag.mean()))
-        sub = mag[::2, ::2].ravel()                    # the percentile on a quarter of the pixels
-        q90.append(float(np.partition(sub, int(0.9 * (sub.size - 1)))[int(0.9 * (sub.size - 1))]))
-    return np.array(energy), np.array(q90), flows
+    def __init__(self, cfg: MotionXConfig = MotionXConfig()) -> None:
+        self.cfg = cfg
+        self._calc = _flow_fn(cfg.flow_method)
+        self._prev: np.ndarray | None = None
+        self._prev_flow: np.ndarray | None = None
+        self.times: list[float] = []
+        self.energy: list[float] = []
+        self.q90: list[float] = []
+        self.rel: list[float | None] = []          # rel[t]: pairs t and t + 1
+        self.size: tuple[int, int] | None = None   # (height, width) of the flow frames
+        self.error: str | None = None
+        self.n_frames = 0
+
+    def feed(self, index: int, time: float, frame: np.ndarray) -> None:
+        self.n_frames += 1
+        if self.error is None:
+            try:
+                self._feed(time, frame)
+            except Exception as exc:  # recorded, reported by result(); the decode goes on for the others
+                self.error = f"{type(exc).__name__}: {exc}"
+
+    def _feed(self, time: float, frame: np.ndarray) -> None:
+        import cv2
+
+        self.times.append(time)
+        if self._prev is None:
+            self.size = frame.shape[:2]
+        else:
+            f = self._calc(self._prev, frame)
+            mag = cv2.magnitude(f[..., 0], f[..., 1])
+            self.energy.append(float(mag.mean()))
+            sub = mag[::2, ::2].ravel()            # the percentile on a quarter of the pixels
+            # a full sort: np.partition degrades on the many exact zeros of a still background
+            self.q90.append(float(np.sort(sub)[int(0.9 * (sub.size - 1))]))
+            if self._prev_flow is not None:
+                self.rel.append(rel_accel(self._prev_flow, f, self.cfg.move_px))
+            self._prev_flow = f
+        self._prev = frame
+
+    def result(self, fps: float) -> MetricOutput:
+        return _score(self, fps)
 
 
-def compute(frames: SampledFrames, cfg: MotionXConfig = MotionXConfig()) -> MetricOutput:
+def _score(st: MotionStream, fps: float) -> MetricOutput:
+    cfg = st.cfg
     backend = f"opencv-{cfg.flow_method}@{cfg.flow_side}px"
-    imgs = frames.frames
-    if len(imgs) < 3:
-        return MetricOutput.na(f"needs at least 3 frames, the video has {len(imgs)}", backend=backend)
-    side = max(imgs[0].shape[:2])
-    dt = np.diff(frames.times)
-    dt = np.where(dt > 0, dt, 1.0 / max(frames.fps, 1e-6))
-    energy, q90, flows = motion_energy(imgs, cfg.flow_method)
+    if st.n_frames < 3:
+        return MetricOutput.na(f"needs at least 3 frames, the video has {st.n_frames}", backend=backend)
+    if st.error is not None:
+        return MetricOutput.error(f"optical flow failed: {st.error}", backend=backend)
+    side = max(st.size)
+    times = np.asarray(st.times, dtype=np.float64)
+    dt = np.diff(times)
+    dt = np.where(dt > 0, dt, 1.0 / max(fps, 1e-6))
+    energy, q90 = np.array(st.energy), np.array(st.q90)
     speed = energy / side / dt                         # fraction of the long side per second
     smooth = ema(energy, cfg.ema_alpha)
     floor_speed = ema(q90 / side / dt, cfg.ema_alpha)
@@ -174,12 +211,7 @@ def compute(frames: SampledFrames, cfg: MotionXConfig = MotionXConfig()) -> Metr
     amp = float(speed.mean())
     amp_n = min(1.0, amp / cfg.amp_ref)
     # smoothness over consecutive active pairs
-    rel = []
-    for t in range(len(flows) - 1):
-        if active[t] and active[t + 1]:
-            ra = rel_accel(flows[t], flows[t + 1], cfg.move_px)
-            if ra is not None:
-                rel.append(ra)
+    rel = [ra for t, ra in enumerate(st.rel) if active[t] and active[t + 1] and ra is not None]
     if rel:
         s_raw = 1.0 - float(np.median(rel))
         s_n = float(np.clip(1.0 - float(np.median(rel)) / cfg.accel_ref, 0.0, 1.0))
@@ -187,15 +219,31 @@ def compute(frames: SampledFrames, cfg: MotionXConfig = MotionXConfig()) -> Metr
         s_raw, s_n = None, 0.0
     value = (amp_n + s_n + r) / 3.0
     trace = {
-        "times": frames.times[1:], "E": energy, "E_smooth_norm": norm, "speed": speed, "q90_speed": floor_speed, "tau": tau,
+        "times": times[1:], "E": energy, "E_smooth_norm": norm, "speed": speed, "q90_speed": floor_speed, "tau": tau,
         "active": active.astype(int), "A": amp, "A_norm": amp_n, "S": s_raw, "S_norm": s_n, "R": r,
-        "noise_floor": cfg.noise_floor, "flow_size": list(imgs[0].shape[:2][::-1]),
+        "noise_floor": cfg.noise_floor, "flow_size": list(st.size[::-1]),
         "rel_accel": rel,
     }
     return MetricOutput(value, backend=backend, trace=clean(trace, 4))
 
 
+def compute(frames: SampledFrames, cfg: MotionXConfig = MotionXConfig()) -> MetricOutput:
+    """MotionX of already decoded frames (the same computation as streaming them through `MotionStream`)."""
+    st = MotionStream(cfg)
+    for i, t, f in zip(frames.indices.tolist(), frames.times.tolist(), frames.frames):
+        st.feed(i, t, f)
+    return st.result(frames.fps)
+
+
+def stream(cfg: MotionXConfig) -> dict[FrameRequest, MotionStream]:
+    """The sink the shared decoder feeds (so the flow runs while FFmpeg decodes)."""
+    return {cfg.request(): MotionStream(cfg)}
+
+
 def run(video, case, cfg: MotionXConfig) -> MetricOutput:
+    sink = video.sinks.get(cfg.request())
+    if sink is not None:
+        return sink.result(video.fps)
     return compute(video.get(cfg.request()), cfg)
 
 

@@ -70,6 +70,11 @@ class MetricSpec:
     def requests(self) -> list:
         return self.module.requests(self.config)
 
+    def sinks(self) -> dict:
+        """Frame sinks the decoder streams into (metrics that consume every frame in order); fresh per video."""
+        make = getattr(self.module, "stream", None)
+        return make(self.config) if make else {}
+
     def params_hash(self, backend_key: str = "") -> str:
         return params_hash(self.config, backend_key)
 

@@ -86,3 +86,37 @@ def test_bad_files(tmp_path):
     cut.write_bytes(data[: len(data) // 2])   # truncated: the moov atom (at the end) is gone
     with pytest.raises(DecodeError):
         decode_video(cut, [FrameRequest("all")])
+
+
+class _Recorder:
+    def __init__(self, fail_at: int | None = None):
+        self.seen: list[tuple[int, float, tuple]] = []
+        self.fail_at = fail_at
+
+    def feed(self, index, time, frame):
+        if index == self.fail_at:
+            raise RuntimeError("sink bug")
+        self.seen.append((index, time, frame.shape))
+
+
+def test_sink_streams_frames_in_order_without_keeping_them(tmp_path):
+    path = write_video(tmp_path / "pan.mp4", pan_frames(30, 2.0, 0.0, size=320), fps=15)
+    req = FrameRequest("all", max_side=128, gray=True)
+    rec = _Recorder()
+    v = decode_video(path, [FrameRequest("uniform", n=4)], sinks={req: rec})
+    assert [s[0] for s in rec.seen] == list(range(30))                  # every frame, in decode order
+    assert np.allclose([s[1] for s in rec.seen], v.times)               # with its presentation time
+    assert rec.seen[0][2] == (128, 128) and v.sinks[req] is rec
+    with pytest.raises(KeyError):                                      # streamed, not stored
+        v.get(req)
+    assert len(v.get(FrameRequest("uniform", n=4))) == 4               # the other requests are served
+    with pytest.raises(ValueError, match="mode='all'"):
+        decode_video(path, [], sinks={FrameRequest("uniform", n=4): rec})
+
+
+def test_a_failing_sink_does_not_stop_the_decode(tmp_path):
+    path = write_video(tmp_path / "pan.mp4", pan_frames(12, 2.0, 0.0, size=64), fps=12)
+    rec = _Recorder(fail_at=5)
+    v = decode_video(path, [FrameRequest("uniform", n=3)], sinks={FrameRequest("all", gray=True): rec})
+    assert len(v.get(FrameRequest("uniform", n=3))) == 3
+    assert [s[0] for s in rec.seen] == [0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11]

@@ -77,6 +77,23 @@ def test_trace_and_parameters(videos):
     assert score(videos["h2"], med).trace["tau"] >= tr["tau"]
 
 
+def test_streamed_while_decoding_equals_stored_frames(videos):
+    # the scoring path streams frames into MotionStream during the decode; same numbers as stored frames
+    for key in ("h2", "jitter", "static"):
+        streamed = motionx.run(decode_video(videos[key], [], motionx.stream(CFG)), None, CFG)
+        stored = score(videos[key])
+        assert streamed.value == stored.value and streamed.trace == stored.trace, key
+
+
+def test_flow_failure_is_an_error_not_a_number(videos):
+    st = motionx.MotionStream(CFG)
+    st.feed(0, 0.0, np.zeros((64, 64), np.uint8))
+    st.feed(1, 0.1, np.zeros((32, 32), np.uint8))        # a size change mid-stream: OpenCV refuses the pair
+    st.feed(2, 0.2, np.zeros((64, 64), np.uint8))
+    out = st.result(10.0)
+    assert out.status == "error" and out.value is None and "optical flow failed" in out.reason
+
+
 def test_helpers():
     assert motionx.ema(np.array([0.0, 1.0, 1.0]), 0.5).tolist() == [0.0, 0.5, 0.75]
     mask = np.array([1, 1, 0, 1, 1, 1, 1, 0], bool)
