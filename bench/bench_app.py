@@ -132,21 +132,27 @@ def browser_latency(base: str, n: int, nvid: int) -> dict:
         for name in ("Product mask", "OCR boxes"):   # overlays of 100,000 fake rows are not cached: leave them off
             page.locator("#img-overlays").get_by_label(name).uncheck()
         page.locator("#image-view").click()
-        times = []
-        for k in range(n):
-            ms = page.evaluate(PRESS_AND_WAIT, ["g" if k % 2 else "b", "#image-view .iv", "img.iv-img"])
-            if ms >= 0:
-                times.append(ms / 1000)
-        out["browser_next_image"] = summary(times)
+        # closed loop (the next key press as soon as the image shows: a stress test), then with 0.5 s on each
+        # item (a fast designer's glance, during which the page's follow-up request runs)
+        for suffix, think in (("", 0.0), ("_paced", 0.5)):
+            times = []
+            for k in range(n):
+                ms = page.evaluate(PRESS_AND_WAIT, ["g" if k % 2 else "b", "#image-view .iv", "img.iv-img"])
+                if ms >= 0:
+                    times.append(ms / 1000)
+                time.sleep(think)
+            out["browser_next_image" + suffix] = summary(times)
         page.get_by_role("tab", name="Videos").click()
         page.wait_for_selector("#vid-player video", timeout=60_000)
         page.locator("#vid-player").click()
-        vt = []
-        for k in range(nvid):
-            ms = page.evaluate(PRESS_AND_WAIT, ["a" if k % 2 else "r", "#vid-player .vid-wrap", "video"])
-            if ms >= 0:
-                vt.append(ms / 1000)
-        out["browser_next_video"] = summary(vt)
+        for suffix, think in (("", 0.0), ("_paced", 0.5)):
+            vt = []
+            for k in range(nvid):
+                ms = page.evaluate(PRESS_AND_WAIT, ["a" if k % 2 else "r", "#vid-player .vid-wrap", "video"])
+                if ms >= 0:
+                    vt.append(ms / 1000)
+                time.sleep(think)
+            out["browser_next_video" + suffix] = summary(vt)
         b.close()
     return out
 
@@ -306,7 +312,9 @@ def main() -> int:
     vid_key = "browser_next_video" if "browser_next_video" in results else "next_video_with_fetch"
     ok_img = results[img_key]["p95_ms"] <= 300
     ok_vid = results[vid_key]["p95_ms"] <= 1000
-    results["goals"] = {"next_image_p95_le_300ms": ok_img, "next_video_p95_le_1s": ok_vid}
+    paced = {k: results[k + "_paced"]["p95_ms"] for k in (img_key, vid_key) if k + "_paced" in results}
+    results["goals"] = {"next_image_p95_le_300ms": ok_img, "next_video_p95_le_1s": ok_vid,
+                        "paced_p95_ms": paced}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(results, indent=1))
@@ -328,10 +336,14 @@ def main() -> int:
                "next_*_endpoint rows: the same handler through gradio_client, whose own round trip costs about "
                "150 ms here even for an endpoint that does nothing. Image overlays that need OCR/segmentation were "
                "switched off (the 100,000 bulk rows have no cached overlays); video overlays (frame counter) were "
-               "pre-rendered for the videos visited (the 'cached overlays' case).", "",
+               "pre-rendered for the videos visited (the 'cached overlays' case). Rows without a suffix: the next key "
+               "is pressed as soon as the item shows (closed loop, a stress test); _paced: 0.5 s on each item, during "
+               "which the page's follow-up request (progress, up-next, message) runs, as it does for a designer.",
+           "Goals are judged on the closed-loop rows.", "",
            f"- next image p95 <= 300 ms: **{'yes' if ok_img else 'NO'}** ({img_key}: {results[img_key]['p95_ms']} ms)",
            f"- next video p95 <= 1 s with cached overlays: **{'yes' if ok_vid else 'NO'}** "
            f"({vid_key}: {results[vid_key]['p95_ms']} ms)",
+           "- paced rows p95: " + ", ".join(f"{k}_paced {v} ms" for k, v in paced.items()),
            f"- overlay MP4 render when not cached (frame counter, 80 frames 384 px): "
            f"{results['overlay_prerender_s_per_video']} s per video",
            f"- app CPU time per request (user + system, independent of the machine load): next image "

@@ -69,7 +69,7 @@ def build_app(ws: Workspace, *, auth_enabled: bool = False) -> tuple[gr.Blocks, 
         demo.load(None, None, [annotator], js="() => localStorage.getItem('advfx-annotator') || 'designer'")
         annotator.change(None, [annotator], None, js="(a) => { localStorage.setItem('advfx-annotator', a || ''); }")
         fn, inputs, outputs = images.load_event
-        demo.load(fn, inputs, outputs, api_visibility="private", show_progress="hidden").then(**images.after_load)
+        demo.load(fn, inputs, outputs, api_visibility="private", show_progress="hidden")
         videos.on_app_load(demo)
         fn_c, outs_c = misc.classifier_refresh
         demo.load(fn_c, None, outs_c, api_visibility="private", show_progress="hidden")

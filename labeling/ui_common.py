@@ -25,6 +25,30 @@ def key_js(index: int, n_inputs: int, shown: str | None = None) -> str:
             % (n_inputs, index, item))
 
 
+def shown_js(item: str, pending: str | None = None, delay_ms: int = 120) -> str:
+    """`js_on_load` for a view (gr.HTML). Once it has drawn a new item (the `item` selector's data-item
+    changed) it triggers its 'shown' event; while it shows the `pending` selector (overlays being computed)
+    it triggers 'pending'. Both debounced, so a burst of key presses sends one request. The key-press request
+    then carries only what must change at once; a Gradio event's start-up cost in the browser (tens of ms)
+    is paid after the item is visible."""
+    waiting = f"element.querySelector('{pending}')" if pending else "null"
+    return ("let timer = null, lastItem = null, needShown = false;\n"
+            "watch('value', () => {\n"
+            f"  const el = element.querySelector('{item}');\n"
+            "  const it = el ? el.dataset.item : null;\n"
+            f"  const waiting = !!{waiting};\n"
+            "  if (it === lastItem && !waiting) return;\n"
+            "  needShown = needShown || it !== lastItem;\n"
+            "  lastItem = it;\n"
+            "  clearTimeout(timer);\n"
+            "  timer = setTimeout(() => {\n"
+            "    if (needShown) trigger('shown');\n"
+            f"    if ({waiting}) trigger('pending');\n"
+            "    needShown = false;\n"
+            f"  }}, {delay_ms});\n"
+            "});\n")
+
+
 def split_key(client_key: str | None) -> tuple[str | None, int | None]:
     """'<key>@<item id>' -> (key, item id); the whole string stays the idempotency key."""
     if not client_key:

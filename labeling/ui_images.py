@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -13,7 +12,7 @@ from storage import review_store as rs
 from . import overlays as ovl
 from . import render
 from .service import IMAGE_REASONS, LabelError, ReviewService
-from .ui_common import SessionLocks, annotator_of, locked, key_js, session_of, split_key
+from .ui_common import SessionLocks, annotator_of, key_js, locked, session_of, shown_js, split_key
 
 ORDERS = [("Uncertainty (closest to threshold)", "uncertainty"), ("Score high → low", "score"), ("Score low → high", "score_asc"),
           ("Newest first", "newest"), ("Catalogue order", "id")]
@@ -128,9 +127,10 @@ class ImagesTab:
                 render.image_info(card, cached), progress)
 
     def progress_html(self, fresh: bool = False) -> str:
-        """The progress line. On the key-press path the count may be up to a second old (at 100,000 images it
-        costs tens of ms); the follow-up event after every label redraws it with fresh=True."""
-        prog = rs.label_progress_cached(self.svc.ws, "image", ttl=0.0 if fresh else 1.0)
+        """The progress line. On the key-press path the count may be up to a second old (a full count costs tens
+        of ms at 100,000 images); the follow-up after every label redraws it with fresh=True (kept up to date
+        incrementally, a few ms)."""
+        prog = rs.label_progress_live(self.svc.ws, "image") if fresh else rs.label_progress_cached(self.svc.ws, "image")
         return (f'<div class="progress-line"><b>{prog.get("labelled", 0)}</b> of {prog["total"]} images labelled'
                 f' · good {prog.get("good", 0)} · bad {prog.get("bad", 0)}</div>')
 
@@ -187,8 +187,9 @@ class ImagesTab:
         if iid == cur:
             self._advance(st)
         v, info, prog = self.view(st, session_of(request), toggles)
-        msg = f"Saved: image {iid} → {value}"
-        return st, v, info, prog, self.gallery(st), [], "", msg
+        st["msg"] = f"Saved: image {iid} → {value}"
+        # reasons and note are cleared for the next item; untouched (no update to render) when already empty
+        return st, v, info, prog, [] if reasons else gr.skip(), "" if note else gr.skip()
 
     def h_good(self, st, reasons, note, annotator, client_key, toggles, request: gr.Request):
         return self._label("good", st, reasons, note, annotator, client_key, toggles, request)
@@ -217,18 +218,19 @@ class ImagesTab:
                 st["hist"].insert(max(st["i"], 0), iid)
                 st["i"] = max(st["i"], 0)
             msg = f"Undone: image {iid} ({res.get('value')})"
+        st["msg"] = msg
         v, info, prog = self.view(st, session_of(request), toggles)
-        return st, v, info, prog, self.gallery(st), msg
+        return st, v, info, prog
 
     def h_prev(self, st, toggles, request: gr.Request):
         st["i"] = max(0, min(st["i"], len(st["hist"])) - 1) if st["hist"] else -1
         v, info, prog = self.view(st, session_of(request), toggles)
-        return st, v, info, prog, self.gallery(st)
+        return st, v, info, prog
 
     def h_next(self, st, toggles, request: gr.Request):
         self._advance(st)
         v, info, prog = self.view(st, session_of(request), toggles)
-        return st, v, info, prog, self.gallery(st)
+        return st, v, info, prog
 
     def h_jump(self, st, toggles, evt: gr.EventData, request: gr.Request):
         data = getattr(evt, "_data", None) or {}
@@ -243,15 +245,18 @@ class ImagesTab:
                 st["seen"].append(target)
                 st["i"] = len(st["hist"]) - 1
         v, info, prog = self.view(st, session_of(request), toggles)
-        return st, v, info, prog, self.gallery(st)
+        return st, v, info, prog
+
+    def h_after(self, st):
+        """Once a new item is on screen (the page asks, debounced, after drawing it: off the key-press path):
+        the fresh progress line, the up-next strip and the last message."""
+        return self.progress_html(fresh=True), self.gallery(st or new_state()), (st or {}).get("msg", "")
 
     def h_overlays(self, st, toggles, request: gr.Request):
-        """After every navigation or label, off the labelling path: the fresh progress line at once, then (in a
-        worker) the current image's overlays when they had to be computed, and a redraw."""
-        yield gr.skip(), gr.skip(), self.progress_html(fresh=True)
+        """While the view says overlays are being computed (the page asks): wait for them in the worker,
+        then redraw."""
         out = self._overlays_when_ready(st, toggles, request)
-        if out is not None:
-            yield out[0], out[1], gr.skip()
+        return (gr.skip(), gr.skip()) if out is None else out
 
     def _overlays_when_ready(self, st, toggles, request: gr.Request) -> tuple[str, str] | None:
         """(view, info) once the current image's overlays are cached; None when nothing needs redrawing."""
@@ -309,7 +314,7 @@ class ImagesTab:
             with gr.Column(scale=3, min_width=420):
                 progress = gr.HTML(elem_id="img-progress")
                 view = gr.HTML(render.empty_state("Loading…", "fetching the review queue"), elem_id="image-view",
-                               min_height=420)
+                               min_height=420, js_on_load=shown_js(".iv", ".ov-status"))
                 toggles = gr.CheckboxGroup(OVERLAYS, value=OVERLAYS, label="Overlays", elem_id="img-overlays")
                 with gr.Row(elem_classes=["actions"]):
                     prev = gr.Button("← Prev", elem_id="img-prev", size="lg", min_width=80)
@@ -328,31 +333,33 @@ class ImagesTab:
         st = gr.State(new_state())
         client_key = gr.Textbox(visible=False)
         filt = [order, label_state, category, score_min, score_max, failed, ann_filter, diverse, toggles]
-        outs_nav = [st, view, info, progress, gallery]
-        ov_kw = dict(fn=self.h_overlays, inputs=[st, toggles], outputs=[view, info, progress], show_progress="hidden",
-                     api_visibility="private", concurrency_limit=4, concurrency_id="overlays", queue=True)
+        outs_nav = [st, view, info, progress]
+        # The key-press path is one direct request (queue=False: a POST answered with the outputs, no queue
+        # join + event stream) with few outputs; everything else follows in `h_overlays`, which the page
+        # asks for once the new item is drawn, and the overlays in `h_overlays` when they are still computing
+        # (`shown_js`).
+        fast = dict(concurrency_limit=None, show_progress="hidden", queue=False)
+        view.shown(self.h_after, [st], [progress, gallery, status], show_progress="hidden", api_visibility="private",
+                   queue=False, trigger_mode="always_last")
+        view.pending(self.h_overlays, [st, toggles], [view, info], show_progress="hidden", api_visibility="private",
+                     concurrency_limit=4, concurrency_id="overlays", trigger_mode="always_last")
 
-        load_ev = apply.click(self.h_load, filt, outs_nav + [status], api_name="images_load")
-        load_ev.then(**ov_kw)
-        self.load_event = (self.h_load, filt, outs_nav + [status])
-        self.after_load = ov_kw
+        apply.click(self.h_load, filt, outs_nav + [gallery, status], api_name="images_load")
+        self.load_event = (self.h_load, filt, outs_nav + [gallery, status])
         label_in = [st, reasons, note, annotator, client_key, toggles]
-        label_out = outs_nav + [reasons, note, status]
+        label_out = outs_nav + [reasons, note]
         for btn, fn, name in ((good, self.h_good, "image_good"), (bad, self.h_bad, "image_bad"),
                               (skip, self.h_skip, "image_skip")):
             btn.click(fn, label_in, label_out, api_name=name, js=key_js(4, len(label_in), "#image-view .iv"),
-                      concurrency_limit=None, show_progress="hidden", trigger_mode="multiple").then(**ov_kw)
-        undo.click(locked(self.locks, self.h_undo), [st, annotator, client_key, toggles], outs_nav + [status], api_name="image_undo",
-                   js=key_js(2, 4), concurrency_limit=None, show_progress="hidden").then(**ov_kw)
-        prev.click(locked(self.locks, self.h_prev), [st, toggles], outs_nav, api_name="image_prev", concurrency_limit=None,
-                   show_progress="hidden").then(**ov_kw)
-        nxt.click(locked(self.locks, self.h_next), [st, toggles], outs_nav, api_name="image_next", concurrency_limit=None,
-                  show_progress="hidden").then(**ov_kw)
-        gallery.jump(locked(self.locks, self.h_jump), [st, toggles], outs_nav, api_visibility="private",
-                       show_progress="hidden").then(**ov_kw)
+                      trigger_mode="multiple", **fast)
+        undo.click(locked(self.locks, self.h_undo), [st, annotator, client_key, toggles], outs_nav,
+                   api_name="image_undo", js=key_js(2, 4), **fast)
+        prev.click(locked(self.locks, self.h_prev), [st, toggles], outs_nav, api_name="image_prev", **fast)
+        nxt.click(locked(self.locks, self.h_next), [st, toggles], outs_nav, api_name="image_next", **fast)
+        gallery.jump(locked(self.locks, self.h_jump), [st, toggles], outs_nav, api_visibility="private", **fast)
         toggles.change(None, [toggles], None, js=TOGGLE_JS)
         self.inputs_for_load = filt
-        self.outputs_for_load = outs_nav + [status]
+        self.outputs_for_load = outs_nav + [gallery, status]
 
 
 TOGGLE_JS = """(t) => {

@@ -16,8 +16,8 @@ from . import overlays as ovl
 from . import render
 from .jobs import JobRunner, progress_md
 from .service import VIDEO_REASONS, LabelError, ReviewService
-from .ui_common import (SessionLocks, annotator_of, locked, key_js, nav_advance, nav_current, nav_prev, nav_show, new_nav,
-                        session_of, split_key)
+from .ui_common import (SessionLocks, annotator_of, key_js, locked, nav_advance, nav_current, nav_prev, nav_show,
+                        new_nav, session_of, shown_js, split_key)
 
 LAYERS = ["Product mask", "OCR boxes", "Frame counter"]
 LAYER_KEYS = {"Product mask": "mask", "OCR boxes": "ocr", "Frame counter": "counter"}
@@ -217,8 +217,9 @@ class VideosTab:
                 raise gr.Error(str(exc)) from None
             if vid == cur:
                 nav_advance(st, self._fetch(st))
-            return (st, *self.view(st, session_of(request), layers), self.queue_html(st), [], "",
-                    f"Saved: video {vid} → {value}")
+            st["msg"] = f"Saved: video {vid} → {value}"
+            return (st, *self.view(st, session_of(request), layers), [] if reasons else gr.skip(),
+                    "" if note else gr.skip())
 
     def h_accept(self, st, reasons, note, annotator, client_key, layers, request: gr.Request):
         return self._label("accept", st, reasons, note, annotator, client_key, layers, request)
@@ -239,15 +240,16 @@ class VideosTab:
         if res:
             nav_show(st, res["item_id"])
             msg = f"Undone: video {res['item_id']} ({res.get('value')})"
-        return (st, *self.view(st, session_of(request), layers), self.queue_html(st), msg)
+        st["msg"] = msg
+        return (st, *self.view(st, session_of(request), layers))
 
     def h_prev(self, st, layers, request: gr.Request):
         nav_prev(st)
-        return (st, *self.view(st, session_of(request), layers), self.queue_html(st))
+        return (st, *self.view(st, session_of(request), layers))
 
     def h_next(self, st, layers, request: gr.Request):
         nav_advance(st, self._fetch(st))
-        return (st, *self.view(st, session_of(request), layers), self.queue_html(st))
+        return (st, *self.view(st, session_of(request), layers))
 
     def h_layers(self, st, layers, request: gr.Request):
         """Redraw the player with the chosen overlay layers (rendered server-side, cached per combination)."""
@@ -259,23 +261,32 @@ class VideosTab:
         ov, key = self.overlay_data(card, results)
         return self.player(card, ov, key, layers)
 
+    def h_after(self, st):
+        """Once a new video is on screen (the page asks, debounced, after drawing it: off the key-press path):
+        the up-next list and the last message."""
+        return self.queue_html(st or new_nav()), (st or {}).get("msg", "")
+
     def h_wait_overlays(self, st, layers, request: gr.Request):
         """Off the review path: wait for computed overlay data (if it was needed), then redraw the player."""
-        vid = nav_current(st)
+        player = self._player_when_ready(st, layers, request)
+        return gr.skip() if player is None else player
+
+    def _player_when_ready(self, st, layers, request: gr.Request) -> str | None:
+        vid = nav_current(st) if st else None
         if vid is None or not layers:
-            return gr.skip()
+            return None
         card = rs.video_card(self.svc.ws, vid)
         key = "v:" + card["sha256"]
         if not self.svc.worker.pending(key):
-            return gr.skip()
+            return None
         fut = self.ensure_overlay_data(card)
         try:
             fut.result(timeout=300)
         except Exception as exc:  # noqa: BLE001
             gr.Warning(f"Overlay data failed: {exc}")
-            return gr.skip()
+            return None
         if self.sessions.get(session_of(request)) != vid:
-            return gr.skip()
+            return None
         return self.h_layers(st, layers, request)
 
     def h_frame(self, st, layers, evt: gr.EventData, request: gr.Request):
@@ -388,7 +399,7 @@ class VideosTab:
             with gr.Column(scale=3, min_width=460):
                 progress = gr.HTML()
                 player = gr.HTML(render.empty_state("Open the Videos tab", "loading the queue…"),
-                                 elem_id="vid-player", min_height=300)
+                                 elem_id="vid-player", min_height=300, js_on_load=shown_js(".vid-wrap", ".ov-status"))
                 layers = gr.CheckboxGroup(LAYERS, value=["Frame counter"], label="Overlays (drawn into the video)",
                                           elem_id="vid-layers")
                 curve = gr.HTML(elem_id="vid-curve", js_on_load=CURVE_JS)
@@ -418,25 +429,30 @@ class VideosTab:
         st = gr.State(new_nav())
         client_key = gr.Textbox(visible=False)
         filt = [label_state, model, metric, mmin, mmax, order, layers]
-        outs = [st, player, curve, source, card, progress, upnext]
+        outs = [st, player, curve, source, card, progress]
         wait_kw = dict(fn=self.h_wait_overlays, inputs=[st, layers], outputs=[player], show_progress="hidden",
                        api_visibility="private", concurrency_limit=2, concurrency_id="video-overlays")
-        apply.click(self.h_load, filt, outs, api_name="videos_load").then(**wait_kw)
-        self.load_args = (self.h_load, filt, outs, wait_kw)
+        # key presses: one direct request (queue=False) with what must change at once; the up-next list and
+        # message follow when the page has drawn the video, the player again once overlay data still being
+        # computed is ready (`shown_js`, as on Images)
+        fast = dict(concurrency_limit=None, show_progress="hidden", queue=False)
+        player.shown(self.h_after, [st], [upnext, status], show_progress="hidden", api_visibility="private",
+                     queue=False, trigger_mode="always_last")
+        player.pending(trigger_mode="always_last", **wait_kw)
+        apply.click(self.h_load, filt, outs + [upnext], api_name="videos_load")
+        self.load_args = (self.h_load, filt, outs + [upnext])
         label_in = [st, reasons, note, annotator, client_key, layers]
-        label_out = outs + [reasons, note, status]
+        label_out = outs + [reasons, note]
         for btn, fn, name in ((acc, self.h_accept, "video_accept"), (rej, self.h_reject, "video_reject"),
                               (skip, self.h_skip, "video_skip")):
             btn.click(fn, label_in, label_out, api_name=name, js=key_js(4, len(label_in), "#vid-player .vid-wrap"),
-                      concurrency_limit=None, show_progress="hidden", trigger_mode="multiple").then(**wait_kw)
-        undo.click(locked(self.locks, self.h_undo), [st, annotator, client_key, layers], outs + [status], api_name="video_undo",
-                   js=key_js(2, 4), concurrency_limit=None, show_progress="hidden").then(**wait_kw)
-        prev.click(locked(self.locks, self.h_prev), [st, layers], outs, api_name="video_prev", concurrency_limit=None,
-                   show_progress="hidden").then(**wait_kw)
-        nxt.click(locked(self.locks, self.h_next), [st, layers], outs, api_name="video_next", concurrency_limit=None,
-                  show_progress="hidden").then(**wait_kw)
+                      trigger_mode="multiple", **fast)
+        undo.click(locked(self.locks, self.h_undo), [st, annotator, client_key, layers], outs,
+                   api_name="video_undo", js=key_js(2, 4), **fast)
+        prev.click(locked(self.locks, self.h_prev), [st, layers], outs, api_name="video_prev", **fast)
+        nxt.click(locked(self.locks, self.h_next), [st, layers], outs, api_name="video_next", **fast)
         layers.change(self.h_layers, [st, layers], [player], api_name="video_layers",
-                      show_progress="minimal", concurrency_limit=2).then(**wait_kw)
+                      show_progress="minimal", concurrency_limit=2)
         curve.frame_select(self.h_frame, [st, layers], [frame_img, frame_info], api_visibility="private",
                            show_progress="minimal")
         score_ev = score_btn.click(self.h_score, [st, layers], [score_status, player, curve, card],
@@ -446,5 +462,5 @@ class VideosTab:
         del score_ev
 
     def on_app_load(self, demo: gr.Blocks) -> None:
-        fn, inputs, outputs, wait_kw = self.load_args
-        demo.load(fn, inputs, outputs, api_visibility="private", show_progress="hidden").then(**wait_kw)
+        fn, inputs, outputs = self.load_args
+        demo.load(fn, inputs, outputs, api_visibility="private", show_progress="hidden")

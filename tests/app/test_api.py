@@ -15,7 +15,7 @@ def client(app_server):
 
 
 def events(ws, **where):
-    sql = "SELECT id, item_kind, item_id, value, annotator, reasons, undoes, payload FROM label_events"
+    sql = "SELECT id, item_kind, item_id, value, annotator, reasons, note, undoes, payload FROM label_events"
     if where:
         sql += " WHERE " + " AND ".join(f"{k} = ?" for k in where)
     return ws.query_dicts(sql + " ORDER BY id", list(where.values()))
@@ -81,12 +81,15 @@ def test_images_ui_endpoints(client, app_server):
     c = gradio_client.Client(app_server[0], verbose=False)
     out = c.predict("id", "unlabelled", 0, 0, 100, "", "", False, ["Product mask"], api_name="/images_load")
     assert 'data-image-id="1"' in out[0]
-    out = c.predict([], "", "ui-ann", "key-ui-1", ["Product mask"], api_name="/image_good")
-    assert "image 1 → good" in out[-1]
-    assert events(ws, annotator="ui-ann")[0]["item_id"] == 1
-    assert 'data-image-id="1"' not in out[0]
+    # the key-press endpoints answer with the next item only (view, info, progress, reasons, note); the
+    # "Saved" message, up-next strip and fresh progress come from the follow-up the page asks for
+    out = c.predict(["blurry"], "looks soft", "ui-ann", "key-ui-1", ["Product mask"], api_name="/image_good")
+    assert len(out) == 5 and 'data-image-id="1"' not in out[0] and 'class="iv"' in out[0]
+    assert out[3] == [] and out[4] == ""                        # reasons and note cleared for the next item
+    ev = events(ws, annotator="ui-ann")[0]
+    assert ev["item_id"] == 1 and ev["reasons"] == ["blurry"] and ev["note"] == "looks soft"
     out = c.predict("ui-ann", "key-ui-2", [], api_name="/image_undo")
-    assert "Undone: image 1" in out[-1] and 'data-image-id="1"' in out[0]
+    assert 'data-image-id="1"' in out[0]
     out = c.predict([], api_name="/image_next")
     assert 'data-image-id="1"' not in out[0]
     out = c.predict([], api_name="/image_prev")
@@ -99,7 +102,8 @@ def test_video_and_compare_endpoints(client, app_server):
     out = c.predict("any", "", "", 0, 100, "id", ["Frame counter"], api_name="/videos_load")
     assert 'data-video-id="1"' in out[0] and "motion-svg" in out[1]
     out = c.predict(["insufficient motion"], "", "vid-ann", "vkey-1", [], api_name="/video_reject")
-    assert "video 1 → reject" in out[-1]
+    # the next video with its curve, source, scorecard and progress; reasons and note cleared
+    assert 'data-video-id="1"' not in out[0] and "vid-wrap" in out[0] and out[-2] == []
     ev = events(ws, annotator="vid-ann")
     assert ev[0]["item_kind"] == "video" and ev[0]["reasons"] == ["insufficient motion"]
     frame_path, info = c.predict(video_id=1, frame=10, layers=["Frame counter"], api_name="/video_frame")

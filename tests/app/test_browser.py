@@ -61,6 +61,19 @@ def test_keyboard_labelling_video_overlays_and_curve(browser, app_server, artifa
         page.keyboard.press(key)
         wait_image_change(page, iid)
         labelled.append((int(iid), value))
+    # the follow-up the page asks for once the new image is drawn: the message, a fresh progress count,
+    # the up-next strip, and the overlays still being computed when the image first showed
+    last, shown = labelled[-1][0], current_image(page)
+    page.wait_for_function("(t) => (document.querySelector('#img-status') || {}).innerText?.includes(t)",
+                           arg=f"Saved: image {last} → good", timeout=30_000)
+    from storage.review_store import label_progress
+    n = label_progress(ws, "image")["labelled"]
+    page.wait_for_function("(t) => (document.querySelector('#img-progress') || {}).innerText?.startsWith(t)",
+                           arg=f"{n} of ", timeout=30_000)
+    ahead = page.locator("#img-upnext [data-jump]").evaluate_all("els => els.map(e => e.dataset.jump)")
+    assert ahead and shown not in ahead and str(last) not in ahead
+    page.wait_for_selector("#image-view .ov-mask", timeout=120_000)
+    assert page.locator("#image-view .ov-status").count() == 0
     # typing in the note box must not label anything
     page.locator("#img-note textarea, #img-note input").first.fill("gbs")
     page.locator("#image-view").click()
@@ -82,6 +95,16 @@ def test_keyboard_labelling_video_overlays_and_curve(browser, app_server, artifa
     svg.click(position={"x": bb["width"] * 0.5, "y": bb["height"] * 0.5})
     page.wait_for_selector("#vid-frame img", timeout=60_000)
     assert "Frame" in page.locator("#vid-frame-info").inner_text()
+    # accept from the keyboard: the next video at once, then the message and up-next list
+    page.locator("#vid-source").click()
+    vid = page.locator("#vid-player .vid-wrap").get_attribute("data-video-id")
+    page.keyboard.press("a")
+    page.wait_for_function("(v) => { const w = document.querySelector('#vid-player .vid-wrap'); "
+                           "return w && w.dataset.videoId !== v; }", arg=vid, timeout=30_000)
+    page.wait_for_function("(t) => (document.querySelector('#vid-status') || {}).innerText?.includes(t)",
+                           arg=f"Saved: video {vid} → accept", timeout=30_000)
+    assert ws.query("SELECT value FROM label_events WHERE item_kind = 'video' AND item_id = ? "
+                    "AND annotator = 'browser-ann'", [int(vid)]) == [("accept",)]
     page.screenshot(path=str(artifacts / "app_videos.png"), full_page=True)
     page.get_by_role("tab", name="Compare").click()
     page.wait_for_selector("#cmp-videos video.cmp-v", timeout=60_000)

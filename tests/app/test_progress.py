@@ -24,5 +24,26 @@ def test_follow_up_redraws_a_fresh_progress_line_after_fast_labels(demo_workspac
         for handler in (tab.h_good, tab.h_bad, tab.h_good):  # three labels well inside the cache's second
             st = handler(st, [], "", "fast", uuid.uuid4().hex, TOGGLES, req)[0]
         assert label_progress(ws, "image")["labelled"] == 3
-        progress = next(tab.h_overlays(st, TOGGLES, req))[2]      # the follow-up's first update
+        progress = tab.h_after(st)[0]                             # the follow-up the page asks for
         assert "<b>3</b> of 24 images labelled" in progress and "good 2 · bad 1" in progress
+
+
+def test_live_progress_matches_a_full_count_through_labels_undos_and_skips(demo_workspace):
+    from storage.review_store import label_progress_live
+
+    with Workspace.open(demo_workspace) as ws:
+        svc = ReviewService(ws)
+        assert label_progress_live(ws, "image") == label_progress(ws, "image")
+        steps = [("a", 1, "good"), ("a", 2, "bad"), ("b", 1, "bad"), ("a", 3, "skip"), ("a", None, "undo"),
+                 ("b", 4, "good"), ("b", None, "undo"), ("a", 2, "good"), ("b", None, "undo")]
+        for who, item, value in steps:
+            if value == "undo":
+                svc.undo(annotator=who, item_kinds=("image",))
+            else:
+                svc.label(item_kind="image", item_id=item, value=value, annotator=who)
+            assert label_progress_live(ws, "image") == label_progress(ws, "image"), (who, item, value)
+        with ws.transaction() as cur:      # an event written by another code path (an import) is seen too
+            cur.execute("INSERT INTO label_events (item_kind, item_id, value, annotator) "
+                        "VALUES ('image', 5, 'bad', 'c')")
+        live = label_progress_live(ws, "image")
+        assert live == label_progress(ws, "image") and live["labelled"] == 3       # items 1, 2 and 5
