@@ -25,7 +25,10 @@ sys.path.insert(0, str(REPO))
 RESULTS = REPO / "bench" / "results"
 
 
-SCENARIOS = (("gradio_client", False), ("http", False), ("gradio_client", True), ("http", True))
+# (client, paced, annotators: None = --annotators). The one-annotator rows are each client's own floor: the
+# latency of one label with nothing else running.
+SCENARIOS = (("gradio_client", False, None), ("http", False, None), ("gradio_client", True, None), ("http", True, None),
+             ("gradio_client", True, 1), ("http", True, 1))
 
 
 def main(argv=None) -> int:
@@ -56,13 +59,14 @@ def main(argv=None) -> int:
         results = []
         try:
             startup = wait_http(url, 300, proc)
-            for client, paced in SCENARIOS:
+            for client, paced, n_ann in SCENARIOS:
                 pace = args.pace if paced else 0.0
+                n_ann = n_ann or args.annotators
                 load0 = os.getloadavg()[0]
-                res = run_annotators(url, ids, annotators=args.annotators, per_annotator=args.items, seed=7,
-                                     undo_every=25, retry_every=50, client=client, pace_s=pace,
-                                     name_prefix=f"{client}-{'paced' if paced else 'closed'}")
-                results.append((client, pace, res, load0, os.getloadavg()[0]))
+                res = run_annotators(url, ids, annotators=n_ann, per_annotator=args.items if n_ann > 1 else
+                                     min(args.items, 200), seed=7, undo_every=25, retry_every=50, client=client,
+                                     pace_s=pace, name_prefix=f"{client}-{'paced' if paced else 'closed'}-{n_ann}")
+                results.append((client, pace, n_ann, res, load0, os.getloadavg()[0]))
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -71,11 +75,12 @@ def main(argv=None) -> int:
                 proc.kill()
         with Workspace.open(root, read_only=True) as ws:
             n_items = ws.query_one("SELECT count(*) FROM images")[0] + ws.query_one("SELECT count(*) FROM videos")[0]
-            for client, pace, res, load0, load1 in results:
+            for client, pace, n_ann, res, load0, load1 in results:
                 chk = check_against_db(ws, res)
                 lat = res.latencies_ms()
                 rows.append({
-                    "client": client, "pace_s": pace, "actions": len(res.acks), "n_errors": len(res.errors),
+                    "client": client, "annotators": n_ann, "pace_s": pace, "actions": len(res.acks),
+                    "n_errors": len(res.errors),
                     "errors": res.errors[:10], "retries_sent": res.retries_sent,
                     "retries_duplicate": res.retries_duplicate, "check": chk,
                     "latency_ms": {q: round(percentile(lat, v), 1) for q, v in
@@ -99,18 +104,21 @@ def main(argv=None) -> int:
           "Gradio's documented HTTP API (POST /gradio_api/call/label, result from the SSE stream: what a browser "
           "or a script pays). Pace: `closed` sends the next action as soon as the last is acknowledged (a stress "
           f"test: 10 annotators with no think time); `{args.pace} s` starts one action every {args.pace} s per "
-          "annotator (a very fast designer).", "",
-          "| client | pace | actions | errors | lost | duplicates | view mismatches | retries deduplicated | "
-          "p50 ms | p95 ms | p99 ms | max ms | actions/s | load 1m |",
-          "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+          "annotator (a very fast designer). The one-annotator rows are each client's floor: gradio_client's own "
+          "round trip (a fresh HTTP connection per call, an event stream reopened per call, 50 ms polling "
+          "loops in its reader threads) against the plain HTTP API on the same server.", "",
+          "| client | annotators | pace | actions | errors | lost | duplicates | view mismatches | "
+          "retries deduplicated | p50 ms | p95 ms | p99 ms | max ms | actions/s | load 1m |",
+          "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         L, c = r["latency_ms"], r["check"]
-        md.append(f"| {r['client']} | {r['pace_s'] or 'closed'} | {r['actions']} | {r['n_errors']} | {c['lost']} | "
-                  f"{c['duplicate_keys']} | {c['current_view_mismatches']} | "
+        md.append(f"| {r['client']} | {r['annotators']} | {r['pace_s'] or 'closed'} | {r['actions']} | "
+                  f"{r['n_errors']} | {c['lost']} | {c['duplicate_keys']} | {c['current_view_mismatches']} | "
                   f"{r['retries_duplicate']}/{r['retries_sent']} | {L['p50']} | {L['p95']} | {L['p99']} | "
                   f"{L['max']} | {r['actions_per_s']} | {r['loadavg_1m'][0]} → {r['loadavg_1m'][1]} |")
     md += ["", f"Integrity (every row): {'PASS' if ok else 'FAIL'}. p95 under 100 ms: " + ", ".join(
-        f"{r['client']}/{r['pace_s'] or 'closed'} {'yes' if r['latency_ms']['p95'] < 100 else 'no'}" for r in rows)
+        f"{r['client']}/{r['annotators']}/{r['pace_s'] or 'closed'} {'yes' if r['latency_ms']['p95'] < 100 else 'no'}"
+        for r in rows)
         + ".", ""]
     out.with_suffix(".md").write_text("\n".join(md))
     print("\n".join(md))

@@ -335,9 +335,8 @@ class ImagesTab:
         filt = [order, label_state, category, score_min, score_max, failed, ann_filter, diverse, toggles]
         outs_nav = [st, view, info, progress]
         # The key-press path is one direct request (queue=False: a POST answered with the outputs, no queue
-        # join + event stream) with few outputs; everything else follows in `h_overlays`, which the page
-        # asks for once the new item is drawn, and the overlays in `h_overlays` when they are still computing
-        # (`shown_js`).
+        # join + event stream) with few outputs; the rest follows in `h_after`, which the page asks for once
+        # the new item is drawn, and the overlays in `h_overlays` while they are still computing (`shown_js`).
         fast = dict(concurrency_limit=None, show_progress="hidden", queue=False)
         view.shown(self.h_after, [st], [progress, gallery, status], show_progress="hidden", api_visibility="private",
                    queue=False, trigger_mode="always_last")

@@ -162,10 +162,21 @@ def label_progress_live(ws: Workspace, item_kind: str = "image", full_every: flo
     events newer than the last call are re-read (a few ms instead of tens at 100,000 items), with a full
     recount every `full_every` seconds as a safety net. Writes are serialized in one process (the workspace's
     write lock, and one writer process), so event ids become visible in order."""
+    import threading
     import time
 
-    live = ws.__dict__.setdefault("_progress_live", {})       # per open workspace, never shared
-    now = time.monotonic()
+    table = {"image": "images", "video": "videos"}[item_kind]
+    out: dict[str, int] = {"total": int(ws.query_one(f"SELECT count(*) FROM {table}")[0])}
+    live = ws.__dict__.setdefault("_progress_live", {"lock": threading.Lock()})   # per open workspace
+    with live["lock"]:                                                            # handlers run in threads
+        labels = _progress_update(ws, live, item_kind, full_every, time.monotonic())["labels"]
+        for v in labels.values():
+            out[v] = out.get(v, 0) + 1
+        out["labelled"] = len(labels)
+    return out
+
+
+def _progress_update(ws: Workspace, live: dict, item_kind: str, full_every: float, now: float) -> dict:
     n = ws.query_one("SELECT max(id) FROM label_events")[0] or 0
     st = live.get(item_kind)
     if st is None or now - st["at"] > full_every:
@@ -183,12 +194,7 @@ def label_progress_live(ws: Workspace, item_kind: str = "image", full_every: flo
                 st["labels"].pop(t, None)
             st["labels"].update(fresh)
         st["last"] = n
-    table = {"image": "images", "video": "videos"}[item_kind]
-    out: dict[str, int] = {"total": int(ws.query_one(f"SELECT count(*) FROM {table}")[0])}
-    for v in st["labels"].values():
-        out[v] = out.get(v, 0) + 1
-    out["labelled"] = len(st["labels"])
-    return out
+    return st
 
 
 def label_progress(ws: Workspace, item_kind: str = "image") -> dict[str, int]:
