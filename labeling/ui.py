@@ -10,15 +10,9 @@ import gradio as gr
 from storage import Workspace, catalog
 
 from .service import ReviewService
+from .ui_common import counts_html
 
 STATIC = Path(__file__).parent / "static"
-
-
-def _counts_html(svc: ReviewService) -> str:
-    c = catalog.counts(svc.ws)
-    return ('<div class="counts">'
-            + " · ".join(f"<b>{c[k]:,}</b> {k.replace('_', ' ')}" for k in ("images", "videos", "triples", "labels"))
-            + "</div>")
 
 
 def build_app(ws: Workspace, *, auth_enabled: bool = False) -> tuple[gr.Blocks, dict[str, Any]]:
@@ -39,15 +33,15 @@ def build_app(ws: Workspace, *, auth_enabled: bool = False) -> tuple[gr.Blocks, 
         with gr.Row(elem_id="app-header", equal_height=True):
             gr.HTML(f'<div id="app-title"><h1>Ad-VFX Curation Studio</h1><p>workspace '
                     f'<code>{ws.root}</code></p></div>', scale=3)
-            counts = gr.HTML(_counts_html(svc), scale=3, elem_id="app-counts")
+            counts = gr.HTML(counts_html(svc.ws), scale=3, elem_id="app-counts")
             annotator = gr.Textbox(label="Annotator", placeholder="your name", scale=1, min_width=160,
                                    elem_id="annotator", interactive=not auth_enabled,
                                    value=None)
         with gr.Tabs(elem_id="tabs"):
             with gr.Tab("Images", id="images", elem_id="tab-images-root"):
-                images.build(annotator)
+                images.build(annotator, counts)
             with gr.Tab("Videos", id="videos", elem_id="tab-videos-root"):
-                videos.build(annotator)
+                videos.build(annotator, counts)
             with gr.Tab("Compare", id="compare", elem_id="tab-compare-root"):
                 compare.build(annotator)
             with gr.Tab("Classifier", id="classifier", elem_id="tab-classifier-root"):
@@ -74,7 +68,7 @@ def build_app(ws: Workspace, *, auth_enabled: bool = False) -> tuple[gr.Blocks, 
         fn_c, outs_c = misc.classifier_refresh
         demo.load(fn_c, None, outs_c, api_visibility="private", show_progress="hidden")
         compare.on_app_load(demo, annotator)
-        gr.Timer(15).tick(lambda: _counts_html(svc), None, [counts], api_visibility="private",
+        gr.Timer(15).tick(lambda: counts_html(svc.ws), None, [counts], api_visibility="private",
                           show_progress="hidden")
     demo.svc = svc  # type: ignore[attr-defined]
     roots = [str(ws.root)] + [r for r in catalog.media_roots(ws)]

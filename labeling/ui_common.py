@@ -4,6 +4,16 @@ from __future__ import annotations
 import gradio as gr
 
 
+def counts_html(ws) -> str:
+    """The header line: images, videos, triples, label events (five count(*): a few ms at 100,000 rows)."""
+    from storage import catalog
+
+    c = catalog.counts(ws)
+    return ('<div class="counts">'
+            + " · ".join(f"<b>{c[k]:,}</b> {k.replace('_', ' ')}" for k in ("images", "videos", "triples", "labels"))
+            + "</div>")
+
+
 def session_of(request: gr.Request | None) -> str:
     return (getattr(request, "session_hash", None) or "api") if request is not None else "api"
 

@@ -12,7 +12,8 @@ from storage import review_store as rs
 from . import overlays as ovl
 from . import render
 from .service import IMAGE_REASONS, LabelError, ReviewService
-from .ui_common import SessionLocks, annotator_of, key_js, locked, session_of, shown_js, split_key
+from .ui_common import (SessionLocks, annotator_of, counts_html, key_js, locked, session_of, shown_js,
+                        split_key)
 
 ORDERS = [("Uncertainty (closest to threshold)", "uncertainty"), ("Score high → low", "score"), ("Score low → high", "score_asc"),
           ("Newest first", "newest"), ("Catalogue order", "id")]
@@ -249,8 +250,9 @@ class ImagesTab:
 
     def h_after(self, st):
         """Once a new item is on screen (the page asks, debounced, after drawing it: off the key-press path):
-        the fresh progress line, the up-next strip and the last message."""
-        return self.progress_html(fresh=True), self.gallery(st or new_state()), (st or {}).get("msg", "")
+        the fresh progress line, the up-next strip, the last message and the header counts."""
+        return (self.progress_html(fresh=True), self.gallery(st or new_state()), (st or {}).get("msg", ""),
+                counts_html(self.svc.ws))
 
     def h_overlays(self, st, toggles, request: gr.Request):
         """While the view says overlays are being computed (the page asks): wait for them in the worker,
@@ -290,7 +292,7 @@ class ImagesTab:
         return v, info
 
     # -- layout --------------------------------------------------------------------------------
-    def build(self, annotator: gr.Textbox) -> None:
+    def build(self, annotator: gr.Textbox, counts: gr.HTML) -> None:
         ws = self.svc.ws
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=240, elem_classes=["sidebar"]):
@@ -338,8 +340,8 @@ class ImagesTab:
         # join + event stream) with few outputs; the rest follows in `h_after`, which the page asks for once
         # the new item is drawn, and the overlays in `h_overlays` while they are still computing (`shown_js`).
         fast = dict(concurrency_limit=None, show_progress="hidden", queue=False)
-        view.shown(self.h_after, [st], [progress, gallery, status], show_progress="hidden", api_visibility="private",
-                   queue=False, trigger_mode="always_last")
+        view.shown(self.h_after, [st], [progress, gallery, status, counts], show_progress="hidden",
+                   api_visibility="private", queue=False, trigger_mode="always_last")
         view.pending(self.h_overlays, [st, toggles], [view, info], show_progress="hidden", api_visibility="private",
                      concurrency_limit=4, concurrency_id="overlays", trigger_mode="always_last")
 

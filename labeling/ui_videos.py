@@ -16,8 +16,8 @@ from . import overlays as ovl
 from . import render
 from .jobs import JobRunner, progress_md
 from .service import VIDEO_REASONS, LabelError, ReviewService
-from .ui_common import (SessionLocks, annotator_of, key_js, locked, nav_advance, nav_current, nav_prev, nav_show,
-                        new_nav, session_of, shown_js, split_key)
+from .ui_common import (SessionLocks, annotator_of, counts_html, key_js, locked, nav_advance, nav_current, nav_prev,
+                        nav_show, new_nav, session_of, shown_js, split_key)
 
 LAYERS = ["Product mask", "OCR boxes", "Frame counter"]
 LAYER_KEYS = {"Product mask": "mask", "OCR boxes": "ocr", "Frame counter": "counter"}
@@ -263,8 +263,8 @@ class VideosTab:
 
     def h_after(self, st):
         """Once a new video is on screen (the page asks, debounced, after drawing it: off the key-press path):
-        the up-next list and the last message."""
-        return self.queue_html(st or new_nav()), (st or {}).get("msg", "")
+        the up-next list, the last message and the header counts."""
+        return self.queue_html(st or new_nav()), (st or {}).get("msg", ""), counts_html(self.svc.ws)
 
     def h_wait_overlays(self, st, layers, request: gr.Request):
         """Off the review path: wait for computed overlay data (if it was needed), then redraw the player."""
@@ -379,7 +379,7 @@ class VideosTab:
         return "Cancelling… (stops after the metric in progress)" if ok else "Nothing is running."
 
     # -- layout --------------------------------------------------------------------------------
-    def build(self, annotator: gr.Textbox) -> None:
+    def build(self, annotator: gr.Textbox, counts: gr.HTML) -> None:
         ws = self.svc.ws
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=240, elem_classes=["sidebar"]):
@@ -436,7 +436,7 @@ class VideosTab:
         # message follow when the page has drawn the video, the player again once overlay data still being
         # computed is ready (`shown_js`, as on Images)
         fast = dict(concurrency_limit=None, show_progress="hidden", queue=False)
-        player.shown(self.h_after, [st], [upnext, status], show_progress="hidden", api_visibility="private",
+        player.shown(self.h_after, [st], [upnext, status, counts], show_progress="hidden", api_visibility="private",
                      queue=False, trigger_mode="always_last")
         player.pending(trigger_mode="always_last", **wait_kw)
         apply.click(self.h_load, filt, outs + [upnext], api_name="videos_load")

@@ -70,6 +70,9 @@ def test_keyboard_labelling_video_overlays_and_curve(browser, app_server, artifa
     n = label_progress(ws, "image")["labelled"]
     page.wait_for_function("(t) => (document.querySelector('#img-progress') || {}).innerText?.startsWith(t)",
                            arg=f"{n} of ", timeout=30_000)
+    n_events = ws.query_one("SELECT count(*) FROM label_events")[0]       # the header counts follow too
+    page.wait_for_function("(t) => (document.querySelector('#app-counts') || {}).innerText?.includes(t)",
+                           arg=f"{n_events:,} labels", timeout=8_000)     # well inside its 15 s timer
     ahead = page.locator("#img-upnext [data-jump]").evaluate_all("els => els.map(e => e.dataset.jump)")
     assert ahead and shown not in ahead and str(last) not in ahead
     page.wait_for_selector("#image-view .ov-mask", timeout=120_000)
