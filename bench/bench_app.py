@@ -116,6 +116,19 @@ PRESS_AND_WAIT = """async ([key, sel, media]) => {
 }"""
 
 
+def press_rows(page, out: dict, name: str, keys: tuple[str, str], sel: str, media: str, n: int) -> None:
+    """`n` key presses (alternating `keys`) closed loop (the next as soon as the item shows: a stress test),
+    then `n` with 0.5 s on each item (a fast designer's glance, during which the page's follow-up runs)."""
+    for suffix, think in (("", 0.0), ("_paced", 0.5)):
+        times = []
+        for k in range(n):
+            ms = page.evaluate(PRESS_AND_WAIT, [keys[k % 2], sel, media])
+            if ms >= 0:
+                times.append(ms / 1000)
+            time.sleep(think)
+        out[name + suffix] = summary(times)
+
+
 def browser_latency(base: str, n: int, nvid: int) -> dict:
     """Key press -> the next item visible in Debian's Chromium (the designer's view of 'the next image appears')."""
     from playwright.sync_api import sync_playwright
@@ -132,27 +145,11 @@ def browser_latency(base: str, n: int, nvid: int) -> dict:
         for name in ("Product mask", "OCR boxes"):   # overlays of 100,000 fake rows are not cached: leave them off
             page.locator("#img-overlays").get_by_label(name).uncheck()
         page.locator("#image-view").click()
-        # closed loop (the next key press as soon as the image shows: a stress test), then with 0.5 s on each
-        # item (a fast designer's glance, during which the page's follow-up request runs)
-        for suffix, think in (("", 0.0), ("_paced", 0.5)):
-            times = []
-            for k in range(n):
-                ms = page.evaluate(PRESS_AND_WAIT, ["g" if k % 2 else "b", "#image-view .iv", "img.iv-img"])
-                if ms >= 0:
-                    times.append(ms / 1000)
-                time.sleep(think)
-            out["browser_next_image" + suffix] = summary(times)
+        press_rows(page, out, "browser_next_image", ("b", "g"), "#image-view .iv", "img.iv-img", n)
         page.get_by_role("tab", name="Videos").click()
         page.wait_for_selector("#vid-player video", timeout=60_000)
         page.locator("#vid-player").click()
-        for suffix, think in (("", 0.0), ("_paced", 0.5)):
-            vt = []
-            for k in range(nvid):
-                ms = page.evaluate(PRESS_AND_WAIT, ["a" if k % 2 else "r", "#vid-player .vid-wrap", "video"])
-                if ms >= 0:
-                    vt.append(ms / 1000)
-                time.sleep(think)
-            out["browser_next_video" + suffix] = summary(vt)
+        press_rows(page, out, "browser_next_video", ("r", "a"), "#vid-player .vid-wrap", "video", nvid)
         b.close()
     return out
 

@@ -188,8 +188,7 @@ def _progress_update(ws: Workspace, live: dict, item_kind: str, full_every: floa
         if touched:
             marks = ", ".join("?" for _ in touched)
             fresh = {int(r[0]): r[1] for r in ws.query(
-                f"SELECT item_id, arg_max(value, event_id) FROM current_labels WHERE item_kind = ? "
-                f"AND item_id IN ({marks}) GROUP BY item_id", [item_kind, *touched])}
+                f"SELECT item_id, label FROM ({_LAB}) WHERE item_id IN ({marks})", [item_kind, *touched])}
             for t in touched:
                 st["labels"].pop(t, None)
             st["labels"].update(fresh)
