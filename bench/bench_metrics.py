@@ -141,7 +141,11 @@ def main(argv: list[str] | None = None) -> int:
         load = os.getloadavg()
     except OSError:
         load = None
+    from metrics.backends import get_ocr
+
+    ocr = get_ocr()
     meta = {"video": f"{SIZE}x{SIZE}, {N_FRAMES} frames, {FPS} fps (demo ad scene)", "device": args.device,
+            "ocr_engine": f"{getattr(ocr, 'engine', '?')} on {getattr(ocr, 'device', '?')}",
             "cpus": os.cpu_count(), "loadavg_at_end": load, "python": platform.python_version(),
             "opencv": cv2.__version__, "pyav": av.__version__, "repeats": args.repeats}
     out = Path(args.out) if args.out else REPO / "bench" / "results" / f"metrics_{args.device}"
@@ -149,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "goals": goals, "rows": rows}, indent=2,
                                                    default=str))
     lines = [f"# Metrics benchmark ({args.device})", "",
-             f"Video: {meta['video']}; {meta['cpus']} CPUs; load average at the end {load}; "
+             f"Video: {meta['video']}; {meta['cpus']} CPUs; OCR engine: {meta['ocr_engine']}; "
+             f"load average at the end {load}; "
              f"median of {args.repeats} runs (TSScore, reference and suite: 1 run).", "",
              "| step | wall s | CPU s (all threads) | value | status / backend |", "|---|---:|---:|---:|---|"]
     for k, r in rows.items():

@@ -9,12 +9,13 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from metrics.config import NA, OK, MetricOutput
 from metrics.registry import METRICS, Case, backend_keys, get_spec
-from storage import Workspace
-from storage import metric_store
+
+if TYPE_CHECKING:  # score_video runs on scoring workers (Ray, a GPU box) that need no database driver
+    from storage import Workspace
 
 CACHED_STATUSES = (OK, NA)     # unavailable / error are retried on the next run
 
@@ -26,6 +27,11 @@ class Job:
     video_path: str
     cases: list[dict[str, Any]]                       # triple_id, image_path, prompt, product
     todo: list[tuple[str, int, str]] = field(default_factory=list)   # (metric, triple_id, params_hash)
+
+
+def _store():
+    from storage import metric_store
+    return metric_store
 
 
 def plan(ws: Workspace, metrics: Iterable[str], *, configs: dict[str, Any] | None = None,
@@ -57,7 +63,7 @@ def plan(ws: Workspace, metrics: Iterable[str], *, configs: dict[str, Any] | Non
         job = Job(v["id"], v["path"], cases)
         for s in specs:
             for tid in ([c["triple_id"] for c in cases] if s.per_triple else [0]):
-                hit = None if force else metric_store.get_result(
+                hit = None if force else _store().get_result(
                     ws, metric=s.name, version=s.version, params_hash=hashes[s.name], video_id=v["id"],
                     triple_id=tid)
                 if hit and hit["status"] in CACHED_STATUSES:
@@ -117,7 +123,7 @@ def score_video(job: Job, *, configs: dict[str, Any] | None = None, workspace: s
 
 def write_results(ws: Workspace, results: Iterable[dict[str, Any]]) -> None:
     for r in results:
-        metric_store.put_result(ws, metric=r["metric"], version=r["version"], params_hash=r["params_hash"],
+        _store().put_result(ws, metric=r["metric"], version=r["version"], params_hash=r["params_hash"],
                                 video_id=r["video_id"], triple_id=r["triple_id"], value=r["value"],
                                 status=r["status"], reason=r["reason"], backend=r["backend"], trace=r["trace"],
                                 seconds=r["seconds"])

@@ -28,6 +28,7 @@ full OCR. Clarity is always measured on the frame's own pixels.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,15 +130,43 @@ def norm_var_lap(gray: np.ndarray, box, half: float) -> float:
 
 
 # -- product blanking ------------------------------------------------------------------------------
+def _median_from_hists(hists: list[np.ndarray], n: int) -> np.ndarray:
+    """Per-channel median from 256-bin counts, as np.median(...).astype(np.uint8) gives it: the mean of the
+    two middle values for an even count, truncated."""
+    ranks = np.array([(n - 1) // 2, n // 2]) + 1
+    out = np.empty(len(hists), np.uint8)
+    for c, h in enumerate(hists):
+        lo, hi = np.searchsorted(np.cumsum(h), ranks)
+        out[c] = int((int(lo) + int(hi)) / 2)
+    return out
+
+
+def median_colour(pixels: np.ndarray) -> np.ndarray:
+    """np.median(pixels, axis=0).astype(np.uint8) for (N, C) uint8 pixels, from histograms (np.median sorts)."""
+    return _median_from_hists([np.bincount(pixels[:, c], minlength=256) for c in range(pixels.shape[1])],
+                              len(pixels))
+
+
 def blank_product(image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """The product region (dilated 2 px) filled with the median colour of the rest. Histograms and masked
+    copies instead of boolean indexing: ~4 ms instead of ~22 ms for a 768 px frame, paid on every OCR'd frame."""
     import cv2
 
     if mask is None or not mask.any():
         return image
-    m = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8), iterations=1).astype(bool)
-    out = image.copy()
-    out[m] = np.median(image[~m], axis=0).astype(np.uint8) if (~m).any() else 128
-    return out
+    m = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8), iterations=1)
+    keep = (m == 0).view(np.uint8)
+    n = int(keep.sum())
+    img = np.ascontiguousarray(image)
+    if n == 0:
+        colour = np.full(img.shape[2], 128, np.uint8)
+    elif img.shape[0] * img.shape[1] < 1 << 24:  # calcHist counts in float32: exact below 2**24
+        colour = _median_from_hists([cv2.calcHist([img], [c], keep, [256], [0, 256]).ravel()
+                                     for c in range(img.shape[2])], n)
+    else:
+        colour = median_colour(img[keep.astype(bool)])
+    fill = cv2.merge([np.full(img.shape[:2], int(c), np.uint8) for c in colour])  # np.full_like with a
+    return cv2.copyTo(fill, m, img.copy())                                  # colour vector is 20x slower
 
 
 def _ocr_boxes(ocr, image: np.ndarray) -> list[dict[str, Any]]:
@@ -209,6 +238,51 @@ def reference_texts(ocr, image: np.ndarray, mask: np.ndarray | None, conf_thresh
 
 
 # -- the metric ------------------------------------------------------------------------------------
+def _ocr_frames(ocr, frames, masks, blanked, small, small_masks, recognize, cfg: TSConfig, keyframes: list[int],
+                dets_of: list[list[dict]], reused_from: list[int | None], how: list[str]) -> None:
+    """Detections of every sampled frame, in order: a full OCR, a copy of an identical-looking earlier
+    frame's ('reuse'), or that frame's boxes re-read where only their insides changed ('reread')."""
+    import cv2
+
+    for i, f in enumerate(frames):
+        src, mode, best = None, "ocr", None
+        if cfg.reuse:
+            for k in keyframes[::-1]:
+                valid = ~(small_masks[i] | small_masks[k])
+                if valid.sum() == 0:
+                    continue
+                changed = (cv2.absdiff(small[i], small[k]) > cfg.reuse_diff) & valid
+                frac = changed.sum() / valid.sum()
+                if frac <= cfg.reuse_frac:
+                    src, mode = k, "reuse"
+                    break
+                if best is None or frac < best[1]:
+                    best = (k, frac, changed)
+            if src is None and best is not None and recognize is not None and dets_of[best[0]]:
+                # changes only inside the text boxes of a key frame: re-read those boxes (crop to text regions)
+                k, _, changed = best
+                inside = np.zeros_like(changed)
+                for d in dets_of[k]:
+                    x0, y0, x1, y1 = (v / 2 for v in d["box"])
+                    py = 0.3 * (y1 - y0)
+                    inside[int(max(0, y0 - py)):int(y1 + py + 1), int(max(0, x0 - py)):int(x1 + py + 1)] = True
+                outside = (changed & ~inside).sum()
+                if outside <= cfg.reuse_frac * changed.size:
+                    src, mode = k, "reread"
+        if src is None:
+            img = blanked[i] if blanked[i] is not None else blank_product(f, masks[i])
+            dets_of.append(_ocr_boxes(ocr, img))
+            keyframes.append(i)
+        elif mode == "reuse":
+            dets_of.append([dict(d) for d in dets_of[src]])
+        else:
+            got = recognize([_crop(f, d["box"]) for d in dets_of[src]])
+            dets_of.append([{**d, "text": txt, "conf": conf} for d, (txt, conf) in zip(dets_of[src], got)
+                            if txt.strip()])
+        reused_from.append(src)
+        how.append(mode)
+
+
 def compute(frames: list[np.ndarray], case, cfg: TSConfig = TSConfig(), *, ocr=None, seg=None,
             frame_scale: float = 1.0, masks: list[np.ndarray] | None = None) -> MetricOutput:
     import cv2
@@ -250,42 +324,16 @@ def compute(frames: list[np.ndarray], case, cfg: TSConfig = TSConfig(), *, ocr=N
     dets_of: list[list[dict]] = []
     reused_from: list[int | None] = []
     how: list[str] = []
-    for i, f in enumerate(frames):
-        src, mode, best = None, "ocr", None
-        if cfg.reuse:
-            for k in keyframes[::-1]:
-                valid = ~(small_masks[i] | small_masks[k])
-                if valid.sum() == 0:
-                    continue
-                changed = (cv2.absdiff(small[i], small[k]) > cfg.reuse_diff) & valid
-                frac = changed.sum() / valid.sum()
-                if frac <= cfg.reuse_frac:
-                    src, mode = k, "reuse"
-                    break
-                if best is None or frac < best[1]:
-                    best = (k, frac, changed)
-            if src is None and best is not None and recognize is not None and dets_of[best[0]]:
-                # changes only inside the text boxes of a key frame: re-read those boxes (crop to text regions)
-                k, _, changed = best
-                inside = np.zeros_like(changed)
-                for d in dets_of[k]:
-                    x0, y0, x1, y1 = (v / 2 for v in d["box"])
-                    py = 0.3 * (y1 - y0)
-                    inside[int(max(0, y0 - py)):int(y1 + py + 1), int(max(0, x0 - py)):int(x1 + py + 1)] = True
-                outside = (changed & ~inside).sum()
-                if outside <= cfg.reuse_frac * changed.size:
-                    src, mode = k, "reread"
-        if src is None:
-            dets_of.append(_ocr_boxes(ocr, blank_product(f, masks[i])))
-            keyframes.append(i)
-        elif mode == "reuse":
-            dets_of.append([dict(d) for d in dets_of[src]])
-        else:
-            got = recognize([_crop(f, d["box"]) for d in dets_of[src]])
-            dets_of.append([{**d, "text": txt, "conf": conf} for d, (txt, conf) in zip(dets_of[src], got)
-                            if txt.strip()])
-        reused_from.append(src)
-        how.append(mode)
+    # On a GPU one detector call is mostly kernel launches: detect on every blanked frame in a few batches
+    # up front (frames later reused cost a little wasted GPU time); the loop below is unchanged.
+    blanked: list[np.ndarray | None] = [None] * len(frames)
+    ahead = contextlib.nullcontext()
+    if getattr(ocr, "batched", False):
+        blanked = [blank_product(f, m) for f, m in zip(frames, masks)]
+        ahead = ocr.prefetch(blanked)
+    with ahead:
+        _ocr_frames(ocr, frames, masks, blanked, small, small_masks, recognize, cfg, keyframes, dets_of,
+                    reused_from, how)
 
     # assign to reference texts, link into segments
     t_count = len(frames)

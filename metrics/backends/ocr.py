@@ -1,8 +1,16 @@
 """OCR: PaddleOCR's PP-OCR detection + recognition models as shipped inside the `rapidocr` wheel
-(ONNX Runtime, Chinese and English, offline). `paddleocr` is used instead only when asked for
-(ADVFX_OCR=paddleocr) and its models are present locally under <models>/paddleocr/."""
+(Chinese and English, offline). `paddleocr` is used instead only when asked for (ADVFX_OCR=paddleocr)
+and its models are present locally under <models>/paddleocr/.
+
+Engines for the same ONNX graphs: ONNX Runtime on the CPU (`onnxruntime`), or, on a GPU machine, the
+graphs converted to PyTorch modules by onnx2torch (`torch`). The onnxruntime-gpu wheel is the other way
+to a GPU, but it is a 256 MB download that must match the machine's CUDA; torch is already there for
+the other models. Both engines share rapidocr's pre- and post-processing, and the converted graphs give
+the ONNX Runtime outputs to ~1e-5 (tested), so the text is the same. $ADVFX_OCR_ENGINE picks
+`onnxruntime` or `torch`; the default is torch where CUDA is usable, else ONNX Runtime (faster on CPUs)."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -11,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._common import BackendUnavailable, as_rgb_uint8, models_dir, status_record
+from ._common import BackendUnavailable, as_rgb_uint8, models_dir, status_record, torch_device
 
 
 def _ocr_threads() -> int:
@@ -68,13 +76,129 @@ def _rapidocr_root() -> Path:
     return Path(rapidocr.__file__).parent / "models"
 
 
+def ocr_engine() -> str:
+    """`torch` or `onnxruntime`: $ADVFX_OCR_ENGINE, else torch when a CUDA device is usable."""
+    forced = os.environ.get("ADVFX_OCR_ENGINE", "").lower()
+    if forced in ("torch", "onnxruntime"):
+        return forced
+    if forced:
+        raise BackendUnavailable(f"ADVFX_OCR_ENGINE={forced!r}: use 'torch' or 'onnxruntime'")
+    return "torch" if torch_device().startswith("cuda") else "onnxruntime"
+
+
+def onnx_for_torch(path: Path):
+    """The ONNX graph at `path`, rewritten into the subset onnx2torch converts: PaddlePaddle's exporter
+    writes stride-1 `auto_pad=SAME_UPPER` convolutions and pools (made explicit pads here, which is what
+    SAME_UPPER means at stride 1) and, in the angle classifier, weights as Constant nodes (made
+    initializers). The graph computes the same function."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    nodes = []
+    for node in graph.node:
+        attrs = {a.name: a for a in node.attribute}
+        if node.op_type == "Constant" and len(node.output) == 1 and "value" in attrs:
+            graph.initializer.append(numpy_helper.from_array(numpy_helper.to_array(attrs["value"].t),
+                                                             node.output[0]))
+            continue
+        pad = attrs.get("auto_pad")
+        if pad is not None and pad.s in (b"SAME_UPPER", b"SAME_LOWER"):
+            kernel = list(attrs["kernel_shape"].ints)
+            strides = list(attrs["strides"].ints) if "strides" in attrs else [1] * len(kernel)
+            if any(s != 1 for s in strides):
+                raise BackendUnavailable(f"OCR torch engine: {path.name}: {node.name} pads SAME at stride "
+                                         f"{strides}, which needs the input size; use ADVFX_OCR_ENGINE=onnxruntime")
+            small = [(k - 1) // 2 for k in kernel]
+            big = [(k - 1) - (k - 1) // 2 for k in kernel]
+            begin, end = (small, big) if pad.s == b"SAME_UPPER" else (big, small)
+            node.attribute.remove(pad)
+            node.attribute.append(helper.make_attribute("pads", begin + end))
+        nodes.append(node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return model
+
+
+class _Uint8Batch:
+    """A resized uint8 NHWC batch plus the normalisation the session applies on its device."""
+
+    def __init__(self, pixels: np.ndarray, mean, std) -> None:
+        import torch
+
+        self.pixels = np.ascontiguousarray(pixels)
+        self.mean = torch.tensor(np.asarray(mean, np.float32))[None, :, None, None]
+        self.std = torch.tensor(np.asarray(std, np.float32))[None, :, None, None]
+
+
+class _DeviceDetPreprocess:
+    """rapidocr's detector pre-processing (its resize to a multiple of 32) that leaves normalisation to
+    the torch session."""
+
+    def __init__(self, base) -> None:
+        self.base, self.mean, self.std = base, base.mean, base.std
+
+    def __call__(self, img: np.ndarray) -> "_Uint8Batch | None":
+        resized = self.base.resize(img)
+        return None if resized is None else _Uint8Batch(resized[None], self.mean, self.std)
+
+
+class TorchSession:
+    """One PP-OCR graph as a PyTorch module on `device`, in place of rapidocr's ONNX Runtime session
+    (same call: a float32 NCHW batch in, the first output out). Metadata such as the recogniser's
+    character list still comes from the ONNX session it replaces."""
+
+    def __init__(self, ort_session, path: Path, device: str) -> None:
+        import warnings
+
+        import torch
+        from onnx2torch import convert
+
+        # onnx2torch's Slice indexes with a list; torch warns that a future release may read that as a
+        # tensor index. The equality test against ONNX Runtime (tests/backends) would catch that change.
+        warnings.filterwarnings("ignore", message="Using a non-tuple sequence for multidimensional indexing",
+                                category=UserWarning, module=r"onnx2torch\.")
+        self._meta = ort_session
+        self.device = torch.device(device)
+        self.module = convert(onnx_for_torch(path)).eval().to(self.device)
+        self.ahead: tuple[tuple, np.ndarray] | None = None  # (input shape, output) for the next call
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        ahead, self.ahead = self.ahead, None
+        if ahead is not None and isinstance(batch, _Uint8Batch) and batch.pixels.shape == ahead[0]:
+            return ahead[1]
+        with torch.inference_mode():
+            if isinstance(batch, _Uint8Batch):
+                # the detector's normalisation, on the device: rapidocr's runs in float64 on the CPU and
+                # cost more than the network itself on a GPU
+                x = torch.from_numpy(batch.pixels).to(self.device, non_blocking=True)
+                x = x.permute(0, 3, 1, 2).float() * (1.0 / 255.0)
+                x = (x - batch.mean.to(self.device)) / batch.std.to(self.device)
+            else:
+                x = torch.from_numpy(np.ascontiguousarray(batch, np.float32)).to(self.device, non_blocking=True)
+            y = self.module(x)
+            y = y[0] if isinstance(y, (list, tuple)) else y
+            return y.float().cpu().numpy()
+
+    def have_key(self, key: str = "character") -> bool:
+        return self._meta.have_key(key)
+
+    def get_character_list(self, key: str = "character") -> list[str]:
+        return self._meta.get_character_list(key)
+
+
 class RapidOCRBackend:
-    """`rapidocr-ppocr`: PP-OCR det+cls+rec ONNX models from the rapidocr wheel."""
+    """`rapidocr-ppocr`: PP-OCR det+cls+rec ONNX models from the rapidocr wheel, run by ONNX Runtime or,
+    converted, by PyTorch (`engine`, default `ocr_engine()`; `device` for the torch engine, default the
+    best one)."""
 
     name = "rapidocr-ppocr"
     MIN_SIDE = 8  # below this nothing is legible; return [] rather than feed the detector
 
-    def __init__(self) -> None:
+    def __init__(self, engine: str | None = None, device: str | None = None) -> None:
         try:
             from rapidocr import RapidOCR
         except Exception as exc:
@@ -93,10 +217,101 @@ class RapidOCRBackend:
         except TypeError:
             self._engine = RapidOCR()
         logging.getLogger("RapidOCR").setLevel(logging.WARNING)
-        self._lock = threading.Lock()  # one ONNX session set; calls are serialized
+        self._lock = threading.Lock()  # one session set; calls are serialized
+        self._ahead: dict[int, tuple] = {}  # prefetched detections: id(image) -> (image, input shape, map)
         self.models = sorted(p.name for p in _rapidocr_root().glob("*.onnx"))
-        self.version = f"rapidocr {_rapidocr_version()}; " + ", ".join(self.models)
+        self.engine = engine or ocr_engine()
         self.device = "cpu"
+        if self.engine == "torch":
+            self.device = device or torch_device()
+            self._to_torch()
+        elif self.engine != "onnxruntime":
+            raise BackendUnavailable(f"OCR engine {self.engine!r}: use 'torch' or 'onnxruntime'")
+        # the engine is not in the version: both give the same text, so cached TSScores stay valid
+        self.version = f"rapidocr {_rapidocr_version()}; " + ", ".join(self.models)
+
+    def _to_torch(self) -> None:
+        """Load det, cls and rec the normal way (configs, character list), then swap each ONNX Runtime
+        session for its converted module."""
+        try:
+            import onnx2torch  # noqa: F401
+        except Exception as exc:
+            raise BackendUnavailable(f"OCR torch engine: onnx2torch cannot be imported ({exc}); install it "
+                                     "with `pip install onnx2torch`, or use ADVFX_OCR_ENGINE=onnxruntime") from None
+        eng = self._engine
+        for load, key in ((eng._load_det_model, "det"), (eng._load_cls_model, "cls"), (eng._load_rec_model, "rec")):
+            part = load()
+            path = self._model_file(part.session, key)
+            try:
+                part.session = TorchSession(part.session, path, self.device)
+                if key == "det":
+                    part.get_preprocess = lambda make=part.get_preprocess: _DeviceDetPreprocess(make())
+            except BackendUnavailable:
+                raise
+            except Exception as exc:
+                raise BackendUnavailable(f"OCR torch engine: {path.name} could not be converted or moved to "
+                                         f"{self.device} ({exc}); use ADVFX_OCR_ENGINE=onnxruntime") from None
+
+    @property
+    def batched(self) -> bool:
+        """Whether `prefetch` pays: the torch engine on a GPU, where one detector call costs its kernel
+        launches (~11 ms for one 768 px frame on an H200, ~4.5 ms a frame in a batch of 8)."""
+        return self.engine == "torch" and str(self.device).startswith("cuda")
+
+    @contextlib.contextmanager
+    def prefetch(self, images: list[np.ndarray], batch: int = 8):
+        """Run the text detector on `images` now, in batches. Inside the block, a call on one of these
+        image objects takes its detection from there and runs the rest of the pipeline as usual, so its
+        result is the call's own. Only the torch engine batches; elsewhere this does nothing."""
+        if self.engine == "torch" and images:
+            det = self._engine._load_det_model()
+            prep = det.get_preprocess()
+            with self._lock:
+                by_shape: dict[tuple, list[tuple[np.ndarray, np.ndarray]]] = {}
+                for img in images:
+                    x = self._det_input(img, prep)
+                    if x is not None:
+                        by_shape.setdefault(x.shape, []).append((img, x))
+                for items in by_shape.values():
+                    for i in range(0, len(items), batch):
+                        part = items[i:i + batch]
+                        maps = det.session(_Uint8Batch(np.stack([x for _, x in part]), prep.mean, prep.std))
+                        for (img, x), y in zip(part, maps):
+                            # keyed by the caller's object (kept alive here, so its id stays its own)
+                            self._ahead[id(img)] = (img, (1, *x.shape), y[None])
+        try:
+            yield self
+        finally:
+            with self._lock:
+                self._ahead.clear()
+
+    def _det_input(self, image: np.ndarray, prep) -> np.ndarray | None:
+        """The uint8 image the pipeline's detector call will get for `image` (this backend's and rapidocr's
+        own steps up to it). A mismatch costs only the prefetch: that call then runs the detector itself."""
+        img = as_rgb_uint8(image)
+        if min(img.shape[:2]) < self.MIN_SIDE:
+            return None
+        eng = self._engine
+        x = eng.load_img(np.ascontiguousarray(img[:, :, ::-1]))
+        x, record = eng.preprocess_img(x)
+        if eng.cfg.Global.use_vertical_padding:
+            from rapidocr.main import apply_vertical_padding
+            x, record = apply_vertical_padding(x, record, eng.width_height_ratio, eng.min_height)
+        batch = prep(x)
+        return None if batch is None else batch.pixels[0]
+
+    @staticmethod
+    def _model_file(session, key: str) -> Path:
+        """The ONNX file a pipeline part ('det', 'cls', 'rec') loaded: its ONNX Runtime session's path,
+        else the one bundled file of that part."""
+        named = getattr(getattr(session, "session", None), "_model_path", None)
+        if named:
+            return Path(named)
+        found = [p for p in sorted(_rapidocr_root().glob("*.onnx")) if f"_{key}_" in p.name]
+        if len(found) != 1:
+            raise BackendUnavailable(f"OCR torch engine: expected one {key} model in {_rapidocr_root()}, "
+                                     f"found {[p.name for p in found]}")
+        return found[0]
 
     def __call__(self, image: np.ndarray) -> list[OCRBox]:
         img = as_rgb_uint8(image)
@@ -105,7 +320,12 @@ class RapidOCRBackend:
             return []
         bgr = np.ascontiguousarray(img[:, :, ::-1])  # rapidocr treats arrays as OpenCV (BGR) images
         with self._lock:
+            ahead = self._ahead.pop(id(image), None) if self._ahead else None
+            if ahead is not None and ahead[0] is image:
+                self._engine.text_det.session.ahead = ahead[1:]
             res = self._engine(bgr)
+            if ahead is not None and self._engine.text_det is not None:
+                self._engine.text_det.session.ahead = None   # unused (e.g. the image was too small)
         boxes = getattr(res, "boxes", None)
         if boxes is None or len(boxes) == 0:
             return []
@@ -162,13 +382,22 @@ def build_ocr():
     return RapidOCRBackend()
 
 
+def _status_device() -> str:
+    try:
+        engine = ocr_engine()
+    except BackendUnavailable:
+        return "cpu"
+    return f"{torch_device()} (torch engine)" if engine == "torch" else "cpu (onnxruntime)"
+
+
 def ocr_status() -> dict:
     try:
         root = _rapidocr_root()
         files = sorted(root.glob("*.onnx"))
         ok = any("det" in f.name for f in files) and any("rec" in f.name for f in files)
         return status_record("ocr", "ocr", available=ok, name=RapidOCRBackend.name, weights=str(root),
-                             source="bundled in the rapidocr wheel (PaddleOCR PP-OCR ONNX)", device="cpu",
+                             source="bundled in the rapidocr wheel (PaddleOCR PP-OCR ONNX)",
+                             device=_status_device(),
                              version=f"rapidocr {_rapidocr_version()}: "
                                      + ", ".join(f.name for f in files),
                              reason=None if ok else f"no PP-OCR det/rec ONNX models in {root}")

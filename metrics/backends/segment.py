@@ -14,7 +14,6 @@ and colour) frame to frame, shifting/scaling the first mask; see `ClassicalSegme
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Sequence
@@ -44,6 +43,9 @@ SAM2_SIZES = {  # size -> (checkpoint file, config inside the sam2 package)
     "large": ("sam2.1_hiera_large.pt", "configs/sam2.1/sam2.1_hiera_l.yaml"),
 }
 GDINO_DIR = "grounding-dino/grounding-dino-tiny"
+# how the video predictor is fed: frames from memory (not a JPEG round trip), bf16 autocast on CUDA. Part of
+# the segmenter's version, so masks made the old way are not reused from the score cache.
+SAM2_VIDEO_INPUT = "frames-in-memory"
 
 
 def _boxes_xyxy(exclude_boxes: Any) -> list[tuple[float, float, float, float]]:
@@ -373,7 +375,8 @@ class SAM2Segmenter:
         self.predictor = SAM2ImagePredictor(model)
         isz = int(model.image_size)
         self.predictor._bb_feat_sizes = [(isz // 4, isz // 4), (isz // 8, isz // 8), (isz // 16, isz // 16)]
-        self.version = f"sam2 {getattr(sam2, '__version__', '1.x')}; {self.ckpt.name}:{sha8(self.ckpt)}"
+        self.version = (f"sam2 {getattr(sam2, '__version__', '1.x')}; {self.ckpt.name}:{sha8(self.ckpt)}; "
+                        f"video: {SAM2_VIDEO_INPUT}")
         self._video = None
         self._lock = threading.Lock()
         self._classical = ClassicalSegmenter()
@@ -416,7 +419,6 @@ class SAM2Segmenter:
 
     def propagate(self, frames: list[np.ndarray], first_mask: np.ndarray) -> list[np.ndarray]:
         import torch
-        from PIL import Image
         if not frames:
             return []
         if self._video is None:
@@ -426,17 +428,88 @@ class SAM2Segmenter:
                                                          hydra_overrides_extra=sam2_overrides())
             except Exception as exc:
                 raise corrupt(self.ckpt, exc) from None
-        with tempfile.TemporaryDirectory(prefix="advfx_sam2_") as tmp, self._lock, torch.inference_mode():
-            for i, fr in enumerate(frames):
-                Image.fromarray(as_rgb_uint8(fr)).save(os.path.join(tmp, f"{i:05d}.jpg"), quality=95)
-            state = self._video.init_state(video_path=tmp, offload_video_to_cpu=True)  # noqa
-            self._video.add_new_mask(state, frame_idx=0, obj_id=1, mask=np.asarray(first_mask, bool))
-            out: dict[int, np.ndarray] = {}
-            for idx, _obj_ids, logits in self._video.propagate_in_video(state):
-                out[idx] = (logits[0] > 0.0).cpu().numpy().reshape(logits.shape[-2:])
+        with self._lock, torch.inference_mode():
+            ac = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.startswith("cuda") else _null()
+            with ac:
+                state = sam2_video_state(self._video, frames)
+                self._video.add_new_mask(state, frame_idx=0, obj_id=1, mask=np.asarray(first_mask, bool))
+                out: dict[int, np.ndarray] = {}
+                for idx, _obj_ids, logits in self._video.propagate_in_video(state):
+                    out[idx] = (logits[0] > 0.0).cpu().numpy().reshape(logits.shape[-2:])
             self._video.reset_state(state)
         h, w = np.asarray(first_mask).shape[:2]
         return [out.get(i, np.zeros((h, w), bool)) for i in range(len(frames))]
+
+
+def sam2_frames_tensor(frames: Sequence[np.ndarray], image_size: int, device: Any = "cpu"):
+    """Frames as SAM2's video loader makes them from JPEG files (resized to a square, /255, ImageNet
+    mean/std), without the JPEG round trip. On the CPU the resize is PIL's, as in sam2; on a GPU it is
+    torch's bicubic on the device (PIL took ~20 ms a frame there, more than the tracking step)."""
+    import torch
+
+    mean = torch.tensor((0.485, 0.456, 0.406), dtype=torch.float32)[:, None, None]
+    std = torch.tensor((0.229, 0.224, 0.225), dtype=torch.float32)[:, None, None]
+    if torch.device(device).type == "cuda":
+        import torch.nn.functional as F
+
+        x = torch.from_numpy(np.stack([as_rgb_uint8(f) for f in frames])).to(device, non_blocking=True)
+        x = x.permute(0, 3, 1, 2).float() / 255.0
+        x = F.interpolate(x, size=(image_size, image_size), mode="bicubic", align_corners=False,
+                          antialias=True).clamp_(0.0, 1.0)
+        return (x - mean.to(device)) / std.to(device)
+    from PIL import Image
+
+    out = torch.zeros(len(frames), 3, image_size, image_size, dtype=torch.float32)
+    for i, fr in enumerate(frames):
+        sq = np.asarray(Image.fromarray(as_rgb_uint8(fr)).resize((image_size, image_size)))
+        out[i] = torch.from_numpy(sq / 255.0).permute(2, 0, 1)  # float64 division, as sam2 does
+    return (out - mean) / std
+
+
+def _prefill_features(predictor, state: dict, chunk: int = 8) -> None:
+    """Run the image encoder on all frames in batches and put each frame's features where
+    `_get_image_feature` looks first (its cache, which it otherwise fills one frame at a time, batch 1).
+    The position encodings are the same for every frame, so one copy is shared."""
+    images = state["images"]
+    pos = None
+    cache = {}
+    for start in range(0, len(images), chunk):
+        batch = images[start:start + chunk].to(state["device"]).float()
+        out = predictor.forward_image(batch)
+        if pos is None:
+            pos = [p[:1].clone() for p in out["vision_pos_enc"]]
+        for j in range(batch.shape[0]):
+            cache[start + j] = (batch[j:j + 1], {
+                "vision_features": out["vision_features"][j:j + 1].clone(),
+                "backbone_fpn": [f[j:j + 1].clone() for f in out["backbone_fpn"]],
+                "vision_pos_enc": pos})
+        del out
+    state["cached_features"] = cache
+
+
+def sam2_video_state(predictor, frames: Sequence[np.ndarray]) -> dict:
+    """`SAM2VideoPredictor.init_state` for frames already in memory (sam2 1.1.0 reads only a JPEG folder
+    or an MP4 file: writing 32 frames as JPEGs to read them back cost time and moved every pixel). The
+    state is built as init_state builds it; tests/backends check it against init_state on a JPEG folder.
+    On a GPU the frames stay on it and the image encoder runs batched over all of them up front."""
+    from collections import OrderedDict
+
+    h, w = np.asarray(frames[0]).shape[:2]
+    device = predictor.device
+    on_gpu = getattr(device, "type", str(device)).startswith("cuda")
+    state: dict[str, Any] = {
+        "images": sam2_frames_tensor(frames, int(predictor.image_size), device if on_gpu else "cpu"),
+        "num_frames": len(frames), "offload_video_to_cpu": not on_gpu, "offload_state_to_cpu": False,
+        "video_height": h, "video_width": w, "device": device, "storage_device": device,
+        "point_inputs_per_obj": {}, "mask_inputs_per_obj": {}, "cached_features": {}, "constants": {},
+        "obj_id_to_idx": OrderedDict(), "obj_idx_to_id": OrderedDict(), "obj_ids": [],
+        "output_dict_per_obj": {}, "temp_output_dict_per_obj": {}, "frames_tracked_per_obj": {},
+    }
+    if on_gpu:
+        _prefill_features(predictor, state)
+    else:
+        predictor._get_image_feature(state, frame_idx=0, batch_size=1)
+    return state
 
 
 class _null:
@@ -500,7 +573,7 @@ def segmenter_status() -> list[dict]:
     if p.exists():
         recs.append(status_record("segmenter", "segmentation", available=True, name="sam2-hiera-tiny",
                                   weights=str(p), source="local file", device=torch_device(),
-                                  version=SAM2_SIZES["tiny"][1]))
+                                  version=f"{SAM2_SIZES['tiny'][1]}; video: {SAM2_VIDEO_INPUT}"))
     else:
         recs.append(status_record("segmenter", "segmentation", available=True, name=ClassicalSegmenter.name,
                                   weights=None, source="classical fallback (no weights)", device="cpu",

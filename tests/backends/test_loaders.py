@@ -122,6 +122,48 @@ def test_sam2_image_and_video_predictor(ckpts, monkeypatch):
     assert logits_a.shape == logits_b.shape and not np.allclose(logits_a, logits_b, atol=1e-3)
 
 
+def test_sam2_video_state_from_memory_matches_init_state(ckpts, monkeypatch, tmp_path):
+    """The in-memory video state is the one sam2's own init_state builds from a JPEG folder: same keys and
+    sizes, frames equal up to the JPEG loss, same first-frame features. A sam2 release that changes its
+    state layout fails here."""
+    import torch
+    from PIL import Image
+
+    from metrics.backends.segment import _prefill_features, sam2_video_state
+
+    monkeypatch.setenv("ADVFX_SAM2_IMAGE_SIZE", "256")
+    _use(monkeypatch, ckpts[0])
+    seg = get_segmenter()
+    rng = np.random.default_rng(0)
+    frames = [np.clip(rng.normal(128, 20, (90, 120, 3)), 0, 255).astype(np.uint8) for _ in range(3)]
+    for f in frames:
+        f[20:70, 30:90] = (210, 40, 40)
+    seg.propagate(frames[:1], np.ones((90, 120), bool))  # builds the video predictor
+    video = seg._video
+    for i, f in enumerate(frames):
+        Image.fromarray(f).save(tmp_path / f"{i:05d}.jpg", quality=100, subsampling=0)
+    with torch.inference_mode():
+        ref = video.init_state(video_path=str(tmp_path), offload_video_to_cpu=True)
+        ours = sam2_video_state(video, frames)
+    assert set(ours) == set(ref)
+    for k in ("num_frames", "video_height", "video_width", "offload_video_to_cpu", "offload_state_to_cpu",
+              "device", "storage_device"):
+        assert ours[k] == ref[k], k
+    assert ours["images"].shape == ref["images"].shape and ours["images"].dtype == ref["images"].dtype
+    assert (ours["images"] - ref["images"]).abs().mean() < 0.02  # JPEG at quality 100 vs exact pixels
+    assert set(ours["cached_features"]) == set(ref["cached_features"]) == {0}
+    feat_ours, feat_ref = ours["cached_features"][0][1], ref["cached_features"][0][1]
+    assert feat_ours["vision_features"].shape == feat_ref["vision_features"].shape
+    # the GPU path's batched encoder: every frame's cached features are what the encoder gives it alone
+    with torch.inference_mode():
+        _prefill_features(video, ours, chunk=2)
+        alone = video.forward_image(ours["images"][2:3].float())
+    assert set(ours["cached_features"]) == {0, 1, 2}
+    got = ours["cached_features"][2][1]
+    for a, b in zip(got["backbone_fpn"] + got["vision_pos_enc"], alone["backbone_fpn"] + alone["vision_pos_enc"]):
+        assert a.shape == b.shape and torch.allclose(a, b, atol=1e-4)
+
+
 def test_aesthetic_v1_head_on_clip_b32(ckpts, shared_models, monkeypatch):
     """The whole get_aesthetic path (CLIP loader + head loader) with the real LAION v1 B/32 head."""
     d = ckpts[0]

@@ -54,6 +54,98 @@ def test_ocr_thread_count_follows_the_worker_share(monkeypatch):
     assert RapidOCRBackend()._engine.cfg.EngineConfig.onnxruntime.intra_op_num_threads == 2
 
 
+def test_onnx_rewrite_for_torch_keeps_the_function():
+    """The graph rewrite for onnx2torch (SAME_UPPER pads made explicit, Constant weights made initializers)
+    computes what the original computes: ONNX Runtime runs both on the same input."""
+    import onnxruntime as ort
+
+    from metrics.backends.ocr import _rapidocr_root, onnx_for_torch
+
+    rng = np.random.default_rng(0)
+    for path, shape in ((next(_rapidocr_root().glob("*_det_*.onnx")), (1, 3, 320, 256)),
+                        (next(_rapidocr_root().glob("*_cls_*.onnx")), (2, 3, 48, 192)),
+                        (next(_rapidocr_root().glob("*_rec_*.onnx")), (2, 3, 48, 200))):
+        fixed = onnx_for_torch(path)
+        assert not any(n.op_type == "Constant" for n in fixed.graph.node)
+        assert not any(a.name == "auto_pad" and a.s.startswith(b"SAME") for n in fixed.graph.node for a in n.attribute)
+        x = rng.random(shape, dtype=np.float32)
+        a = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        b = ort.InferenceSession(fixed.SerializeToString(), providers=["CPUExecutionProvider"])
+        ya = a.run(None, {a.get_inputs()[0].name: x})[0]
+        yb = b.run(None, {b.get_inputs()[0].name: x})[0]
+        np.testing.assert_allclose(ya, yb, atol=1e-5, err_msg=path.name)
+
+
+def test_ocr_torch_engine_reads_what_onnxruntime_reads():
+    """The torch engine (PP-OCR graphs converted by onnx2torch: the GPU path) gives the same boxes, texts
+    and confidences as ONNX Runtime, here on the CPU, on a two-line rendered ad."""
+    from metrics.backends.ocr import RapidOCRBackend, TorchSession
+
+    im = Image.new("RGB", (640, 260), (250, 250, 245))
+    d = ImageDraw.Draw(im)
+    d.text((20, 30), "SUMMER SALE 50%", font=ImageFont.load_default(size=44), fill=(20, 20, 30))
+    d.text((60, 160), "Free shipping", font=ImageFont.load_default(size=36), fill=(120, 20, 30))
+    img = np.asarray(im)
+    ref = RapidOCRBackend(engine="onnxruntime")(img)
+    tor = RapidOCRBackend(engine="torch", device="cpu")
+    assert isinstance(tor._engine.text_det.session, TorchSession) and tor.engine == "torch"
+    got = tor(img)
+    assert [b.text for b in got] == [b.text for b in ref] and "SUMMERSALE" in _norm(got[0].text)
+    for g, r in zip(got, ref):
+        assert abs(g.conf - r.conf) < 1e-3
+        np.testing.assert_allclose(g.quad, r.quad, atol=1.0)
+
+
+def test_ocr_prefetch_batches_detection_and_keeps_results():
+    """prefetch() runs the detector on batches of frames up front; every later call on those frames takes
+    its detection from there (the detector does not run again) and reads exactly what a plain call reads."""
+    from metrics.backends.ocr import RapidOCRBackend
+
+    def frame(k: int) -> np.ndarray:
+        im = Image.new("RGB", (480, 360), (250, 250, 245))
+        d = ImageDraw.Draw(im)
+        d.text((20 + 3 * k, 30), "SUMMER SALE", font=ImageFont.load_default(size=40), fill=(20, 20, 30))
+        d.text((40, 200 - 3 * k), "Free shipping", font=ImageFont.load_default(size=30), fill=(120, 20, 30))
+        return np.asarray(im)
+
+    frames = [frame(k) for k in range(3)] + [np.zeros((4, 4, 3), np.uint8)]
+    ocr = RapidOCRBackend(engine="torch", device="cpu")
+    plain = [ocr(f) for f in frames]
+    runs = []
+    ocr._engine.text_det.session.module.register_forward_hook(lambda m, i, o: runs.append(i[0].shape[0]))
+    with ocr.prefetch(frames, batch=2):
+        assert runs == [2, 1] and len(ocr._ahead) == 3   # batches of 2; the 4x4 frame never reaches it
+        got = [ocr(f) for f in frames]
+        assert runs == [2, 1] and not ocr._ahead         # no detector run of its own: all were used
+    assert ocr._engine.text_det.session.ahead is None
+    for a, b in zip(plain, got):
+        assert [x.text for x in a] == [x.text for x in b]
+        for x, y in zip(a, b):
+            assert abs(x.conf - y.conf) < 1e-4
+            np.testing.assert_allclose(x.quad, y.quad, atol=0.5)
+    assert "SUMMERSALE" in _norm(got[0][0].text) and got[3] == []
+    with RapidOCRBackend(engine="onnxruntime").prefetch(frames) as same:   # nothing to batch: a no-op
+        assert same(frames[0])
+
+
+def test_ocr_engine_choice(monkeypatch):
+    from metrics.backends import BackendUnavailable
+    from metrics.backends.ocr import RapidOCRBackend, ocr_engine
+
+    monkeypatch.setenv("ADVFX_DEVICE", "cpu")
+    monkeypatch.delenv("ADVFX_OCR_ENGINE", raising=False)
+    assert ocr_engine() == "onnxruntime"       # on the CPU ONNX Runtime is the faster engine
+    monkeypatch.setenv("ADVFX_DEVICE", "cuda")
+    assert ocr_engine() == "torch"
+    monkeypatch.setenv("ADVFX_OCR_ENGINE", "onnxruntime")
+    assert ocr_engine() == "onnxruntime"
+    monkeypatch.setenv("ADVFX_OCR_ENGINE", "tensorrt")
+    with pytest.raises(BackendUnavailable, match="ADVFX_OCR_ENGINE"):
+        ocr_engine()
+    with pytest.raises(BackendUnavailable, match="OCR engine"):
+        RapidOCRBackend(engine="tensorrt")
+
+
 @pytest.mark.field
 def test_ocr_real_chinese_posters(fieldmedia):
     ocr = get_ocr()

@@ -135,6 +135,29 @@ def test_frame_reuse_keeps_the_result(demo_media, demo_rows):
     assert a.value == pytest.approx(b.value, abs=0.01)
 
 
+def test_batched_detection_path_gives_the_same_score(demo_media, demo_rows):
+    """The GPU path (every frame blanked and detected in batches up front, then the usual loop) scores what
+    the one-frame-at-a-time path scores. Run here with the torch engine on the CPU, batching switched on."""
+    from metrics.backends.ocr import RapidOCRBackend
+
+    class Batching(RapidOCRBackend):
+        batched = True
+
+    row = demo_rows["text_flicker"]                  # flicker: several full OCRs, re-reads and reuses
+    cfg = ts.TSConfig(target_frames=6)
+    s = decode_video(demo_media / row["video"], ts.requests(cfg)).get(cfg.request())
+    case = lambda: Case(image_path=str(demo_media / row["image"]))  # noqa: E731 (fresh memo per run)
+    one = ts.compute(s.frames, case(), cfg, ocr=RapidOCRBackend(engine="torch", device="cpu"))
+    batched_ocr = Batching(engine="torch", device="cpu")
+    many = ts.compute(s.frames, case(), cfg, ocr=batched_ocr)
+    assert one.status == many.status == "ok" and one.trace["ocr_calls"] >= 2
+    assert many.value == pytest.approx(one.value, abs=1e-6)
+    assert [f["ocr"] for f in many.trace["frames"]] == [f["ocr"] for f in one.trace["frames"]]
+    assert [[b["text"] for b in f["boxes"]] for f in many.trace["frames"]] == \
+        [[b["text"] for b in f["boxes"]] for f in one.trace["frames"]]
+    assert not batched_ocr._ahead                    # the prefetched maps are dropped afterwards
+
+
 @pytest.mark.field
 def test_field_text_video_segments_match_screen_text(fieldmedia):
     cfg = ts.TSConfig(target_frames=6)
@@ -145,3 +168,30 @@ def test_field_text_video_segments_match_screen_text(fieldmedia):
     header = [g for g in out.trace["segments"] if ts.text_sim(g["ref_text"], "1024 x 768 25 fps Photo JPEG 75%") > 0.9]
     assert header and header[0]["cover"] == 1 and header[0]["stab"] > 0.9
     assert all(ts.text_sim(t, "1024 x 768 25 fps Photo JPEG 75%") > 0.8 for t in header[0]["texts"])
+
+
+def test_median_colour_is_numpy_median():
+    """The histogram median used to blank the product equals np.median (odd and even counts, ties)."""
+    from metrics.tsscore import median_colour
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 3, 4, 11, 1000, 4096):
+        for lo, hi in ((0, 256), (100, 103)):
+            px = rng.integers(lo, hi, (n, 3), dtype=np.uint8)
+            np.testing.assert_array_equal(median_colour(px), np.median(px, axis=0).astype(np.uint8))
+
+
+def test_blank_product_fills_with_the_median_of_the_rest():
+    from metrics.tsscore import blank_product
+
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    mask = np.zeros((120, 160), bool)
+    mask[30:70, 40:100] = True
+    out = blank_product(img, mask)
+    grown = np.zeros_like(mask)
+    grown[28:72, 38:102] = True                          # dilated by the 5x5 kernel
+    want = np.median(img[~grown], axis=0).astype(np.uint8)
+    assert (out[grown] == want).all() and (out[~grown] == img[~grown]).all()
+    assert blank_product(img, np.zeros_like(mask)) is img
+    assert (blank_product(img, np.ones_like(mask)) == 128).all()
