@@ -80,6 +80,11 @@ def build_app(ws: Workspace, *, auth_enabled: bool = False) -> tuple[gr.Blocks, 
                           str(ws.root / "models")],
         "theme": gr.themes.Soft(primary_hue="indigo", neutral_hue="slate",
                                 font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "sans-serif"]),
+        # Gradio 6's run history keeps the last 100 public calls, with their inputs and outputs (~8 kB each here),
+        # as one JSON array in localStorage, and re-parses and re-writes it several times per call: ~50 ms of the
+        # page's main thread per key press once full (after ~100 labels; it survives reloads). keys.js deletes
+        # what earlier sessions saved, annotator names and notes included.
+        "run_history": False,
     }
     return demo, launch_kw
 

@@ -2,6 +2,11 @@
 (function () {
   if (window.__advfxKeys) return;
   window.__advfxKeys = true;
+  // Run history is off (labeling/ui.py), but Gradio only deletes the history of the current server process
+  // (its app_id is random per start): drop what earlier runs of the app left here, notes and names included.
+  try {
+    for (const k of Object.keys(localStorage)) if (k.startsWith("gradio:run-history:")) localStorage.removeItem(k);
+  } catch (e) { /* storage disabled */ }
   window.advfxKey = function () {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
     return Date.now().toString(36) + Math.random().toString(36).slice(2);

@@ -136,3 +136,31 @@ def test_two_sessions_lose_nothing(browser, app_server):
         assert n == 4
     for ctx, _ in pages:
         ctx.close()
+
+
+def test_a_long_session_keeps_no_per_press_state(browser, app_server):
+    """Key presses must not leave anything behind that the next press pays for. Gradio 6's run history (a JSON
+    array of the last 100 calls in localStorage, re-parsed and re-written on every call) made each press slower
+    for its first ~100 presses, and it survived reloads; js_on_load watchers or listeners piling up per item
+    would do the same."""
+    url, _ = app_server
+    ctx, page = open_app(browser, url, "long-session")
+    page.evaluate("() => localStorage.setItem('gradio:run-history:v2:1', '[]')")   # left by an older app run
+    page.reload()
+    page.wait_for_selector("#image-view .iv-img", timeout=60_000)
+    page.locator("#image-view").click()
+    cdp = ctx.new_cdp_session(page)
+
+    def listeners_after(presses: int) -> int:
+        for k in range(presses):   # back and forth: public events like labels, without using up the queue
+            old = current_image(page)
+            page.keyboard.press("ArrowLeft" if k % 2 else "ArrowRight")
+            wait_image_change(page, old)
+        page.wait_for_timeout(500)   # the debounced follow-up
+        cdp.send("HeapProfiler.collectGarbage")
+        return cdp.send("Memory.getDOMCounters")["jsEventListeners"]
+
+    first = listeners_after(4)
+    assert listeners_after(16) == first
+    assert page.evaluate("() => Object.keys(localStorage).filter(k => k.startsWith('gradio:run-history'))") == []
+    ctx.close()
