@@ -146,8 +146,8 @@ class _DeviceDetPreprocess:
 
 class TorchSession:
     """One PP-OCR graph as a PyTorch module on `device`, in place of rapidocr's ONNX Runtime session
-    (same call: a float32 NCHW batch in, the first output out). Metadata such as the recogniser's
-    character list still comes from the ONNX session it replaces."""
+    (same call: a float32 NCHW batch in, or the detector's uint8 batch, the first output out). Metadata
+    such as the recogniser's character list still comes from the ONNX session it replaces."""
 
     def __init__(self, ort_session, path: Path, device: str) -> None:
         import warnings
@@ -164,7 +164,7 @@ class TorchSession:
         self.module = convert(onnx_for_torch(path)).eval().to(self.device)
         self.ahead: tuple[tuple, np.ndarray] | None = None  # (input shape, output) for the next call
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
+    def __call__(self, batch: "np.ndarray | _Uint8Batch") -> np.ndarray:
         import torch
 
         ahead, self.ahead = self.ahead, None
@@ -338,7 +338,10 @@ class RapidOCRBackend:
         return out
 
     def many(self, images: list[np.ndarray]) -> list[list[OCRBox]]:
-        return [self(im) for im in images]
+        if not self.batched:
+            return [self(im) for im in images]
+        with self.prefetch(images):
+            return [self(im) for im in images]
 
 
 class PaddleOCRBackend:
