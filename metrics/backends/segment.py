@@ -506,7 +506,16 @@ def sam2_video_state(predictor, frames: Sequence[np.ndarray]) -> dict:
         "output_dict_per_obj": {}, "temp_output_dict_per_obj": {}, "frames_tracked_per_obj": {},
     }
     if on_gpu:
-        _prefill_features(predictor, state)
+        import torch
+
+        try:
+            _prefill_features(predictor, state)
+        except torch.cuda.OutOfMemoryError:
+            # every frame's features stay on the GPU: a small GPU and a long clip may not hold them all. The predictor
+            # then encodes each frame when it reaches it, as it does on the CPU.
+            state["cached_features"] = {}
+            torch.cuda.empty_cache()
+            predictor._get_image_feature(state, frame_idx=0, batch_size=1)
     else:
         predictor._get_image_feature(state, frame_idx=0, batch_size=1)
     return state
