@@ -323,9 +323,11 @@ class RapidOCRBackend:
             ahead = self._ahead.pop(id(image), None) if self._ahead else None
             if ahead is not None and ahead[0] is image:
                 self._engine.text_det.session.ahead = ahead[1:]
-            res = self._engine(bgr)
-            if ahead is not None and self._engine.text_det is not None:
-                self._engine.text_det.session.ahead = None   # unused (e.g. the image was too small)
+            try:
+                res = self._engine(bgr)
+            finally:
+                if ahead is not None:   # never left for another image (unused, or the call failed)
+                    self._engine.text_det.session.ahead = None
         boxes = getattr(res, "boxes", None)
         if boxes is None or len(boxes) == 0:
             return []
