@@ -158,15 +158,17 @@ def blank_product(image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     keep = (m == 0).view(np.uint8)
     n = int(keep.sum())
     img = np.ascontiguousarray(image)
+    channels = 1 if img.ndim == 2 else img.shape[2]
     if n == 0:
-        colour = np.full(img.shape[2], 128, np.uint8)
+        colour = np.full(channels, 128, np.uint8)
     elif img.shape[0] * img.shape[1] < 1 << 24:  # calcHist counts in float32: exact below 2**24
         colour = _median_from_hists([cv2.calcHist([img], [c], keep, [256], [0, 256]).ravel()
-                                     for c in range(img.shape[2])], n)
+                                     for c in range(channels)], n)
     else:
-        colour = median_colour(img[keep.astype(bool)])
-    fill = cv2.merge([np.full(img.shape[:2], int(c), np.uint8) for c in colour])  # np.full_like with a
-    return cv2.copyTo(fill, m, img.copy())                                  # colour vector is 20x slower
+        colour = median_colour(img[keep.astype(bool)].reshape(-1, channels))
+    # a constant image per channel, merged: np.full_like with a colour vector is ~20x slower
+    fill = cv2.merge([np.full(img.shape[:2], int(c), np.uint8) for c in colour]).reshape(img.shape)
+    return cv2.copyTo(fill, m, img.copy())
 
 
 def _ocr_boxes(ocr, image: np.ndarray) -> list[dict[str, Any]]:

@@ -195,3 +195,6 @@ def test_blank_product_fills_with_the_median_of_the_rest():
     assert (out[grown] == want).all() and (out[~grown] == img[~grown]).all()
     assert blank_product(img, np.zeros_like(mask)) is img
     assert (blank_product(img, np.ones_like(mask)) == 128).all()
+    gray = img[:, :, 0]
+    out = blank_product(gray, mask)
+    assert out.shape == gray.shape and (out[grown] == int(np.median(gray[~grown]))).all()
