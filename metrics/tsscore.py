@@ -240,12 +240,17 @@ def reference_texts(ocr, image: np.ndarray, mask: np.ndarray | None, conf_thresh
 
 
 # -- the metric ------------------------------------------------------------------------------------
-def _ocr_frames(ocr, frames, masks, blanked, small, small_masks, recognize, cfg: TSConfig, keyframes: list[int],
-                dets_of: list[list[dict]], reused_from: list[int | None], how: list[str]) -> None:
-    """Detections of every sampled frame, in order: a full OCR, a copy of an identical-looking earlier
-    frame's ('reuse'), or that frame's boxes re-read where only their insides changed ('reread')."""
+def _ocr_frames(ocr, frames, masks, blanked, small, small_masks, recognize, cfg: TSConfig
+                ) -> tuple[list[list[dict]], list[int | None], list[str]]:
+    """Detections of every sampled frame, in order: a full OCR ('ocr'), a copy of an identical-looking
+    earlier frame's ('reuse'), or that frame's boxes re-read where only their insides changed ('reread').
+    Returns the detections, the frame each was taken from (None for a full OCR) and how."""
     import cv2
 
+    keyframes: list[int] = []
+    dets_of: list[list[dict]] = []
+    reused_from: list[int | None] = []
+    how: list[str] = []
     for i, f in enumerate(frames):
         src, mode, best = None, "ocr", None
         if cfg.reuse:
@@ -283,6 +288,7 @@ def _ocr_frames(ocr, frames, masks, blanked, small, small_masks, recognize, cfg:
                             if txt.strip()])
         reused_from.append(src)
         how.append(mode)
+    return dets_of, reused_from, how
 
 
 def compute(frames: list[np.ndarray], case, cfg: TSConfig = TSConfig(), *, ocr=None, seg=None,
@@ -322,20 +328,15 @@ def compute(frames: list[np.ndarray], case, cfg: TSConfig = TSConfig(), *, ocr=N
     recognize = _recognizer(ocr) if cfg.reuse else None
     grow = np.ones((9, 9), np.uint8)
     small_masks = [cv2.dilate(m.astype(np.uint8), grow).astype(bool) for m in small_masks]
-    keyframes: list[int] = []
-    dets_of: list[list[dict]] = []
-    reused_from: list[int | None] = []
-    how: list[str] = []
     # On a GPU one detector call is mostly kernel launches: detect on every blanked frame in a few batches
-    # up front (frames later reused cost a little wasted GPU time); the loop below is unchanged.
+    # up front (frames later reused cost a little wasted GPU time); the frame loop is the same either way.
     blanked: list[np.ndarray | None] = [None] * len(frames)
     ahead = contextlib.nullcontext()
     if getattr(ocr, "batched", False):
         blanked = [blank_product(f, m) for f, m in zip(frames, masks)]
         ahead = ocr.prefetch(blanked)
     with ahead:
-        _ocr_frames(ocr, frames, masks, blanked, small, small_masks, recognize, cfg, keyframes, dets_of,
-                    reused_from, how)
+        dets_of, reused_from, how = _ocr_frames(ocr, frames, masks, blanked, small, small_masks, recognize, cfg)
 
     # assign to reference texts, link into segments
     t_count = len(frames)
@@ -401,7 +402,7 @@ def compute(frames: list[np.ndarray], case, cfg: TSConfig = TSConfig(), *, ocr=N
         "missing_refs": missing,
         "frames": [{"boxes": rows, "from_frame": r, "ocr": m} for rows, r, m in zip(per_frame, reused_from, how)],
         "spurious": spurious, "spurious_texts": spurious_texts,
-        "ocr_calls": len(keyframes), "n_frames": t_count,
+        "ocr_calls": how.count("ocr"), "n_frames": t_count,
     }
     if not refs:
         reason = f"no text in the reference ({ref_source})"

@@ -122,14 +122,11 @@ def onnx_for_torch(path: Path):
 
 
 class _Uint8Batch:
-    """A resized uint8 NHWC batch plus the normalisation the session applies on its device."""
+    """A resized uint8 NHWC batch plus the normalisation (NCHW mean and std tensors) the session applies
+    on its device."""
 
     def __init__(self, pixels: np.ndarray, mean, std) -> None:
-        import torch
-
-        self.pixels = np.ascontiguousarray(pixels)
-        self.mean = torch.tensor(np.asarray(mean, np.float32))[None, :, None, None]
-        self.std = torch.tensor(np.asarray(std, np.float32))[None, :, None, None]
+        self.pixels, self.mean, self.std = np.ascontiguousarray(pixels), mean, std
 
 
 class _DeviceDetPreprocess:
@@ -137,7 +134,11 @@ class _DeviceDetPreprocess:
     the torch session."""
 
     def __init__(self, base) -> None:
-        self.base, self.mean, self.std = base, base.mean, base.std
+        import torch
+
+        self.base = base
+        self.mean = torch.tensor(np.asarray(base.mean, np.float32))[None, :, None, None]
+        self.std = torch.tensor(np.asarray(base.std, np.float32))[None, :, None, None]
 
     def __call__(self, img: np.ndarray) -> "_Uint8Batch | None":
         resized = self.base.resize(img)
@@ -285,14 +286,22 @@ class RapidOCRBackend:
             with self._lock:
                 self._ahead.clear()
 
-    def _det_input(self, image: np.ndarray, prep) -> np.ndarray | None:
-        """The uint8 image the pipeline's detector call will get for `image` (this backend's and rapidocr's
-        own steps up to it). A mismatch costs only the prefetch: that call then runs the detector itself."""
+    def _bgr(self, image: np.ndarray) -> np.ndarray | None:
+        """The array rapidocr is given for `image` (it treats arrays as OpenCV BGR images); None when the
+        image is too small to hold legible text."""
         img = as_rgb_uint8(image)
         if min(img.shape[:2]) < self.MIN_SIDE:
             return None
+        return np.ascontiguousarray(img[:, :, ::-1])
+
+    def _det_input(self, image: np.ndarray, prep) -> np.ndarray | None:
+        """The uint8 image the pipeline's detector call will get for `image` (this backend's and rapidocr's
+        own steps up to it). A mismatch costs only the prefetch: that call then runs the detector itself."""
+        bgr = self._bgr(image)
+        if bgr is None:
+            return None
         eng = self._engine
-        x = eng.load_img(np.ascontiguousarray(img[:, :, ::-1]))
+        x = eng.load_img(bgr)
         x, record = eng.preprocess_img(x)
         if eng.cfg.Global.use_vertical_padding:
             from rapidocr.main import apply_vertical_padding
@@ -314,11 +323,10 @@ class RapidOCRBackend:
         return found[0]
 
     def __call__(self, image: np.ndarray) -> list[OCRBox]:
-        img = as_rgb_uint8(image)
-        h, w = img.shape[:2]
-        if min(h, w) < self.MIN_SIDE:
+        bgr = self._bgr(image)
+        if bgr is None:
             return []
-        bgr = np.ascontiguousarray(img[:, :, ::-1])  # rapidocr treats arrays as OpenCV (BGR) images
+        h, w = bgr.shape[:2]
         with self._lock:
             ahead = self._ahead.pop(id(image), None) if self._ahead else None
             if ahead is not None and ahead[0] is image:
