@@ -16,6 +16,7 @@ from index / nominal fps. Animated GIF and WebP go through PyAV/FFmpeg like any 
 from __future__ import annotations
 
 import math
+import os
 import queue
 import threading
 from dataclasses import dataclass, field
@@ -218,6 +219,10 @@ def decode_video(path: str | Path, requests: Iterable[FrameRequest],
         with av.open(path, metadata_errors="ignore") as c:
             st = c.streams.video[0]
             st.thread_type = "AUTO"
+            if sinks:
+                # the sinks' thread needs a core of its own: FFmpeg's default (a thread per core, plus
+                # one) would make the two compete, and on 2 cores cost more time than it saves
+                st.codec_context.thread_count = max(1, (os.cpu_count() or 1) - 1)
             for i, frame in enumerate(c.decode(st)):
                 if i >= t_count:
                     break
