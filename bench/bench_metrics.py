@@ -117,16 +117,15 @@ def main(argv: list[str] | None = None) -> int:
         def one(m=m):
             return specs[m].run(decoded, Case(triple_id=1, image_path=str(ref), prompt="The jar sways gently.",
                                               product="Glow cream"))
-        reps = 1 if m == "tsscore" else args.repeats
         one()                                    # warm-up: model loading is not per-video time
-        t, out = timed(one, reps)
+        t, out = timed(one, args.repeats)
         rows[f"{m} (compute, shared decode)"] = {"seconds": t, "value": out.value, "status": out.status,
                                                  "backend": out.backend, "reason": out.reason}
 
     job = Job(1, str(video), [{"triple_id": 1, "image_path": str(ref), "prompt": "The jar sways gently.",
                                "product": "Glow cream"}],
               todo=[(m, 0 if not specs[m].per_triple else 1, "bench") for m in suite])
-    t_suite, res = timed(lambda: score_video(job), 1)
+    t_suite, res = timed(lambda: score_video(job), args.repeats)
     rows["whole suite without the MLLM (score_video: one decode + 5 metrics)"] = {
         "seconds": t_suite, "statuses": {r["metric"]: r["status"] for r in res}}
 
@@ -157,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"# Metrics benchmark ({args.device})", "",
              f"Video: {meta['video']}; {meta['cpus']} CPUs; OCR engine: {meta['ocr_engine']}; "
              f"load average at the end {load}; "
-             f"median of {args.repeats} runs (TSScore, reference and suite: 1 run).", "",
+             f"median of {args.repeats} runs (the reference: 1 run).", "",
              "| step | wall s | CPU s (all threads) | value | status / backend |", "|---|---:|---:|---:|---|"]
     for k, r in rows.items():
         val = r.get("value")

@@ -83,9 +83,13 @@ def crop_product(image: np.ndarray, mask: np.ndarray, margin: float = 0.05) -> n
     mx, my = int(round((x1 - x0) * margin)), int(round((y1 - y0) * margin))
     h, w = mask.shape
     x0, y0, x1, y1 = max(0, x0 - mx), max(0, y0 - my), min(w, x1 + mx), min(h, y1 + my)
-    crop = image[y0:y1, x0:x1].copy()
-    crop[~mask[y0:y1, x0:x1]] = FILL
-    return crop
+    import cv2
+
+    src = np.ascontiguousarray(image[y0:y1, x0:x1])
+    # a grey canvas with the masked pixels copied in: boolean-index assignment took ~3 ms per frame
+    crop = np.empty_like(src)
+    crop[...] = FILL
+    return cv2.copyTo(src, np.ascontiguousarray(mask[y0:y1, x0:x1]).view(np.uint8), crop)
 
 
 def polygon(mask: np.ndarray, scale: float = 1.0, max_points: int = 32) -> list[list[float]]:

@@ -163,14 +163,10 @@ class TorchSession:
         self._meta = ort_session
         self.device = torch.device(device)
         self.module = convert(onnx_for_torch(path)).eval().to(self.device)
-        self.ahead: tuple[tuple, np.ndarray] | None = None  # (input shape, output) for the next call
 
     def __call__(self, batch: "np.ndarray | _Uint8Batch") -> np.ndarray:
         import torch
 
-        ahead, self.ahead = self.ahead, None
-        if ahead is not None and isinstance(batch, _Uint8Batch) and batch.pixels.shape == ahead[0]:
-            return ahead[1]
         with torch.inference_mode():
             if isinstance(batch, _Uint8Batch):
                 # the detector's normalisation, on the device: rapidocr's runs in float64 on the CPU and
@@ -219,7 +215,7 @@ class RapidOCRBackend:
             self._engine = RapidOCR()
         logging.getLogger("RapidOCR").setLevel(logging.WARNING)
         self._lock = threading.Lock()  # one session set; calls are serialized
-        self._ahead: dict[int, tuple] = {}  # prefetched detections: id(image) -> (image, input shape, map)
+        self._ahead: dict[int, tuple] = {}  # prefetched results: id(image) -> (image, [OCRBox])
         self.models = sorted(p.name for p in _rapidocr_root().glob("*.onnx"))
         self.engine = engine or ocr_engine()
         self.device = "cpu"
@@ -255,31 +251,25 @@ class RapidOCRBackend:
 
     @property
     def batched(self) -> bool:
-        """Whether `prefetch` pays: the torch engine on a GPU, where one detector call costs its kernel
-        launches (~11 ms for one 768 px frame on an H200, ~4.5 ms a frame in a batch of 8)."""
+        """Whether `prefetch` pays: the torch engine on a GPU, where a network call costs its kernel
+        launches more than its arithmetic (`ocr_batch`)."""
         return self.engine == "torch" and str(self.device).startswith("cuda")
 
     @contextlib.contextmanager
     def prefetch(self, images: list[np.ndarray], batch: int = 8):
-        """Run the text detector on `images` now, in batches. Inside the block, a call on one of these
-        image objects takes its detection from there and runs the rest of the pipeline as usual, so its
-        result is the call's own. Only the torch engine batches; elsewhere this does nothing."""
+        """OCR `images` now, all together (`ocr_batch`: each network called once for all of them, not once
+        per image). Inside the block, a call on one of these image objects returns its result from there:
+        the result that call would compute itself. Only the torch engine batches; elsewhere this does
+        nothing."""
         if self.engine == "torch" and images:
-            det = self._engine._load_det_model()
-            prep = det.get_preprocess()
+            from .ocr_batch import ocr_batched
+
+            todo = [(img, bgr) for img in images if (bgr := self._bgr(img)) is not None]
             with self._lock:
-                by_shape: dict[tuple, list[tuple[np.ndarray, np.ndarray]]] = {}
-                for img in images:
-                    x = self._det_input(img, prep)
-                    if x is not None:
-                        by_shape.setdefault(x.shape, []).append((img, x))
-                for items in by_shape.values():
-                    for i in range(0, len(items), batch):
-                        part = items[i:i + batch]
-                        maps = det.session(_Uint8Batch(np.stack([x for _, x in part]), prep.mean, prep.std))
-                        for (img, x), y in zip(part, maps):
-                            # keyed by the caller's object (kept alive here, so its id stays its own)
-                            self._ahead[id(img)] = (img, (1, *x.shape), y[None])
+                results = ocr_batched(self._engine, [bgr for _, bgr in todo], det_batch=batch)
+                for (img, bgr), res in zip(todo, results):
+                    # keyed by the caller's object (kept alive here, so its id stays its own)
+                    self._ahead[id(img)] = (img, self._boxes(res, *bgr.shape[:2]))
         try:
             yield self
         finally:
@@ -289,25 +279,12 @@ class RapidOCRBackend:
     def _bgr(self, image: np.ndarray) -> np.ndarray | None:
         """The array rapidocr is given for `image` (it treats arrays as OpenCV BGR images); None when the
         image is too small to hold legible text."""
+        import cv2
+
         img = as_rgb_uint8(image)
         if min(img.shape[:2]) < self.MIN_SIDE:
             return None
-        return np.ascontiguousarray(img[:, :, ::-1])
-
-    def _det_input(self, image: np.ndarray, prep) -> np.ndarray | None:
-        """The uint8 image the pipeline's detector call will get for `image` (this backend's and rapidocr's
-        own steps up to it). A mismatch costs only the prefetch: that call then runs the detector itself."""
-        bgr = self._bgr(image)
-        if bgr is None:
-            return None
-        eng = self._engine
-        x = eng.load_img(bgr)
-        x, record = eng.preprocess_img(x)
-        if eng.cfg.Global.use_vertical_padding:
-            from rapidocr.main import apply_vertical_padding
-            x, record = apply_vertical_padding(x, record, eng.width_height_ratio, eng.min_height)
-        batch = prep(x)
-        return None if batch is None else batch.pixels[0]
+        return cv2.cvtColor(img, cv2.COLOR_RGB2BGR)     # a contiguous copy, 5x faster than numpy's
 
     @staticmethod
     def _model_file(session, key: str) -> Path:
@@ -323,19 +300,20 @@ class RapidOCRBackend:
         return found[0]
 
     def __call__(self, image: np.ndarray) -> list[OCRBox]:
+        with self._lock:
+            ahead = self._ahead.pop(id(image), None) if self._ahead else None
+        if ahead is not None and ahead[0] is image:
+            return list(ahead[1])
         bgr = self._bgr(image)
         if bgr is None:
             return []
-        h, w = bgr.shape[:2]
         with self._lock:
-            ahead = self._ahead.pop(id(image), None) if self._ahead else None
-            if ahead is not None and ahead[0] is image:
-                self._engine.text_det.session.ahead = ahead[1:]
-            try:
-                res = self._engine(bgr)
-            finally:
-                if ahead is not None:   # never left for another image (unused, or the call failed)
-                    self._engine.text_det.session.ahead = None
+            res = self._engine(bgr)
+        return self._boxes(res, *bgr.shape[:2])
+
+    @staticmethod
+    def _boxes(res, h: int, w: int) -> list[OCRBox]:
+        """rapidocr's output as OCRBoxes: quads ordered clockwise from the top-left, inside the image."""
         boxes = getattr(res, "boxes", None)
         if boxes is None or len(boxes) == 0:
             return []

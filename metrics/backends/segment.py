@@ -373,6 +373,9 @@ class SAM2Segmenter:
         except Exception as exc:
             raise corrupt(self.ckpt, exc) from None
         self.predictor = SAM2ImagePredictor(model)
+        if str(self.device).startswith("cuda"):
+            bf16_matmul_weights(model)
+            self.predictor._transforms = DeviceTransforms(self.predictor._transforms, self.device)
         isz = int(model.image_size)
         self.predictor._bb_feat_sizes = [(isz // 4, isz // 4), (isz // 8, isz // 8), (isz // 16, isz // 16)]
         self.version = (f"sam2 {getattr(sam2, '__version__', '1.x')}; {self.ckpt.name}:{sha8(self.ckpt)}; "
@@ -428,17 +431,55 @@ class SAM2Segmenter:
                                                          hydra_overrides_extra=sam2_overrides())
             except Exception as exc:
                 raise corrupt(self.ckpt, exc) from None
+            if str(self.device).startswith("cuda"):
+                bf16_matmul_weights(self._video)
         with self._lock, torch.inference_mode():
             ac = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.startswith("cuda") else _null()
             with ac:
                 state = sam2_video_state(self._video, frames)
                 self._video.add_new_mask(state, frame_idx=0, obj_id=1, mask=np.asarray(first_mask, bool))
-                out: dict[int, np.ndarray] = {}
-                for idx, _obj_ids, logits in self._video.propagate_in_video(state):
-                    out[idx] = (logits[0] > 0.0).cpu().numpy().reshape(logits.shape[-2:])
+                # masks stay on the device until the end: one copy back, not a wait for the GPU per frame
+                found = {idx: logits[0] > 0.0 for idx, _obj_ids, logits in self._video.propagate_in_video(state)}
             self._video.reset_state(state)
         h, w = np.asarray(first_mask).shape[:2]
+        idx = sorted(found)
+        stacked = torch.stack([found[i].reshape(found[i].shape[-2:]) for i in idx]).cpu().numpy() if idx else []
+        out = dict(zip(idx, stacked))
         return [out.get(i, np.zeros((h, w), bool)) for i in range(len(frames))]
+
+
+class DeviceTransforms:
+    """SAM2ImagePredictor's input transform (to tensor, resize to the model's square, normalise) run on
+    `device`: the same scripted Resize and Normalize, given the image as a device tensor. On the CPU the
+    resize of a 960 px image took ~20 ms, longer than the image encoder on an H200. Everything else
+    (box and mask coordinate transforms) is the wrapped object's."""
+
+    def __init__(self, base, device) -> None:
+        self.base, self.device = base, device
+
+    def __call__(self, image: np.ndarray):
+        import torch
+
+        x = torch.from_numpy(np.ascontiguousarray(image)).to(self.device, non_blocking=True)
+        return self.base.transforms(x.permute(2, 0, 1).float().div_(255.0))   # ToTensor's scaling
+
+    def __getattr__(self, name: str):
+        return getattr(self.base, name)
+
+
+def bf16_matmul_weights(model) -> None:
+    """Store the weights of `model`'s linear and convolution layers in bf16, for use under bf16 autocast.
+    Autocast runs these layers in bf16 anyway, casting each fp32 weight at every call; under inference mode
+    (sam2's tracking runs in it) it cannot keep those casts, and they were a third of the tracking loop's
+    CPU time on an H200. The weights are the values autocast would cast them to, so the outputs are the
+    same (tests/backends); norms and embeddings stay fp32."""
+    import torch
+
+    kinds = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.ConvTranspose1d,
+             torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d)
+    for m in model.modules():
+        if isinstance(m, kinds):
+            m.to(torch.bfloat16)
 
 
 def sam2_frames_tensor(frames: Sequence[np.ndarray], image_size: int, device: Any = "cpu"):

@@ -164,6 +164,59 @@ def test_sam2_video_state_from_memory_matches_init_state(ckpts, monkeypatch, tmp
         assert a.shape == b.shape and torch.allclose(a, b, atol=1e-4)
 
 
+def test_sam2_bf16_weights_track_as_autocast_does(ckpts, monkeypatch):
+    """On a GPU the SAM2 models keep their linear and convolution weights in bf16 (autocast could not keep
+    its casts under inference mode): under bf16 autocast the tracked masks are the ones the fp32 weights
+    give. Checked with the CPU's autocast, on the same predictor before and after."""
+    import torch
+    from sam2.build_sam import build_sam2_video_predictor
+
+    from metrics.backends.segment import bf16_matmul_weights, sam2_overrides, sam2_video_state
+
+    monkeypatch.setenv("ADVFX_SAM2_IMAGE_SIZE", "256")
+    _use(monkeypatch, ckpts[0])
+    seg = get_segmenter()
+    rng = np.random.default_rng(1)
+    frames = [np.clip(rng.normal(128, 20, (90, 120, 3)), 0, 255).astype(np.uint8) for _ in range(3)]
+    for k, f in enumerate(frames):
+        f[20:70, 30 + 4 * k:90 + 4 * k] = (210, 40, 40)
+    first = np.zeros((90, 120), bool)
+    first[20:70, 30:90] = True
+    video = build_sam2_video_predictor(seg.config, str(seg.ckpt), device="cpu",
+                                       hydra_overrides_extra=sam2_overrides())
+
+    def track() -> list:
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            state = sam2_video_state(video, frames)
+            video.add_new_mask(state, frame_idx=0, obj_id=1, mask=first)
+            return [logits.float().clone() for _i, _o, logits in video.propagate_in_video(state)]
+
+    ref = track()
+    bf16_matmul_weights(video)
+    assert video.memory_attention.layers[0].self_attn.q_proj.weight.dtype == torch.bfloat16
+    assert video.memory_attention.layers[0].norm1.weight.dtype == torch.float32
+    got = track()
+    assert len(got) == len(ref) == 3
+    for a, b in zip(ref, got):
+        assert torch.equal(a, b)
+
+
+def test_sam2_device_transforms_are_sam2s_own(ckpts, monkeypatch):
+    """The image predictor's input transform, moved to the model's device on a GPU, gives the tensor
+    sam2's own transform gives (here both on the CPU) and hands every other call to the original."""
+    import torch
+
+    from metrics.backends.segment import DeviceTransforms
+
+    monkeypatch.setenv("ADVFX_SAM2_IMAGE_SIZE", "256")
+    _use(monkeypatch, ckpts[0])
+    base = get_segmenter().predictor._transforms
+    img = np.random.default_rng(2).integers(0, 256, (90, 120, 3), dtype=np.uint8)
+    ours = DeviceTransforms(base, "cpu")
+    assert torch.allclose(ours(img), base(img), atol=1e-6) and ours(img).shape == (3, 256, 256)
+    assert ours.postprocess_masks == base.postprocess_masks and ours.resolution == base.resolution
+
+
 def test_aesthetic_v1_head_on_clip_b32(ckpts, shared_models, monkeypatch):
     """The whole get_aesthetic path (CLIP loader + head loader) with the real LAION v1 B/32 head."""
     d = ckpts[0]

@@ -96,9 +96,11 @@ def test_ocr_torch_engine_reads_what_onnxruntime_reads():
         np.testing.assert_allclose(g.quad, r.quad, atol=1.0)
 
 
-def test_ocr_prefetch_batches_detection_and_keeps_results():
-    """prefetch() runs the detector on batches of frames up front; every later call on those frames takes
-    its detection from there (the detector does not run again) and reads exactly what a plain call reads."""
+def test_ocr_prefetch_calls_each_network_once_for_all_frames_and_keeps_results():
+    """prefetch() reads a list of frames with each PP-OCR network called for all of them together (the
+    detector in batches, the classifier once, the recogniser once per padded width); every later call on
+    those frames takes its result from there, with no network call of its own, and reads exactly what a
+    plain call reads."""
     from metrics.backends.ocr import RapidOCRBackend
 
     def frame(k: int) -> np.ndarray:
@@ -108,22 +110,28 @@ def test_ocr_prefetch_batches_detection_and_keeps_results():
         d.text((40, 200 - 3 * k), "Free shipping", font=ImageFont.load_default(size=30), fill=(120, 20, 30))
         return np.asarray(im)
 
-    frames = [frame(k) for k in range(3)] + [np.zeros((4, 4, 3), np.uint8)]
+    frames = [frame(k) for k in range(3)] + [np.full((360, 480, 3), 250, np.uint8), np.zeros((4, 4, 3), np.uint8)]
     ocr = RapidOCRBackend(engine="torch", device="cpu")
     plain = [ocr(f) for f in frames]
-    runs = []
-    ocr._engine.text_det.session.module.register_forward_hook(lambda m, i, o: runs.append(i[0].shape[0]))
+    runs: dict[str, list[int]] = {"det": [], "cls": [], "rec": []}
+    eng = ocr._engine
+    for part in runs:
+        getattr(eng, f"text_{part}").session.module.register_forward_hook(
+            lambda m, i, o, part=part: runs[part].append(i[0].shape[0]))
     with ocr.prefetch(frames, batch=2):
-        assert runs == [2, 1] and len(ocr._ahead) == 3   # batches of 2; the 4x4 frame never reaches it
+        # detector: batches of 2 of the 4 frames big enough to read; the 6 text lines of 3 frames: one
+        # classifier call, and rapidocr's per-frame recogniser batches merged by padded width
+        assert runs["det"] == [2, 2] and runs["cls"] == [6] and sum(runs["rec"]) == 6
+        assert len(runs["rec"]) <= 3 and len(ocr._ahead) == 4
+        before = {k: len(v) for k, v in runs.items()}
         got = [ocr(f) for f in frames]
-        assert runs == [2, 1] and not ocr._ahead         # no detector run of its own: all were used
-    assert ocr._engine.text_det.session.ahead is None
+        assert {k: len(v) for k, v in runs.items()} == before and not ocr._ahead   # no network ran again
     for a, b in zip(plain, got):
         assert [x.text for x in a] == [x.text for x in b]
         for x, y in zip(a, b):
             assert abs(x.conf - y.conf) < 1e-4
             np.testing.assert_allclose(x.quad, y.quad, atol=0.5)
-    assert "SUMMERSALE" in _norm(got[0][0].text) and got[3] == []
+    assert "SUMMERSALE" in _norm(got[0][0].text) and got[3] == [] and got[4] == []
     with RapidOCRBackend(engine="onnxruntime").prefetch(frames) as same:   # nothing to batch: a no-op
         assert same(frames[0])
 
