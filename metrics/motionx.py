@@ -88,6 +88,13 @@ def _grid(h: int, w: int) -> np.ndarray:
     return np.dstack([gx, gy])
 
 
+def magnitude(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """sqrt(u^2 + v^2), the same bits on every thread. cv2.magnitude is not: its result moved by an ulp
+    between threads, and between calls while other OpenCV work ran, so the streamed and stored paths (and
+    two runs of one video) could differ in the last digits."""
+    return np.sqrt(u * u + v * v)
+
+
 @dataclass(frozen=True)
 class HalfFlow:
     """A flow field on every second pixel in each direction: what the percentile and the smoothness
@@ -106,7 +113,7 @@ class HalfFlow:
         # nearest-neighbour halving = flow[::2, ::2], in half the time numpy's strided copy takes
         uv = cv2.resize(flow, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_NEAREST)
         u, v = cv2.split(uv)
-        return cls(uv, u, v, cv2.magnitude(u, v))
+        return cls(uv, u, v, magnitude(u, v))
 
 
 def rel_accel(f0: "HalfFlow | np.ndarray", f1: np.ndarray, move_px: float) -> float | None:
@@ -122,12 +129,12 @@ def rel_accel(f0: "HalfFlow | np.ndarray", f1: np.ndarray, move_px: float) -> fl
     warped = cv2.remap(f1, _grid(*h0.mag.shape) + h0.uv, None, cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_REPLICATE)
     wu, wv = cv2.split(warped)
-    speed = 0.5 * (h0.mag + cv2.magnitude(wu, wv))
+    speed = 0.5 * (h0.mag + magnitude(wu, wv))
     moving = speed >= move_px
     n_moving = int(np.count_nonzero(moving))
     if n_moving < 0.005 * moving.size:
         return None
-    acc = cv2.magnitude(wu - h0.u, wv - h0.v)
+    acc = magnitude(wu - h0.u, wv - h0.v)
     return float(acc[moving].mean() / speed[moving].mean())
 
 
