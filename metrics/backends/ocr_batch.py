@@ -89,7 +89,7 @@ def _recognise(eng, items: list[_Item]) -> None:
         imgs = it.cls.img_list if it.cls is not None else it.crops
         if not imgs or it.det is None:
             continue
-        it.rec_pairs = [("", 0.0)] * len(imgs)
+        it.rec_pairs = [(("", 0.0), None)] * len(imgs)     # (line, words) per crop, every one filled below
         order = np.argsort(np.array([im.shape[1] / float(im.shape[0]) for im in imgs]))
         _c, img_h, img_w = rec.rec_image_shape[:3]
         for beg in range(0, len(imgs), rec.rec_batch_num):
