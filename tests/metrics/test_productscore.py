@@ -39,6 +39,26 @@ def test_swap_halfway_halves_the_score(demo_media, rows):
     assert other.value < 0.3
 
 
+def test_crop_keeps_the_product_and_greys_the_rest():
+    """The crop is the mask's box plus margin; inside the mask the frame's pixels, outside flat FILL grey,
+    for colour and grey frames and for boolean or 0/255 masks."""
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    mask = np.zeros((120, 160), bool)
+    mask[20:80, 40:120] = rng.random((60, 80)) > 0.4
+    x0, y0, x1, y1 = ps.mask_box(mask)
+    mx, my = round((x1 - x0) * 0.05), round((y1 - y0) * 0.05)
+    box = (slice(y0 - my, y1 + my), slice(x0 - mx, x1 + mx))
+    for frame in (img, img[..., 1]):
+        for m in (mask, mask.astype(np.uint8) * 255):
+            crop = ps.crop_product(frame, m)
+            inside = mask[box]
+            assert crop.shape[:2] == inside.shape and crop.dtype == np.uint8
+            assert np.array_equal(crop[inside], frame[box][inside])
+            assert (crop[~inside] == ps.FILL).all()
+    assert ps.crop_product(img, np.zeros((120, 160), bool)) is None
+
+
 def test_missing_frames_count_zero():
     class HalfSeg:
         name = "half"
