@@ -81,18 +81,12 @@ def main(argv: list[str] | None = None) -> int:
 
     import tempfile
 
-    from bench_metrics import make_media
-    from curation.scoring import Job, score_video
+    from bench_metrics import make_media, suite_job
+    from curation.scoring import score_video
     from metrics.backends import get_ocr
-    from metrics.registry import METRICS, get_spec
 
     instrument()
-    video, ref = make_media(Path(tempfile.mkdtemp(prefix="bench_profile_")))
-    suite = [m for m in METRICS if m != "crscore"]
-    specs = {m: get_spec(m) for m in suite}
-    job = Job(1, str(video), [{"triple_id": 1, "image_path": str(ref), "prompt": "The jar sways gently.",
-                               "product": "Glow cream"}],
-              todo=[(m, 0 if not specs[m].per_triple else 1, "bench") for m in suite])
+    job = suite_job(*make_media(Path(tempfile.mkdtemp(prefix="bench_profile_"))))
     eng = getattr(get_ocr(), "_engine", None)
     for part in ("text_det", "text_cls", "text_rec"):   # name the OCR sessions for their timers
         sess = getattr(getattr(eng, part, None), "session", None)

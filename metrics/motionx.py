@@ -116,7 +116,7 @@ class HalfFlow:
         return cls(uv, u, v, magnitude(u, v))
 
 
-def rel_accel(f0: "HalfFlow | np.ndarray", f1: np.ndarray, move_px: float) -> float | None:
+def rel_accel(h0: HalfFlow, f1: np.ndarray, move_px: float) -> float | None:
     """Relative flow acceleration along trajectories of the moving pixels.
 
     a(x) = F1(x + F0(x)) - F0(x) (the second flow sampled where the pixel went), x on every second
@@ -125,7 +125,6 @@ def rel_accel(f0: "HalfFlow | np.ndarray", f1: np.ndarray, move_px: float) -> fl
     2 for a back-and-forth jitter. None when nothing moves."""
     import cv2
 
-    h0 = f0 if isinstance(f0, HalfFlow) else HalfFlow.of(f0)
     warped = cv2.remap(f1, _grid(*h0.mag.shape) + h0.uv, None, cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_REPLICATE)
     wu, wv = cv2.split(warped)

@@ -328,8 +328,9 @@ def compute(frames: list[np.ndarray], case, cfg: TSConfig = TSConfig(), *, ocr=N
     recognize = _recognizer(ocr) if cfg.reuse else None
     grow = np.ones((9, 9), np.uint8)
     small_masks = [cv2.dilate(m.astype(np.uint8), grow).astype(bool) for m in small_masks]
-    # On a GPU one detector call is mostly kernel launches: detect on every blanked frame in a few batches
-    # up front (frames later reused cost a little wasted GPU time); the frame loop is the same either way.
+    # On a GPU a network call is mostly kernel launches: OCR every blanked frame up front, each network
+    # called for all of them together (frames later reused cost a little wasted GPU time); the frame loop
+    # and its results are the same either way.
     blanked: list[np.ndarray | None] = [None] * len(frames)
     ahead = contextlib.nullcontext()
     if getattr(ocr, "batched", False):
