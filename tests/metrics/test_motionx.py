@@ -85,6 +85,25 @@ def test_streamed_while_decoding_equals_stored_frames(videos):
         assert streamed.value == stored.value and streamed.trace == stored.trace, key
 
 
+@pytest.mark.parametrize("method", ["dis", "dis-fast", "dis-medium"])
+@pytest.mark.parametrize("shape", [(256, 256), (170, 256), (256, 144), (200, 180)])
+def test_grid_flow_is_dis_own_estimate(method, shape):
+    # MotionX reads DIS's flow on its working grid (finest scale 0 on the image DIS's pyramid would make);
+    # upsampled as DIS does it, it must be exactly what DIS returns at the frame's size
+    import cv2
+
+    h, w = shape
+    base = cv2.cvtColor(texture(max(shape) + 16, 7), cv2.COLOR_RGB2GRAY)
+    a, b = np.ascontiguousarray(base[4:4 + h, 4:4 + w]), np.ascontiguousarray(base[6:6 + h, 3:3 + w])
+    est = motionx.FlowEstimator(method)
+    grid = est.calc(est.prepare(a), est.prepare(b))
+    preset = {"dis": 0, "dis-fast": 1, "dis-medium": 2}[method]
+    full = cv2.DISOpticalFlow_create(preset).calc(a, b, None)
+    assert grid.shape[:2] == (h // est.step, w // est.step)
+    assert np.array_equal(cv2.resize(grid, (w, h)) * est.step, full)
+    assert np.abs(full).max() > 1.0          # a real shift was measured, not two zero fields
+
+
 def test_flow_failure_is_an_error_not_a_number(videos):
     st = motionx.MotionStream(CFG)
     st.feed(0, 0.0, np.zeros((64, 64), np.uint8))
