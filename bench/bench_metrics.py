@@ -54,20 +54,26 @@ def suite_job(video: Path, ref: Path):
                todo=[(m, 0 if not s.per_triple else 1, "bench") for m, s in specs.items()])
 
 
-CPU_TIMES: list[float] = []
-
-
-def timed(fn, repeats: int) -> tuple[float, object]:
-    """Median wall seconds (and, in CPU_TIMES, the matching process CPU seconds: all threads, so it can
-    exceed wall time on an idle machine, but it barely moves when other processes share the CPU)."""
+def timed(fn, repeats: int) -> tuple[float, float, object]:
+    """Median wall seconds, the matching median process CPU seconds (all threads, so it can exceed wall
+    time on an idle machine, but it barely moves when other processes share the CPU), the last output."""
     times, cpus, out = [], [], None
     for _ in range(repeats):
         t0, c0 = time.perf_counter(), time.process_time()
         out = fn()
         times.append(time.perf_counter() - t0)
         cpus.append(time.process_time() - c0)
-    CPU_TIMES.append(statistics.median(cpus))
-    return statistics.median(times), out
+    return statistics.median(times), statistics.median(cpus), out
+
+
+def alternating(fns: list, repeats: int) -> list[tuple[float, float, object]]:
+    """`timed` for several short functions run in turn (after one untimed run of each), so that a cold
+    first run or a change of machine load does not favour one of them."""
+    for fn in fns:
+        fn()
+    runs = [[timed(fn, 1) for fn in fns] for _ in range(repeats)]
+    return [(statistics.median(r[k][0] for r in runs), statistics.median(r[k][1] for r in runs), runs[-1][k][2])
+            for k in range(len(fns))]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,32 +102,31 @@ def main(argv: list[str] | None = None) -> int:
             st.thread_type = "AUTO"
             return sum(1 for _ in c.decode(st))
 
-    t, n = timed(decode_only, args.repeats)
-    assert n == N_FRAMES, n
-    rows["decode-only (all frames, no pixel conversion)"] = {"seconds": t}
-
-    suite = [m for m in METRICS if m != "crscore"]
-    specs = {m: get_spec(m) for m in suite}
-    all_reqs = [r for s in specs.values() for r in s.requests()]
-    t, _ = timed(lambda: decode_video(video, all_reqs), args.repeats)
-    rows["decode for the suite (one pass, every request)"] = {"seconds": t}
-
-    # MotionX end to end (its own decode + flow) vs the OpenS2V reference at full resolution
+    # MotionX end to end (its own decode + flow) vs the decode-only floor, both short: in alternation
     mcfg = motionx.MotionXConfig()
 
     def mx():
         # as scoring runs it: frames stream into the flow while the video decodes
         v = decode_video(video, [], sinks=motionx.stream(mcfg))
         return motionx.run(v, None, mcfg)
-    t_mx, out_mx = timed(mx, args.repeats)
-    rows["motionx (decode + flow at 256 px, streamed)"] = {"seconds": t_mx, "value": out_mx.value,
-                                                           "status": out_mx.status}
+    (t, c, n), (t_mx, c_mx, out_mx) = alternating([decode_only, mx], max(args.repeats, 9))
+    assert n == N_FRAMES, n
+    rows["decode-only (all frames, no pixel conversion)"] = {"seconds": t, "cpu_seconds": c}
+
+    suite = [m for m in METRICS if m != "crscore"]
+    specs = {m: get_spec(m) for m in suite}
+    all_reqs = [r for s in specs.values() for r in s.requests()]
+    t, c, _ = timed(lambda: decode_video(video, all_reqs), args.repeats)
+    rows["decode for the suite (one pass, every request)"] = {"seconds": t, "cpu_seconds": c}
+    rows["motionx (decode + flow at 256 px, streamed)"] = {"seconds": t_mx, "cpu_seconds": c_mx,
+                                                           "value": out_mx.value, "status": out_mx.status}
 
     def reference():
         v = decode_video(video, [FrameRequest("all", gray=True)])
         return motionx.opens2v_motion_amplitude(v.get(FrameRequest("all", gray=True)).frames)
-    t_ref, amp = timed(reference, 1)
+    t_ref, c, amp = timed(reference, 1)
     rows["reference: OpenS2V motion amplitude (Farneback, full res, every frame)"] = {"seconds": t_ref,
+                                                                                      "cpu_seconds": c,
                                                                                       "value": amp}
 
     # each metric's compute on a shared decode, with a fresh case (no memo from another metric)
@@ -130,17 +135,15 @@ def main(argv: list[str] | None = None) -> int:
         def one(m=m):
             return specs[m].run(decoded, Case(image_path=str(ref), **CASE))
         one()                                    # warm-up: model loading is not per-video time
-        t, out = timed(one, args.repeats)
-        rows[f"{m} (compute, shared decode)"] = {"seconds": t, "value": out.value, "status": out.status,
+        t, c, out = timed(one, args.repeats)
+        rows[f"{m} (compute, shared decode)"] = {"seconds": t, "cpu_seconds": c, "value": out.value,
+                                                 "status": out.status,
                                                  "backend": out.backend, "reason": out.reason}
 
     job = suite_job(video, ref)
-    t_suite, res = timed(lambda: score_video(job), args.repeats)
+    t_suite, c, res = timed(lambda: score_video(job), args.repeats)
     rows["whole suite without the MLLM (score_video: one decode + 5 metrics)"] = {
-        "seconds": t_suite, "statuses": {r["metric"]: r["status"] for r in res}}
-
-    for row, cpu in zip(rows.values(), CPU_TIMES):
-        row["cpu_seconds"] = cpu
+        "seconds": t_suite, "cpu_seconds": c, "statuses": {r["metric"]: r["status"] for r in res}}
     floor = rows["decode-only (all frames, no pixel conversion)"]["seconds"]
     goals = {
         "motionx_vs_decode_only": round(t_mx / floor, 2),
@@ -166,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"# Metrics benchmark ({args.device})", "",
              f"Video: {meta['video']}; {meta['cpus']} CPUs; OCR engine: {meta['ocr_engine']}; "
              f"load average at the end {load}; "
-             f"median of {args.repeats} runs (the reference: 1 run).", "",
+             f"median of {args.repeats} runs (the reference: 1 run; decode-only and MotionX: "
+             f"{max(args.repeats, 9)} runs in alternation after one untimed run of each).", "",
              "| step | wall s | CPU s (all threads) | value | status / backend |", "|---|---:|---:|---:|---|"]
     for k, r in rows.items():
         val = r.get("value")

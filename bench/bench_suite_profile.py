@@ -92,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         sess = getattr(getattr(eng, part, None), "session", None)
         if sess is not None:
             sess.part = part.split("_")[1]
+    t0 = time.perf_counter()
     score_video(job)                                    # warm-up: model loading is not per-video time
+    _sync()
+    warmup = time.perf_counter() - t0
     per_run: list[dict[str, tuple[float, int]]] = []
     walls = []
     for _ in range(args.repeats):
@@ -111,7 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     ocr = get_ocr()
     meta = {"device": args.device, "ocr_engine": f"{getattr(ocr, 'engine', '?')} on {getattr(ocr, 'device', '?')}",
             "cpus": os.cpu_count(), "repeats": args.repeats, "suite_wall_s": wall, "statuses": statuses,
-            "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+            "warmup_video_s": round(warmup, 2), "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    from metrics.backends import get_segmenter
+
+    graphs = [g.stats() for g in getattr(get_segmenter(), "graphs", [])]
+    meta["cuda_graphs"] = graphs or "off"
     try:
         import torch
         if args.device == "cuda":
@@ -124,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2, default=str))
     lines = [f"# Where the suite's time goes ({args.device})", "",
              f"{meta['when']}; {meta.get('gpu', '')} {meta['cpus']} CPUs; OCR engine {meta['ocr_engine']}; "
-             f"suite {wall:.3f} s per video (median of {args.repeats}); statuses {statuses}.", "",
+             f"suite {wall:.3f} s per video (median of {args.repeats}); statuses {statuses}; first video "
+             f"(model loading, CUDA graph recording) {warmup:.2f} s; CUDA graphs: {meta['cuda_graphs']}.", "",
              "| stage (inclusive) | calls per video | ms per video | share of the suite |",
              "|---|---:|---:|---:|"]
     for k, r in rows.items():

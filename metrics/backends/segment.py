@@ -381,6 +381,7 @@ class SAM2Segmenter:
         self.version = (f"sam2 {getattr(sam2, '__version__', '1.x')}; {self.ckpt.name}:{sha8(self.ckpt)}; "
                         f"video: {SAM2_VIDEO_INPUT}")
         self._video = None
+        self.graphs: list = []                   # CUDA graphs of the tracking step (cuda_graphs.py)
         self._lock = threading.Lock()
         self._classical = ClassicalSegmenter()
         self._detector = None
@@ -433,6 +434,9 @@ class SAM2Segmenter:
                 raise corrupt(self.ckpt, exc) from None
             if str(self.device).startswith("cuda"):
                 bf16_matmul_weights(self._video)
+                if os.environ.get("ADVFX_CUDA_GRAPHS", "1") != "0":
+                    from .cuda_graphs import graph_sam2_tracking
+                    self.graphs = graph_sam2_tracking(self._video)
         with self._lock, torch.inference_mode():
             ac = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.startswith("cuda") else _null()
             with ac:

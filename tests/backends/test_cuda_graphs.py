@@ -1,0 +1,63 @@
+"""CUDA graphs of SAM2's tracking step give the masks eager tracking gives, and are replayed. Needs a CUDA
+GPU (skipped elsewhere; run on the device machine: see docs/metrics.md for the last run)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.fixture(scope="module")
+def sam2_models(tmp_path_factory):
+    from sam2.build_sam import build_sam2
+
+    d = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    sam = build_sam2("configs/sam2.1/sam2.1_hiera_t.yaml", None, device="cpu")
+    (d / "sam2").mkdir()
+    torch.save({"model": sam.state_dict()}, d / "sam2/sam2.1_hiera_tiny.pt")
+    return d
+
+
+def _video(n: int = 24) -> tuple[list[np.ndarray], np.ndarray]:
+    rng = np.random.default_rng(3)
+    bg = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    frames = []
+    for t in range(n):
+        f = bg.copy()
+        f[80:160, 40 + 4 * t:120 + 4 * t] = (220, 40, 40)
+        frames.append(f)
+    first = np.zeros((240, 320), bool)
+    first[80:160, 40:120] = True
+    return frames, first
+
+
+def test_graphed_tracking_equals_eager(sam2_models, monkeypatch):
+    from metrics.backends import set_models_dir
+    from metrics.backends.segment import SAM2Segmenter
+
+    set_models_dir(None)
+    monkeypatch.setenv("ADVFX_MODELS", str(sam2_models))
+    frames, first = _video()
+    monkeypatch.setenv("ADVFX_CUDA_GRAPHS", "0")
+    eager = SAM2Segmenter(device="cuda")
+    want = eager.propagate(frames, first)
+    assert eager.graphs == []
+    monkeypatch.setenv("ADVFX_CUDA_GRAPHS", "1")
+    graphed = SAM2Segmenter(device="cuda")
+    first_run = graphed.propagate(frames, first)          # records a graph per new input signature
+    second_run = graphed.propagate(frames, first)         # replays them
+    stats = {g.name: g.stats() for g in graphed.graphs}
+    assert set(stats) == {"memory_attention", "sam_heads", "memory_encoder"}
+    for name, st in stats.items():
+        assert st["graphs"] >= 1 and st["eager_signatures"] == 0, (name, st)
+        assert st["replays"] >= len(frames) - 2, (name, st)
+    # the memory attention's inputs grow until the memory bank is full, then keep one signature
+    assert stats["memory_attention"]["graphs"] < len(frames) - 1
+    for got in (first_run, second_run):
+        assert len(got) == len(want)
+        for a, b in zip(got, want):
+            assert np.array_equal(a, b)
+    assert any(m.any() for m in want[1:]) and any((~m).any() for m in want[1:])   # masks, not all empty/full
