@@ -103,8 +103,10 @@ def score_video(job: Job, *, configs: dict[str, Any] | None = None, workspace: s
     cases = {c["triple_id"]: Case(triple_id=c["triple_id"], image_path=c.get("image_path"), prompt=c.get("prompt"),
                                   product=c.get("product"), workspace=workspace) for c in job.cases}
     video_case = cases.get(job.cases[0]["triple_id"]) if job.cases else Case(workspace=workspace)
-    # reference-free metrics first, then per case (product masks are shared between ProductScore and TSScore)
-    order = sorted(job.todo, key=lambda t: (specs[t[0]].per_triple, t[1], METRICS.index(t[0])))
+    # reference-free metrics first, then per case (product masks are shared between ProductScore and TSScore);
+    # a metric fed by a sink (MotionX) last: its thread finishes the last frames beside the others
+    streamed = {m for m, s in specs.items() if any(r in sinks for r in s.requests())}
+    order = sorted(job.todo, key=lambda t: (t[0] in streamed, specs[t[0]].per_triple, t[1], METRICS.index(t[0])))
     for metric, tid, ph in order:
         case = cases.get(tid, video_case) if specs[metric].per_triple else video_case
         t1 = time.perf_counter()

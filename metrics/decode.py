@@ -9,6 +9,8 @@ decoded twice per scoring run.
 A metric that consumes every frame in order (MotionX's optical flow) can pass a *sink* for its request:
 the sink gets each frame as soon as it is decoded, on a thread of its own, and the frames are not kept:
 its work overlaps the decoding, and a long video needs memory for a few frames, not all of them.
+`decode_video` returns when the decoding ends; the sink may still be working on the last frames (beside
+whatever the caller does next) until `video.sink(request)` waits for it and hands it over.
 
 Timing is VFR-safe: frame times come from the presentation timestamps of the demuxed packets, never
 from index / nominal fps. Animated GIF and WebP go through PyAV/FFmpeg like any video.
@@ -80,8 +82,11 @@ class _Feeder:
     def put(self, sink: FrameSink, i: int, t: float, arr: np.ndarray) -> None:
         self._q.put((sink, i, t, arr))
 
-    def close(self) -> None:
+    def finish(self) -> None:
+        """No more frames: the thread ends once the queue is drained (`join` waits for that)."""
         self._q.put(None)
+
+    def join(self) -> None:
         self._thread.join()
 
 
@@ -118,12 +123,19 @@ class DecodedVideo:
     duration: float
     samples: dict[FrameRequest, SampledFrames] = field(default_factory=dict)
     sinks: dict[FrameRequest, FrameSink] = field(default_factory=dict)
+    feeder: _Feeder | None = field(default=None, repr=False)
 
     def get(self, request: FrameRequest) -> SampledFrames:
         try:
             return self.samples[request]
         except KeyError:
             raise KeyError(f"{request} was not decoded; pass it to decode_video") from None
+
+    def sink(self, request: FrameRequest) -> FrameSink | None:
+        """The sink that was fed this request's frames, once it has been fed all of them."""
+        if self.feeder is not None:
+            self.feeder.join()
+        return self.sinks.get(request)
 
 
 def sample_indices(request: FrameRequest, times: np.ndarray) -> np.ndarray:
@@ -215,6 +227,7 @@ def decode_video(path: str | Path, requests: Iterable[FrameRequest],
     width = height = 0
     decoded = 0
     feeder = _Feeder() if sinks else None
+    ok = False
     try:
         with av.open(path, metadata_errors="ignore") as c:
             st = c.streams.video[0]
@@ -233,13 +246,16 @@ def decode_video(path: str | Path, requests: Iterable[FrameRequest],
                 reqs = need.get(i)
                 if reqs:
                     _convert(frame, reqs, out, i, formatters, sinks, feeder, float(times[i]))
+        ok = True
     except av.error.FFmpegError as exc:
         if decoded == 0:
             raise DecodeError(f"video data cannot be decoded: {exc}") from None
-        # a truncated tail: keep what decoded (the frames list says how many)
+        ok = True  # a truncated tail: keep what decoded (the frames list says how many)
     finally:
         if feeder is not None:
-            feeder.close()
+            feeder.finish()
+            if not ok or decoded == 0:
+                feeder.join()     # nobody will ask for the sinks: do not leave their thread behind
     if decoded == 0:
         raise DecodeError("video stream has no decodable frame")
     if decoded < t_count:
@@ -259,7 +275,7 @@ def decode_video(path: str | Path, requests: Iterable[FrameRequest],
     duration = float(times[-1] - times[0]) + (1.0 / nominal if nominal > 0 else 0.0)
     fps = t_count / duration if duration > 0 else (nominal or 0.0)
     video = DecodedVideo(path=path, n_frames=t_count, times=times, width=width, height=height, fps=fps,
-                         duration=duration, sinks=sinks)
+                         duration=duration, sinks=sinks, feeder=feeder)
     for r in requests:
         if r in sinks:
             continue

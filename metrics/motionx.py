@@ -293,7 +293,7 @@ def stream(cfg: MotionXConfig) -> dict[FrameRequest, MotionStream]:
 
 
 def run(video, case, cfg: MotionXConfig) -> MetricOutput:
-    sink = video.sinks.get(cfg.request())
+    sink = video.sink(cfg.request())
     if sink is not None:
         return sink.result(video.fps)
     return compute(video.get(cfg.request()), cfg)

@@ -104,9 +104,10 @@ def test_sink_streams_frames_in_order_without_keeping_them(tmp_path):
     req = FrameRequest("all", max_side=128, gray=True)
     rec = _Recorder()
     v = decode_video(path, [FrameRequest("uniform", n=4)], sinks={req: rec})
+    assert v.sink(req) is rec
     assert [s[0] for s in rec.seen] == list(range(30))                  # every frame, in decode order
     assert np.allclose([s[1] for s in rec.seen], v.times)               # with its presentation time
-    assert rec.seen[0][2] == (128, 128) and v.sinks[req] is rec
+    assert rec.seen[0][2] == (128, 128)
     with pytest.raises(KeyError):                                      # streamed, not stored
         v.get(req)
     assert len(v.get(FrameRequest("uniform", n=4))) == 4               # the other requests are served
@@ -119,4 +120,28 @@ def test_a_failing_sink_does_not_stop_the_decode(tmp_path):
     rec = _Recorder(fail_at=5)
     v = decode_video(path, [FrameRequest("uniform", n=3)], sinks={FrameRequest("all", gray=True): rec})
     assert len(v.get(FrameRequest("uniform", n=3))) == 3
+    assert v.sink(FrameRequest("all", gray=True)) is rec
     assert [s[0] for s in rec.seen] == [0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11]
+
+
+def test_decode_returns_while_the_sink_works_and_sink_waits_for_it(tmp_path):
+    # the sink's last frames are worked on beside whatever runs after the decode (scoring runs MotionX
+    # last for this); asking for the sink waits until it has been fed every frame
+    import threading
+
+    class Gate(_Recorder):
+        def __init__(self):
+            super().__init__()
+            self.open = threading.Event()
+
+        def feed(self, index, time, frame):
+            self.open.wait(30)
+            super().feed(index, time, frame)
+
+    path = write_video(tmp_path / "pan.mp4", pan_frames(8, 2.0, 0.0, size=64), fps=8)
+    req = FrameRequest("all", gray=True)
+    gate = Gate()
+    v = decode_video(path, [FrameRequest("uniform", n=2)], sinks={req: gate})   # returns: the sink is held
+    assert gate.seen == [] and len(v.get(FrameRequest("uniform", n=2))) == 2
+    gate.open.set()
+    assert v.sink(req) is gate and [s[0] for s in gate.seen] == list(range(8))
