@@ -198,3 +198,28 @@ def test_blank_product_fills_with_the_median_of_the_rest():
     gray = img[:, :, 0]
     out = blank_product(gray, mask)
     assert out.shape == gray.shape and (out[grown] == int(np.median(gray[~grown]))).all()
+
+
+def test_frames_prepared_on_threads_in_order():
+    # the per-frame preparation runs on a thread pool: every frame's results, in frame order
+    import cv2
+
+    from metrics.tsscore import _prepare_frames, blank_product
+
+    rng = np.random.default_rng(2)
+    frames = [rng.integers(0, 256, (90, 130, 3), dtype=np.uint8) for _ in range(11)]
+    masks = []
+    for k in range(11):
+        m = np.zeros((90, 130), bool)
+        m[10 + 3 * k:40 + 3 * k, 20 + 5 * k:60 + 5 * k] = True
+        masks.append(m)
+    grays, small, small_masks, blanked = _prepare_frames(frames, masks, blank=True)
+    for k, (f, m) in enumerate(zip(frames, masks)):
+        g = cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)
+        assert np.array_equal(grays[k], g) and small[k].shape == (45, 65)
+        assert np.array_equal(blanked[k], blank_product(f, m))
+        # the half-size mask covers the product (grown a little), nothing far from it
+        ys, xs = np.nonzero(small_masks[k])
+        assert ys.min() <= (10 + 3 * k) // 2 and ys.max() >= (40 + 3 * k) // 2 - 1
+        assert xs.min() >= (20 + 5 * k) // 2 - 6 and xs.max() <= (60 + 5 * k) // 2 + 6
+    assert _prepare_frames(frames, masks, blank=False)[3] == [None] * 11
