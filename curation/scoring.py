@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
@@ -86,7 +87,6 @@ def score_video(job: Job, *, configs: dict[str, Any] | None = None, workspace: s
     specs = {m: get_spec(m, configs.get(m)) for m in dict.fromkeys(t[0] for t in job.todo)}
     requests = [r for s in specs.values() for r in s.requests()]
     sinks = {r: k for s in specs.values() for r, k in s.sinks().items()}
-    results: list[dict[str, Any]] = []
 
     def rec(metric: str, tid: int, ph: str, out: MetricOutput, seconds: float) -> dict[str, Any]:
         return {"metric": metric, "version": specs[metric].version, "params_hash": ph, "video_id": job.video_id,
@@ -107,7 +107,8 @@ def score_video(job: Job, *, configs: dict[str, Any] | None = None, workspace: s
     # a metric fed by a sink (MotionX) last: its thread finishes the last frames beside the others
     streamed = {m for m, s in specs.items() if any(r in sinks for r in s.requests())}
     order = sorted(job.todo, key=lambda t: (t[0] in streamed, specs[t[0]].per_triple, t[1], METRICS.index(t[0])))
-    for metric, tid, ph in order:
+
+    def run_one(metric: str, tid: int, ph: str) -> dict[str, Any]:
         case = cases.get(tid, video_case) if specs[metric].per_triple else video_case
         t1 = time.perf_counter()
         try:
@@ -117,9 +118,34 @@ def score_video(job: Job, *, configs: dict[str, Any] | None = None, workspace: s
             out = MetricOutput.error(f"{metric} failed: {detail}")
         if out.trace is not None and isinstance(out.trace, dict):
             out.trace.setdefault("decode_s", round(decode_s, 4))
-        results.append(rec(metric, tid, ph, out, time.perf_counter() - t1))
         if progress:
             progress(f"  {metric} triple={tid}: {out.status} {'' if out.value is None else f'{out.value:.3f}'}")
+        return rec(metric, tid, ph, out, time.perf_counter() - t1)
+
+    beside = side_lane()
+    side = [t for t in order if t[0] in beside]
+    main = [t for t in order if t[0] not in beside]
+    if not side or not main:
+        return [run_one(*t) for t in order]
+    done: dict[tuple[str, int, str], dict[str, Any]] = {}
+    with ThreadPoolExecutor(1, thread_name_prefix="score-side-lane") as pool:
+        lane = pool.submit(lambda: [(t, run_one(*t)) for t in side])
+        for t in main:
+            done[t] = run_one(*t)
+        done.update(lane.result())
+    return [done[t] for t in order]
+
+
+def side_lane() -> frozenset[str]:
+    """Metrics that share nothing with the per-case SAM2 + OCR chain and run beside it on a thread: on a
+    GPU machine the embedding metrics (their kernels fill the GPU while SAM2's tracking waits on the CPU
+    that launches its own) and CRScore; on the CPU only CRScore (it waits on the MLLM endpoint; the
+    embedders would compete with OCR for the cores). Results are the same either way."""
+    from metrics.backends import torch_device
+
+    if str(torch_device()).startswith("cuda"):
+        return frozenset({"aesscore", "gmescore", "crscore"})
+    return frozenset({"crscore"})
     return results
 
 

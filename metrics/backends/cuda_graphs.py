@@ -1,4 +1,4 @@
-"""CUDA graphs for the per-frame modules of SAM2's video tracking.
+"""CUDA graphs for SAM2's per-frame modules (video tracking) and per-image modules (image predictor).
 
 SAM2's tracking step is hundreds of small kernels per frame (memory attention, mask decoder, memory
 encoder); on an H200 their launches, not the GPU, set its pace (793 ms of CPU for 263 ms of GPU work
@@ -14,7 +14,8 @@ adds to one in place). A function that cannot be recorded (it reads a value back
 from host memory) raises during the recording; that signature then runs eagerly from then on.
 
 The same kernels run either way, so the masks are the same (tests/backends/test_cuda_graphs.py, run on
-a GPU machine).
+a GPU machine). Recording is thread-local: other threads (scoring runs AesScore and GmeScore beside the
+SAM2 metrics on a GPU) may launch kernels while a graph is recorded.
 """
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ class Graphed:
         graph = torch.cuda.CUDAGraph()
         try:
             torch.cuda.synchronize()
-            with torch.cuda.graph(graph, pool=self._pool):
+            with torch.cuda.graph(graph, pool=self._pool, capture_error_mode="thread_local"):
                 out = self.fn(*s_args, **s_kwargs)
         except Exception as exc:  # a sync or a host copy inside fn: this signature stays eager
             self.failures.append(f"{type(exc).__name__}: {str(exc)[:200]}")
@@ -93,19 +94,31 @@ class Graphed:
                 "replays": self.replays, "failures": self.failures[:3]}
 
 
-def graph_sam2_tracking(model) -> list[Graphed]:
-    """Route the per-frame modules of a SAM2 video predictor (`model`, on a CUDA device) through CUDA
-    graphs. Idempotent. Returns the wrappers (their `stats()` say what was recorded and replayed)."""
-    done = getattr(model, "_advfx_graphs", None)
+def _install(model, parts: tuple, tag: str) -> list[Graphed]:
+    done = getattr(model, tag, None)
     if done is not None:
         return done
     wrappers = []
-    for owner, attr, name in ((model.memory_attention, "forward", "memory_attention"),
-                              (model, "_forward_sam_heads", "sam_heads"),
-                              (model.memory_encoder, "forward", "memory_encoder")):
+    for owner, attr, name in parts:
         g = Graphed(getattr(owner, attr), name)
         # an instance attribute: nn.Module.__call__ looks `forward` up on the instance first
         object.__setattr__(owner, attr, g)
         wrappers.append(g)
-    object.__setattr__(model, "_advfx_graphs", wrappers)
+    object.__setattr__(model, tag, wrappers)
     return wrappers
+
+
+def graph_sam2_tracking(model) -> list[Graphed]:
+    """Route the per-frame modules of a SAM2 video predictor (`model`, on a CUDA device) through CUDA
+    graphs. Idempotent. Returns the wrappers (their `stats()` say what was recorded and replayed)."""
+    return _install(model, ((model.memory_attention, "forward", "memory_attention"),
+                            (model, "_forward_sam_heads", "sam_heads"),
+                            (model.memory_encoder, "forward", "memory_encoder")), "_advfx_graphs")
+
+
+def graph_sam2_image(model) -> list[Graphed]:
+    """The same for the model behind a SAM2 image predictor: its image encoder (a fixed 1024 px input, one
+    signature) and its prompt encoder and mask decoder (one signature per kind of prompt)."""
+    return _install(model, ((model, "forward_image", "image_encoder"),
+                            (model.sam_prompt_encoder, "forward", "prompt_encoder"),
+                            (model.sam_mask_decoder, "forward", "mask_decoder")), "_advfx_graphs")

@@ -373,15 +373,18 @@ class SAM2Segmenter:
         except Exception as exc:
             raise corrupt(self.ckpt, exc) from None
         self.predictor = SAM2ImagePredictor(model)
+        self.graphs: list = []                   # CUDA graphs (cuda_graphs.py), image and tracking
         if str(self.device).startswith("cuda"):
             bf16_matmul_weights(model)
             self.predictor._transforms = DeviceTransforms(self.predictor._transforms, self.device)
+            if os.environ.get("ADVFX_CUDA_GRAPHS", "1") != "0":
+                from .cuda_graphs import graph_sam2_image
+                self.graphs = list(graph_sam2_image(model))
         isz = int(model.image_size)
         self.predictor._bb_feat_sizes = [(isz // 4, isz // 4), (isz // 8, isz // 8), (isz // 16, isz // 16)]
         self.version = (f"sam2 {getattr(sam2, '__version__', '1.x')}; {self.ckpt.name}:{sha8(self.ckpt)}; "
                         f"video: {SAM2_VIDEO_INPUT}")
         self._video = None
-        self.graphs: list = []                   # CUDA graphs of the tracking step (cuda_graphs.py)
         self._lock = threading.Lock()
         self._classical = ClassicalSegmenter()
         self._detector = None
@@ -436,7 +439,7 @@ class SAM2Segmenter:
                 bf16_matmul_weights(self._video)
                 if os.environ.get("ADVFX_CUDA_GRAPHS", "1") != "0":
                     from .cuda_graphs import graph_sam2_tracking
-                    self.graphs = graph_sam2_tracking(self._video)
+                    self.graphs += graph_sam2_tracking(self._video)
         with self._lock, torch.inference_mode():
             ac = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.startswith("cuda") else _null()
             with ac:

@@ -97,3 +97,36 @@ def test_bad_video_and_video_without_triple(tmp_path, fieldmedia):
 def test_cli_rejects_unknown_metric(demo_workspace):
     p = cli("score", "--workspace", str(demo_workspace), "--metrics", "motionx,nope")
     assert p.returncode == 2 and "unknown metric" in p.stderr
+
+
+def test_side_lane_gives_the_same_results_in_the_same_order(demo_workspace, tmp_path, monkeypatch):
+    # metrics that share nothing with the SAM2/OCR chain run on a thread beside it (on a GPU: AesScore,
+    # GmeScore, CRScore); the results, and their order, are those of one lane
+    import threading
+
+    from curation import scoring
+
+    monkeypatch.setenv("ADVFX_MODELS", str(tmp_path / "models"))
+    ws = Workspace.open(demo_workspace)
+    try:
+        jobs, _ = scoring.plan(ws, ["motionx", "tsscore", "productscore", "aesscore", "gmescore", "crscore"])
+    finally:
+        ws.close()
+    job = jobs[0]
+
+    def run(lane):
+        monkeypatch.setattr(scoring, "side_lane", lambda: frozenset(lane))
+        where = {}
+        res = scoring.score_video(job, progress=lambda m: where.setdefault(m.split()[0],
+                                                                            threading.current_thread().name))
+        for r in res:                                   # timings differ between runs
+            r.pop("seconds")
+            (r["trace"] or {}).pop("decode_s", None)
+        return res, where
+
+    one, where1 = run(())
+    two, where2 = run(("aesscore", "gmescore", "crscore", "motionx"))
+    assert one == two and len(one) == 6
+    assert all(not where1[m].startswith("score-side-lane") for m in where1)
+    assert {m for m, t in where2.items() if t.startswith("score-side-lane")} == {"aesscore", "gmescore",
+                                                                                 "crscore", "motionx"}
