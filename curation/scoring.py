@@ -146,7 +146,6 @@ def side_lane() -> frozenset[str]:
     if str(torch_device()).startswith("cuda"):
         return frozenset({"aesscore", "gmescore", "crscore"})
     return frozenset({"crscore"})
-    return results
 
 
 def write_results(ws: Workspace, results: Iterable[dict[str, Any]]) -> None:
