@@ -6,6 +6,7 @@ and writes. A process pool or Ray can map `score_video` over `plan()`'s jobs and
 from __future__ import annotations
 
 import sys
+import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -108,6 +109,8 @@ def score_video(job: Job, *, configs: dict[str, Any] | None = None, workspace: s
     streamed = {m for m, s in specs.items() if any(r in sinks for r in s.requests())}
     order = sorted(job.todo, key=lambda t: (t[0] in streamed, specs[t[0]].per_triple, t[1], METRICS.index(t[0])))
 
+    say_lock = threading.Lock()
+
     def run_one(metric: str, tid: int, ph: str) -> dict[str, Any]:
         case = cases.get(tid, video_case) if specs[metric].per_triple else video_case
         t1 = time.perf_counter()
@@ -119,7 +122,8 @@ def score_video(job: Job, *, configs: dict[str, Any] | None = None, workspace: s
         if out.trace is not None and isinstance(out.trace, dict):
             out.trace.setdefault("decode_s", round(decode_s, 4))
         if progress:
-            progress(f"  {metric} triple={tid}: {out.status} {'' if out.value is None else f'{out.value:.3f}'}")
+            with say_lock:           # the side lane reports too: callers need not be thread-safe
+                progress(f"  {metric} triple={tid}: {out.status} {'' if out.value is None else f'{out.value:.3f}'}")
         return rec(metric, tid, ph, out, time.perf_counter() - t1)
 
     beside = side_lane()
