@@ -32,6 +32,7 @@ from ._common import (
     status_record,
     torch_device,
 )
+from .cuda_graphs import graph_sam2_image, graph_sam2_tracking
 
 WORK_SIDE = 384
 CONTRAST_W = float(os.environ.get("ADVFX_SEG_CONTRAST_W", "0.0"))  # classical work resolution (longest side)
@@ -375,11 +376,8 @@ class SAM2Segmenter:
         self.predictor = SAM2ImagePredictor(model)
         self.graphs: list = []                   # CUDA graphs (cuda_graphs.py), image and tracking
         if str(self.device).startswith("cuda"):
-            bf16_matmul_weights(model)
+            self.graphs += _cuda_setup(model, graph_sam2_image)
             self.predictor._transforms = DeviceTransforms(self.predictor._transforms, self.device)
-            if os.environ.get("ADVFX_CUDA_GRAPHS", "1") != "0":
-                from .cuda_graphs import graph_sam2_image
-                self.graphs = list(graph_sam2_image(model))
         isz = int(model.image_size)
         self.predictor._bb_feat_sizes = [(isz // 4, isz // 4), (isz // 8, isz // 8), (isz // 16, isz // 16)]
         self.version = (f"sam2 {getattr(sam2, '__version__', '1.x')}; {self.ckpt.name}:{sha8(self.ckpt)}; "
@@ -436,10 +434,7 @@ class SAM2Segmenter:
             except Exception as exc:
                 raise corrupt(self.ckpt, exc) from None
             if str(self.device).startswith("cuda"):
-                bf16_matmul_weights(self._video)
-                if os.environ.get("ADVFX_CUDA_GRAPHS", "1") != "0":
-                    from .cuda_graphs import graph_sam2_tracking
-                    self.graphs += graph_sam2_tracking(self._video)
+                self.graphs += _cuda_setup(self._video, graph_sam2_tracking)
         with self._lock, torch.inference_mode():
             ac = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.startswith("cuda") else _null()
             with ac:
@@ -472,6 +467,13 @@ class DeviceTransforms:
 
     def __getattr__(self, name: str):
         return getattr(self.base, name)
+
+
+def _cuda_setup(model, graph) -> list:
+    """A SAM2 model on CUDA: bf16 weights, and CUDA graphs (`graph(model)`, from cuda_graphs.py) unless
+    ADVFX_CUDA_GRAPHS=0. Returns the graph wrappers."""
+    bf16_matmul_weights(model)
+    return [] if os.environ.get("ADVFX_CUDA_GRAPHS", "1") == "0" else list(graph(model))
 
 
 def bf16_matmul_weights(model) -> None:
