@@ -41,6 +41,11 @@ def ensure_workspace(path: str | Path, *, demo: bool = True) -> Path:
 
 def create(workspace: str | Path, *, auth_enabled: bool = False):
     """Open the workspace and build the app; returns (blocks, launch kwargs, workspace)."""
+    # The overlay worker's ONNX models (segmenter, OCR) would take every core; leave one to the handlers so a
+    # key press is answered while an overlay is computed (the variables are read when the models load)
+    spare = str(max(1, (os.cpu_count() or 2) - 1))
+    os.environ.setdefault("ADVFX_SEG_THREADS", spare)
+    os.environ.setdefault("ADVFX_OCR_THREADS", spare)
     from storage import Workspace
 
     from labeling.ui import build_app

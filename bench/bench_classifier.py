@@ -81,6 +81,7 @@ def bench_speed(dims_sets: list[dict[str, int]], n_labels: int = 32000, n_predic
     from curation import classifier as C
     from curation.features import EmbedderSpec, feature_matrix
     from curation.queue import image_queue
+    from storage import classifier_runs as runs
     from storage import curation_store as cs
 
     out = {"machine": _machine(), "n_labels": n_labels, "n_predict": n_predict, "rows": []}
@@ -107,11 +108,11 @@ def bench_speed(dims_sets: list[dict[str, int]], n_labels: int = 32000, n_predic
             t1 = time.perf_counter()
             p = model.predict_proba(X)[:, 1]
             t_model = time.perf_counter() - t1
-            rid = cs.insert_run(ws, {"version": "bench", "n_labels": 0, "label_hash": "-", "label_counts": {},
-                                     "features": r["features"], "estimator": r["estimator"],
-                                     "threshold": r["threshold"], "cv_metrics": {}, "model_path": None})
             t1 = time.perf_counter()
-            cs.put_predictions(ws, rid, ids, p)
+            runs.record_run(ws, runs.reserve_run_id(ws),
+                            {"version": "bench", "n_labels": 0, "label_hash": "-", "label_counts": {},
+                             "features": r["features"], "estimator": r["estimator"],
+                             "threshold": r["threshold"], "cv_metrics": {}, "model_path": None}, ids, p)
             t_write = time.perf_counter() - t1
             predict = time.perf_counter() - t0
             # the review queue on the 100k workspace (labels on 30 %, filter verdicts on all)

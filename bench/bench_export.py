@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 from curation.demo import generate_demo_media  # noqa: E402
 from curation.export import export_splits, verify_export  # noqa: E402
 from curation.splits import ExportOptions  # noqa: E402
-from storage import Workspace, catalog  # noqa: E402
+from storage import Workspace, catalog, taxonomy  # noqa: E402
 
 METRICS = ("motionx", "tsscore", "productscore", "aesscore", "gmescore", "crscore")
 
@@ -44,7 +44,7 @@ def build(root: Path, n: int) -> Path:
     (media / "i").mkdir(parents=True)
     ws = Workspace.open(root / "ws")
     catalog.add_media_root(ws, str(media))
-    tax = {f"{c['domain']} / {c['category']}": c["id"] for c in catalog.taxonomy(ws)}
+    tax = {f"{c['domain']} / {c['category']}": c["id"] for c in taxonomy.taxonomy(ws)}
     n_img = max(1, n // 2)
     images, videos, prompts, triples = [], [], [], []
     for k in range(n_img):

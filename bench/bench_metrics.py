@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from curation.scoring import score_video
     from metrics import motionx
-    from metrics.decode import FrameRequest, decode_video
+    from media.decode import FrameRequest, decode_video
     from metrics.registry import METRICS, Case, get_spec
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_metrics_"))

@@ -50,7 +50,8 @@ def timer(name, fn):
 
 
 def instrument() -> None:
-    from metrics import decode, registry
+    from media import decode
+    from metrics import registry
     from metrics.backends import aesthetic, embed, ocr, segment
 
     decode.decode_video = timer("decode (one pass, MotionX flow streamed in)", decode.decode_video)

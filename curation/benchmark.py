@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from storage import Workspace, report_store
+from storage import Workspace, report_store, triples
 
 from . import agreement, benchset, report
 from .stats import DISPLAY, METRIC_NAMES, ok_value, triple_records
@@ -46,7 +46,7 @@ class BenchmarkCancelled(Exception):
 
 def resolve_set(ws: Workspace, name: str | None) -> str | None:
     """The set to run: the given name; else the only named set; else None (= every triple)."""
-    sets = report_store.benchmark_set_names(ws)
+    sets = triples.benchmark_set_names(ws)
     if name is not None:
         if not any(s["name"] == name for s in sets):
             known = ", ".join(repr(s["name"]) for s in sets if s["name"]) or "none"

@@ -27,7 +27,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from storage import Workspace, report_store
+from storage import Workspace, benchmark_sets, images, prompts, report_store, taxonomy
 
 from .ingest import ingest, read_manifest
 
@@ -125,7 +125,7 @@ def import_set(ws: Workspace, path: str | Path) -> dict[str, Any]:
     definition = {k: v for k, v in data.items() if k not in ("videos", "manifests")}
     definition["cases"] = [{**c, "image": _abs(base, c["image"]) if c.get("image") else None}
                            for c in cases.values()]
-    report_store.put_benchmark_set(ws, name, definition, str(path))
+    benchmark_sets.put_benchmark_set(ws, name, definition, str(path))
     return {"name": name, "cases": len(cases), "rows": len(rows), "ingest": report.as_dict(), "problems": problems}
 
 
@@ -138,7 +138,7 @@ def model_types(ws: Workspace, set_name: str | None, override: dict[str, str] | 
     types: dict[str, str] = {}
     order: list[str] = []
     if set_name is not None:
-        d = report_store.get_benchmark_set(ws, set_name)
+        d = benchmark_sets.get_benchmark_set(ws, set_name)
         if d:
             types.update(d.get("model_types") or {})
             order = list(d.get("type_order") or [])
@@ -179,12 +179,11 @@ def make_set(ws: Workspace, out_file: str | Path, *, name: str = "innoads-bench"
 
     decisions = image_decisions(ws)
     scores = report_store.classifier_scores(ws)
-    prompts = {int(i): t for i, t in ws.query(
-        "SELECT image_id, text FROM prompts WHERE image_id IS NOT NULL ORDER BY id")}
-    tax = report_store.taxonomy(ws)
+    newest_prompt = prompts.newest_by_image(ws)
+    tax = taxonomy.report_taxonomy(ws)
     rng = random.Random(seed)
     by_cat: dict[int, list[dict]] = {}
-    for im in report_store.image_rows(ws):
+    for im in images.image_rows(ws):
         if im["category_id"] is None or (decisions.get(im["id"]) or {}).get("decision") == 0:
             continue
         by_cat.setdefault(im["category_id"], []).append(im)
@@ -207,7 +206,7 @@ def make_set(ws: Workspace, out_file: str | Path, *, name: str = "innoads-bench"
             short.append({"category": f"{c['domain']} / {c['category']}", "have": len(chosen)})
         for im in chosen:
             cases.append({"id": f"c{len(cases) + 1:03d}", "image": im["path"], "product": im["product"] or "",
-                          "category": f"{c['domain']} / {c['category']}", "prompt": prompts.get(im["id"], "")})
+                          "category": f"{c['domain']} / {c['category']}", "prompt": newest_prompt.get(im["id"], "")})
     data = {"name": name, "description": f"{per_category} cases per subcategory drafted from {ws.root} "
                                          f"(seed {seed}); add each model's videos under \"videos\"",
             "type_order": ["Open-source", "Commercial"], "model_types": {}, "cases": cases, "videos": []}

@@ -2,15 +2,16 @@
 
     result = train(ws, progress=lambda frac, msg: ..., cancel=threading.Event())
 
-Training data: the resolved current image labels (storage.curation_store.resolved_image_labels: each
+Training data: the image decisions of the one label rule (storage.labels.resolved_labels: each
 annotator's latest non-undone label counts once; majority of annotators wins; a tie goes to the most
 recent event), 'good' = positive class; optionally heuristic pseudo-labels on unlabelled images at a
 lower sample weight (used for fitting only, never for scoring the CV).
 Estimators: logistic regression (default) and a ridge classifier with Platt scaling are compared in
 stratified k-fold CV (grouped by near-duplicate group when groups exist); the better PR-AUC wins.
 Both use balanced class weights. The threshold maximizes F1 on the out-of-fold scores.
-Every run is stored: classifier_runs row, runs/classifier_run_<id>.joblib + .json sidecar, and a
-prediction for every image (out-of-fold score for labelled images, the final model's for the rest).
+Every run is stored: runs/classifier_run_<id>.joblib + .json sidecar first, then the classifier_runs row and a
+prediction for every image (out-of-fold score for labelled images, the final model's for the rest) in one
+transaction, so the latest run (storage.classifier_runs) always comes with its predictions.
 """
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from storage import Workspace
+from storage import Workspace, labels
+from storage import classifier_runs as runs
 from storage import curation_store as cs
 
 from . import features as F
@@ -175,8 +177,8 @@ def cv_report(y: np.ndarray, p: np.ndarray, threshold: float | None = None) -> d
 # -- labels -------------------------------------------------------------------------------------
 
 def label_snapshot(ws: Workspace) -> dict[str, Any]:
-    rows = cs.resolved_image_labels(ws)
-    ids = np.array([r["image_id"] for r in rows], np.int64)
+    rows = list(labels.resolved_labels(ws, "image").values())
+    ids = np.array([r["item_id"] for r in rows], np.int64)
     y = np.array([1 if r["label"] == "good" else 0 for r in rows], np.int64)
     text = "\n".join(f"{i}:{r['label']}" for i, r in zip(ids, rows))
     counts = {"good": int(y.sum()), "bad": int((1 - y).sum()), "conflicts": sum(1 for r in rows if r["conflict"])}
@@ -340,10 +342,8 @@ def train(ws: Workspace, *, features: "str | list[F.EmbedderSpec]" = "auto", heu
         "pseudo_labels": n_pseudo, "pseudo_weight": pseudo_weight, "positive_class": "good",
     }
     counts = {**snap["counts"], "used_good": int(y.sum()), "used_bad": int((1 - y).sum())}
-    run_id = cs.insert_run(ws, {"version": f"{CLASSIFIER_VERSION} sklearn-{sklearn.__version__}",
-                                "n_labels": int(len(y)), "label_hash": snap["hash"], "label_counts": counts,
-                                "features": feat_name, "estimator": best, "threshold": metrics_best["threshold"],
-                                "cv_metrics": cv_metrics, "model_path": None})
+    # the id names the model file, which exists before the run row that points at it
+    run_id = runs.reserve_run_id(ws)
     say(0.95, "saving the model")
     model_path = save_model(ws, run_id, model, {
         "run": run_id, "version": CLASSIFIER_VERSION, "sklearn": sklearn.__version__, "features": feat_name,
@@ -351,9 +351,12 @@ def train(ws: Workspace, *, features: "str | list[F.EmbedderSpec]" = "auto", heu
         "estimator": best, "threshold": metrics_best["threshold"], "label_hash": snap["hash"],
         "label_counts": counts, "cv": {n: {k: v for k, v in e["metrics"].items() if k != "roc_curve"}
                                        for n, e in cv["estimators"].items()}})
-    cs.set_run_model_path(ws, run_id, str(model_path))
     ok = ~np.isnan(scores)
-    cs.put_predictions(ws, run_id, all_ids[ok], scores[ok])
+    runs.record_run(ws, run_id, {"version": f"{CLASSIFIER_VERSION} sklearn-{sklearn.__version__}",
+                                 "n_labels": int(len(y)), "label_hash": snap["hash"], "label_counts": counts,
+                                 "features": feat_name, "estimator": best, "threshold": metrics_best["threshold"],
+                                 "cv_metrics": cv_metrics, "model_path": str(model_path)},
+                    all_ids[ok], scores[ok])
     say(1.0, f"run {run_id}: PR-AUC {metrics_best['pr_auc']:.3f}, ROC-AUC {metrics_best['roc_auc']:.3f}")
     return {"run": run_id, "n_labels": int(len(y)), "roc_auc": metrics_best["roc_auc"],
             "pr_auc": metrics_best["pr_auc"], "f1": metrics_best["f1"], "threshold": metrics_best["threshold"],
@@ -380,7 +383,7 @@ def load_model(ws: Workspace, run_id: int | None = None) -> tuple[Any, dict[str,
     """(model, run row) of a run, the latest with predictions by default."""
     import joblib
 
-    run = cs.get_run(ws, run_id)
+    run = runs.get_run(ws, run_id)
     if run is None or not run.get("model_path"):
         raise FileNotFoundError("no classifier run yet: train one with `python -m curation train`")
     return joblib.load(run["model_path"]), run
@@ -389,7 +392,7 @@ def load_model(ws: Workspace, run_id: int | None = None) -> tuple[Any, dict[str,
 def run_history(ws: Workspace, limit: int = 50) -> list[dict[str, Any]]:
     """Runs newest first, with their CV summary (for the app's Classifier tab)."""
     out = []
-    for r in cs.list_runs(ws, limit):
+    for r in runs.list_runs(ws, limit):
         cvm = r.get("cv_metrics") or {}
         best = (cvm.get("estimators") or {}).get(r.get("estimator") or "", {})
         out.append({"run": r["id"], "created_at": r["created_at"], "version": r["version"],

@@ -16,7 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from storage import Workspace
+from storage import Workspace, embeddings
 from storage import curation_store as cs
 
 HAMMING_MAX = 6          # pHash bits that may differ (of 64) for a near-copy
@@ -130,8 +130,7 @@ def group_ids(ids: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarray:
 
 def _embedding_model(ws: Workspace) -> str | None:
     """The embedding used for cosine: CLIP, else DINO, else classical, whichever covers most images."""
-    rows = ws.query("SELECT model_id, count(*) FROM embeddings WHERE item_sha256 IN (SELECT sha256 FROM images) "
-                    "GROUP BY model_id")
+    rows = embeddings.models_covering_images(ws)
     if not rows:
         return None
     rank = lambda m: 0 if m.startswith("open_clip") else 1 if m.startswith("timm") else 2  # noqa: E731
@@ -143,7 +142,7 @@ def dedup(ws: Workspace, *, hamming_max: int = HAMMING_MAX, colour_max: float | 
           cancel: threading.Event | None = None) -> dict[str, Any]:
     """Hash (cached in image_hashes), compare, group and store images.dup_group. Returns a report."""
     from .features import Cancelled, embedding_matrix
-    from .media import MediaError, load_image
+    from media.files import MediaError, load_image
 
     t0 = time.perf_counter()
     images = cs.all_images(ws)

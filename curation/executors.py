@@ -24,7 +24,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from storage import Workspace
+from storage import Workspace, triples
 
 from .scoring import Job, plan, score_video, write_results
 
@@ -153,8 +153,7 @@ def select_videos(ws: Workspace, *, video_ids: Iterable[int] | None = None, mode
     """Video ids matching the filters (None: no filter)."""
     ids: set[int] | None = set(int(v) for v in video_ids) if video_ids is not None else None
     if model:
-        rows = ws.query("SELECT DISTINCT video_id FROM triples WHERE model = ?", [model])
-        got = {int(r[0]) for r in rows}
+        got = triples.video_ids_of_model(ws, model)
         ids = got if ids is None else ids & got
     return sorted(ids) if ids is not None else None
 

@@ -34,7 +34,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
-from storage import Workspace, report_store
+from storage import Workspace, exports, report_store
 
 from .splits import SPLITS, ExportOptions, assign_splits, group_ids, select
 from .stats import DISPLAY, METRIC_NAMES, _summary, triple_records
@@ -377,7 +377,7 @@ def export_splits(ws: Workspace, out_dir: str | os.PathLike, options: ExportOpti
     if verify:
         say(0.95, "verifying")
         summary["verify"] = verify_export(out)
-    summary["export_id"] = report_store.record_export(ws, str(out), opts.as_dict(), counts)
+    summary["export_id"] = exports.record_export(ws, str(out), opts.as_dict(), counts)
     say(1.0, "done")
     return summary
 

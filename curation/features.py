@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from storage import Workspace
-from storage.embeddings import get_embeddings, put_embeddings
+from storage.embeddings import dim_of, get_embeddings, put_embeddings
 
 HEURISTIC_KEYS: tuple[tuple[str, str], ...] = (
     ("quality", "resolution"), ("quality", "blur"), ("quality", "clipped"), ("quality", "range"),
@@ -71,7 +71,7 @@ def ensure_embeddings(ws: Workspace, emb: EmbedderSpec, images: list[dict], *, b
                       progress: Callable[[int, int], None] | None = None,
                       cancel: threading.Event | None = None) -> dict[str, int]:
     """Compute and cache the embeddings that are missing for these images (rows with sha256, path)."""
-    from .media import MediaError, load_image
+    from media.files import MediaError, load_image
 
     have, _ = get_embeddings(ws, emb.model_id, [im["sha256"] for im in images])
     have_set = set(have)
@@ -182,8 +182,7 @@ def feature_matrix(ws: Workspace, image_ids: np.ndarray, shas: list[str], embedd
     for e in embedders:
         d = getattr(e.embedder, "dim", None)
         if d is None:
-            row = ws.query_one("SELECT any_value(dim) FROM embeddings WHERE model_id = ?", [e.model_id])
-            d = int(row[0]) if row and row[0] is not None else 0
+            d = dim_of(ws, e.model_id) or 0
         dims.append(int(d))
     hdim = len(HEURISTIC_KEYS) + len({f for f, _ in HEURISTIC_KEYS}) if heuristics else 0
     X = np.zeros((len(shas), sum(dims) + hdim), np.float32)

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from storage import Workspace, catalog
+from storage import Workspace, catalog, images, prompts, taxonomy, triples, videos
 
-from .media import (IMAGE_EXTS, VIDEO_EXTS, MediaError, check_readable_file, frame_count_of_image, probe_animated,
+from media.files import (IMAGE_EXTS, VIDEO_EXTS, MediaError, check_readable_file, frame_count_of_image, probe_animated,
                     probe_image, probe_video, sha256_file)
 
 MANIFEST_EXTS = {".csv", ".jsonl", ".ndjson"}
@@ -166,7 +166,7 @@ class Ingester:
     def _add_image(self, path: Path) -> tuple[str, int]:
         rec = probe_image(path)
         rec.update(sha256=sha256_file(path), path=os.path.abspath(path), source=self.source)
-        image_id, created = catalog.add_image(self.ws, rec)
+        image_id, created = images.add_image(self.ws, rec)
         self._count("images", created)
         return "image", image_id
 
@@ -175,7 +175,7 @@ class Ingester:
         if rec["frame_count"] < 1:
             raise MediaError("video has no frames")
         rec.update(sha256=sha256_file(path), path=os.path.abspath(path))
-        video_id, created = catalog.add_video(self.ws, rec)
+        video_id, created = videos.add_video(self.ws, rec)
         self._count("videos", created)
         return "video", video_id
 
@@ -241,7 +241,7 @@ class Ingester:
             self.report.fail(where, f"prompt of {len(prompt):,} characters is over the {MAX_PROMPT_CHARS:,} limit")
             return
         category_text = (row.get("category") or "").strip()
-        category_id = catalog.resolve_category(self.ws, category_text)
+        category_id = taxonomy.resolve_category(self.ws, category_text)
         if category_text and category_id is None:
             self.report.warn(where, f"unknown category {category_text!r}; left unassigned "
                                     "(use a subcategory name or 'Domain / Subcategory')")
@@ -249,16 +249,16 @@ class Ingester:
         model = (row.get("model") or "").strip()
         image_id = self._row_media(manifest, root, lineno, image_ref, "image") if image_ref else None
         if image_id is not None:
-            catalog.fill_missing(self.ws, "images", image_id, {"category_id": category_id, "product": product})
+            images.fill_missing(self.ws, image_id, {"category_id": category_id, "product": product})
         video_id = self._row_media(manifest, root, lineno, video_ref, "video") if video_ref else None
         if video_ref and video_id is None:
             return  # the video's own failure is already reported; no triple without a video
-        prompt_id = catalog.add_prompt(self.ws, prompt, image_id=image_id)[0] if prompt else None
+        prompt_id = prompts.add_prompt(self.ws, prompt, image_id=image_id)[0] if prompt else None
         if video_id is None:
             return
-        catalog.fill_missing(self.ws, "videos", video_id,
+        videos.fill_missing(self.ws, video_id,
                              {"model": model or None, "source_image_id": image_id, "prompt_id": prompt_id})
-        _, created = catalog.add_triple(self.ws, video_id=video_id, image_id=image_id, prompt_id=prompt_id,
+        _, created = triples.add_triple(self.ws, video_id=video_id, image_id=image_id, prompt_id=prompt_id,
                                         model=model, benchmark_set=(row.get("benchmark_set") or "").strip(),
                                         category_id=category_id, product=product)
         if created:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from storage import Workspace
+from storage import Workspace, images, label_log, videos
 from storage.labels import append_event
 
 POSITIVE = {"good", "accept", "accepted", "keep", "yes", "1", "true", "pass"}
@@ -88,8 +88,8 @@ class _Resolver:
         self.base = base
         self.by_sha: dict[str, tuple[str, int, str]] = {}
         self.by_path: dict[str, tuple[str, int, str]] = {}
-        for kind, table in (("image", "images"), ("video", "videos")):
-            for i, sha, p in ws.query(f"SELECT id, sha256, path FROM {table}"):
+        for kind, entity in (("image", images), ("video", videos)):
+            for i, sha, p in entity.hashes_and_paths(ws):
                 self.by_sha.setdefault(sha.lower(), (kind, i, p))
                 self.by_path.setdefault(p, (kind, i, p))
                 self.by_path.setdefault(os.path.realpath(p), (kind, i, p))
@@ -113,7 +113,7 @@ class _Resolver:
                     return hit
         for c in cands:
             if os.path.isfile(c):
-                from .media import sha256_file
+                from media.files import sha256_file
                 hit = self.by_sha.get(sha256_file(c))
                 if hit:
                     return hit
@@ -164,16 +164,7 @@ def import_labels(ws: Workspace, file: str | Path, *, annotator: str = "import",
 def export_labels(ws: Workspace, file: str | Path, *, item_kind: str | None = None) -> int:
     """Write the label event log (every event, undo events included) to CSV or JSONL."""
     path = Path(file)
-    sql = ("SELECT e.id, e.item_kind, e.item_id, coalesce(i.sha256, v.sha256) AS sha256, "
-           "coalesce(i.path, v.path) AS path, e.value, e.reasons, e.note, e.annotator, e.session, e.undoes, "
-           "e.payload, e.client_key, e.created_at FROM label_events e "
-           "LEFT JOIN images i ON e.item_kind = 'image' AND i.id = e.item_id "
-           "LEFT JOIN videos v ON e.item_kind = 'video' AND v.id = e.item_id")
-    params: list[Any] = []
-    if item_kind:
-        sql += " WHERE e.item_kind = ?"
-        params.append(item_kind)
-    rows = ws.query_dicts(sql + " ORDER BY e.id", params)
+    rows = label_log.event_log(ws, item_kind)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from storage import Workspace
+from storage import Workspace, embeddings
 from storage import curation_store as cs
 
 DIVERSITY_POOL = 5          # candidates = limit * DIVERSITY_POOL
@@ -37,8 +37,7 @@ def image_queue(ws: Workspace, *, order: str = "uncertainty", label_state: str =
 
 def _vectors(ws: Workspace, shas: list[str]) -> np.ndarray | None:
     """Cached embeddings of these images (first model that covers them all: CLIP, DINO, classical)."""
-    rows = ws.query("SELECT model_id, count(*) FROM embeddings WHERE item_sha256 IN (SELECT unnest(?)) "
-                    "GROUP BY model_id ORDER BY count(*) DESC", [shas])
+    rows = embeddings.models_covering(ws, shas)
     if not rows:
         return None
     from .features import embedding_matrix

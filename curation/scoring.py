@@ -32,8 +32,8 @@ class Job:
 
 
 def _store():
-    from storage import metric_store
-    return metric_store
+    from storage import metric_results
+    return metric_results
 
 
 def plan(ws: Workspace, metrics: Iterable[str], *, configs: dict[str, Any] | None = None,
@@ -43,17 +43,13 @@ def plan(ws: Workspace, metrics: Iterable[str], *, configs: dict[str, Any] | Non
     specs = [get_spec(m, configs.get(m)) for m in metrics]
     keys = backend_keys(ws.root)
     hashes = {s.name: s.params_hash(keys.get(s.name, "")) for s in specs}
-    videos = ws.query_dicts("SELECT v.id, v.path, v.source_image_id, v.prompt_id, i.path AS image_path, "
-                            "i.product AS image_product, p.text AS prompt FROM videos v "
-                            "LEFT JOIN images i ON i.id = v.source_image_id "
-                            "LEFT JOIN prompts p ON p.id = v.prompt_id ORDER BY v.id")
+    from storage import triples as triple_store, videos as video_store
+
+    videos = video_store.scoring_rows(ws)
     if video_ids is not None:
         wanted = set(video_ids)
         videos = [v for v in videos if v["id"] in wanted]
-    triples = ws.query_dicts("SELECT t.id, t.video_id, i.path AS image_path, p.text AS prompt, "
-                             "coalesce(t.product, i.product) AS product FROM triples t "
-                             "LEFT JOIN images i ON i.id = t.image_id LEFT JOIN prompts p ON p.id = t.prompt_id "
-                             "ORDER BY t.id")
+    triples = triple_store.scoring_cases(ws)
     by_video: dict[int, list[dict]] = {}
     for t in triples:
         by_video.setdefault(t["video_id"], []).append(
@@ -80,7 +76,7 @@ def score_video(job: Job, *, configs: dict[str, Any] | None = None, workspace: s
                 progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Score one video: decode it once for every metric it still needs, run each metric on each case.
     Never raises for a bad video or a failing metric: those become status "error" results."""
-    from metrics.decode import DecodeError, decode_video
+    from media.decode import DecodeError, decode_video
 
     configs = configs or {}
     if not job.todo:

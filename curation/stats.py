@@ -6,10 +6,9 @@ versions) and the resolved designer labels.
 domains and their subcategories, distribution of each metric, prompt length in tokens, top prompt terms;
 PNG figures plus stats.json with every number drawn.
 
-Label rule (documented in docs/benchmark.md): a triple's decision comes from the current labels on the
-triple (item_kind 'triple') and on its video (item_kind 'video'); per annotator the triple-level label wins
-over the video-level one; across annotators the majority of accept vs reject decides and a tie goes to the
-most recent event. Image labels (good/bad) follow the same majority rule.
+Labels follow the one label rule (docs/benchmark.md), read from storage.labels: a triple's decision counts
+each annotator's label on the triple, or else on its video; the majority decides and a tie goes to the most
+recent vote. Image labels (good/bad) follow the same majority rule.
 """
 from __future__ import annotations
 
@@ -20,64 +19,44 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Callable
 
-from storage import Workspace, report_store
+from storage import Workspace, labels, report_store
 
 METRICS: tuple[tuple[str, str], ...] = (
     ("motionx", "MotionXScore"), ("tsscore", "TSScore"), ("productscore", "ProductScore"),
     ("aesscore", "AesScore"), ("gmescore", "GmeScore"), ("crscore", "CRScore"))
 METRIC_NAMES = tuple(m for m, _ in METRICS)
 DISPLAY = dict(METRICS)
-POSITIVE = {"accept": 1, "good": 1, "reject": 0, "bad": 0}
 
 
-def _majority(labels: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """labels: current labels (one per annotator) → {"value": 'accept'|'reject'|..., "n": k, ...}."""
-    votes = [lab for lab in labels if lab["value"] in POSITIVE]
-    if not votes:
-        return None
-    pos = sum(POSITIVE[v["value"]] for v in votes)
-    neg = len(votes) - pos
-    if pos != neg:
-        win = 1 if pos > neg else 0
-    else:
-        win = POSITIVE[max(votes, key=lambda v: v["event_id"])["value"]]
-    return {"decision": win, "n_pos": pos, "n_neg": neg, "annotators": sorted({v["annotator"] for v in votes})}
+def _decisions(ws: Workspace, item_kind: str, detail: Callable[[dict[str, Any]], dict[str, Any]],
+               ) -> dict[int, dict[str, Any]]:
+    """item id -> {"decision": 1/0/None, "n_pos", "n_neg", "annotators", "labels": [...]} for every item with
+    a counted label: the decision from the label rule (storage.labels), the details from the votes it counted."""
+    votes: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for v in labels.label_votes(ws, item_kind):
+        votes[int(v["item_id"])].append(v)
+    resolved = labels.resolved_labels(ws, item_kind)
+    out = {}
+    for item_id, labs in votes.items():
+        r = resolved.get(item_id)
+        out[item_id] = {"decision": None if r is None else int(r["decision"]),
+                        "n_pos": 0 if r is None else int(r["n_pos"]), "n_neg": 0 if r is None else int(r["n_neg"]),
+                        "annotators": [] if r is None else list(r["annotators"]),
+                        "labels": [detail(x) for x in labs]}
+    return out
 
 
 def triple_decisions(ws: Workspace, trip: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     """triple id -> {"decision": 1 accept / 0 reject, "n_pos", "n_neg", "annotators", "labels": [...]}."""
-    by_triple: dict[int, list] = defaultdict(list)
-    by_video: dict[int, list] = defaultdict(list)
-    for lab in report_store.current_labels(ws, ("triple", "video")):
-        (by_triple if lab["item_kind"] == "triple" else by_video)[int(lab["item_id"])].append(lab)
-    out = {}
-    for t in trip:
-        per_annot: dict[str, dict] = {}
-        for lab in by_video.get(int(t["video_id"]), []):
-            per_annot[lab["annotator"]] = lab
-        for lab in by_triple.get(int(t["triple_id"]), []):
-            per_annot[lab["annotator"]] = lab        # the triple-level label wins for that annotator
-        labs = sorted(per_annot.values(), key=lambda x: x["event_id"])
-        maj = _majority(labs)
-        if maj is not None or labs:
-            rec = maj or {"decision": None, "n_pos": 0, "n_neg": 0, "annotators": []}
-            rec["labels"] = [{"annotator": x["annotator"], "value": x["value"], "kind": x["item_kind"],
-                              "reasons": list(x["reasons"] or []), "note": x["note"]} for x in labs]
-            out[int(t["triple_id"])] = rec
-    return out
+    every = _decisions(ws, "triple", lambda x: {"annotator": x["annotator"], "value": x["value"],
+                                               "kind": x["label_kind"], "reasons": list(x["reasons"] or []),
+                                               "note": x["note"]})
+    return {int(t["triple_id"]): every[int(t["triple_id"])] for t in trip if int(t["triple_id"]) in every}
 
 
 def image_decisions(ws: Workspace) -> dict[int, dict[str, Any]]:
-    by_image: dict[int, list] = defaultdict(list)
-    for lab in report_store.current_labels(ws, ("image",)):
-        by_image[int(lab["item_id"])].append(lab)
-    out = {}
-    for image_id, labs in by_image.items():
-        maj = _majority(labs) or {"decision": None, "n_pos": 0, "n_neg": 0, "annotators": []}
-        maj["labels"] = [{"annotator": x["annotator"], "value": x["value"], "reasons": list(x["reasons"] or []),
-                          "note": x["note"]} for x in labs]
-        out[image_id] = maj
-    return out
+    return _decisions(ws, "image", lambda x: {"annotator": x["annotator"], "value": x["value"],
+                                             "reasons": list(x["reasons"] or []), "note": x["note"]})
 
 
 def metric_table(ws: Workspace, trip: list[dict[str, Any]]) -> dict[int, dict[str, dict[str, Any]]]:

@@ -5,13 +5,13 @@ COMMIT; a client_key per action makes a retried request add nothing.
 """
 from __future__ import annotations
 
-import logging
 import random
 import threading
 from pathlib import Path
 from typing import Any
 
-from storage import Workspace, catalog, labels
+from curation.queue import image_queue
+from storage import Workspace, catalog, labels, triples
 from storage import review_store as rs
 
 from .overlays import OverlayWorker
@@ -22,7 +22,6 @@ PAIR_CHOICES = ("left", "right", "tie")
 IMAGE_REASONS = ["blurry", "collage", "text clutter", "product not salient", "text over product", "other"]
 VIDEO_REASONS = ["insufficient motion", "unstable or illegible text", "product distorted or changed",
                  "low visual quality", "irrational effect", "other"]
-log = logging.getLogger(__name__)
 CRITERIA = ("prompt_following", "ad_quality")
 
 
@@ -68,11 +67,10 @@ class ReviewService:
         if not annotator:
             raise LabelError("enter your name in the Annotator field first (or log in)")
         if client_key:
-            prior = self.ws.query_one("SELECT undoes, item_kind, item_id FROM label_events WHERE client_key = ?",
-                                      [client_key])
+            prior = labels.event_by_client_key(self.ws, client_key)
             if prior:
-                return {"undone_event": prior[0], "item_kind": prior[1], "item_id": int(prior[2]),
-                        "duplicate": True}
+                return {"undone_event": prior["undoes"], "item_kind": prior["item_kind"],
+                        "item_id": int(prior["item_id"]), "duplicate": True}
         target = labels.last_undoable(self.ws, annotator, tuple(item_kinds))
         if target is None:
             return None
@@ -84,27 +82,12 @@ class ReviewService:
 
     # -- queues --------------------------------------------------------------------------------
     def image_queue(self, **kw: Any) -> list[dict[str, Any]]:
-        """curation.queue.image_queue when it exists (the curation engineer's orders), else the fallback."""
-        try:
-            from curation.queue import image_queue as cq
-        except ImportError:
-            cq = None
-        if cq is not None:
-            kw2 = {k: v for k, v in kw.items() if k in ("order", "label_state", "category_id", "score_min",
-                                                          "score_max", "failed_filter", "annotator", "limit",
-                                                          "offset", "diverse")}
-            if kw2.get("label_state") in ("good", "bad") or kw2.get("order") == "id":
-                return rs.image_queue(self.ws, **kw)
-            try:
-                rows = cq(self.ws, **kw2)
-            except Exception as exc:  # noqa: BLE001 - the review must go on; the fallback query is equivalent
-                log.warning("curation.queue.image_queue failed (%s); using the app's fallback query", exc)
-                return rs.image_queue(self.ws, **{k: v for k, v in kw.items() if k != "diverse"})
-            for r in rows:
-                r.setdefault("id", r.get("image_id"))
-                r.setdefault("image_id", r.get("id"))
-            return rows
-        return rs.image_queue(self.ws, **{k: v for k, v in kw.items() if k != "diverse"})
+        """The Images tab's queue, every order and label state through one query (curation.queue), so the
+        labels it shows follow the label rule whichever order is chosen."""
+        rows = image_queue(self.ws, **kw)
+        for r in rows:
+            r.setdefault("id", r.get("image_id"))
+        return rows
 
     def video_queue(self, **kw: Any) -> list[dict[str, Any]]:
         return rs.video_queue(self.ws, **kw)
@@ -143,12 +126,10 @@ class ReviewService:
                 "left": self._triple(x["triple_id"]), "right": self._triple(y["triple_id"]), "pair_count": n}
 
     def _triple(self, triple_id: int) -> dict[str, Any]:
-        rows = self.ws.query_dicts(
-            "SELECT t.id AS triple_id, t.video_id, t.model, t.image_id, p.text AS prompt, v.path AS video_path, "
-            "v.sha256 AS video_sha256, i.path AS image_path, i.product FROM triples t JOIN videos v ON "
-            "v.id = t.video_id LEFT JOIN prompts p ON p.id = t.prompt_id LEFT JOIN images i ON i.id = t.image_id "
-            "WHERE t.id = ?", [int(triple_id)])
-        return rows[0]
+        card = triples.pair_side(self.ws, triple_id)
+        if card is None:
+            raise LabelError(f"no triple with id {triple_id} in this workspace")
+        return card
 
     def judge_pair(self, *, left_triple: int, right_triple: int, prompt_following: str, ad_quality: str,
                    annotator: str, client_key: str | None = None, session: str | None = None) -> dict[str, Any]:

@@ -105,7 +105,11 @@ def _register_api(svc: ReviewService) -> None:
         """Append one label event (durable when this returns). Returns {event_id, duplicate, ...}.
         With a login the event carries the logged-in user, whatever `annotator` says."""
         try:
-            return svc.label(item_kind=item_kind, item_id=int(item_id), value=value,
+            item_id = int(item_id)
+        except (TypeError, ValueError):     # a bad id from a script gets a message, not a server error
+            raise gr.Error(f"item id must be a whole number, got {item_id!r}") from None
+        try:
+            return svc.label(item_kind=item_kind, item_id=item_id, value=value,
                              annotator=annotator_of(request, annotator),
                              reasons=reasons or [], note=note, client_key=client_key)
         except LabelError as exc:
@@ -137,12 +141,12 @@ def _register_api(svc: ReviewService) -> None:
         return {"items": [_plain(r) for r in rows]}
 
     def current_label(item_kind: str, item_id: int) -> dict:
-        """The newest current label of an item (any annotator), or {}."""
+        """An item's label under the label rule, or {}: value (the decision), n_pos, n_neg, annotators, and the
+        annotator, event_id, reasons and note of its newest counted label."""
         from storage import labels
 
-        row = labels.current_label(svc.ws, item_kind, int(item_id))
-        return {k: (v if isinstance(v, (int, float, str, list, type(None))) else str(v))
-                for k, v in (row or {}).items()}
+        row = labels.label_summary(svc.ws, item_kind, int(item_id)) or {}
+        return {k: (v if isinstance(v, (int, float, str, list, type(None))) else str(v)) for k, v in row.items()}
 
     gr.api(label, api_name="label", queue=False)
     gr.api(undo, api_name="undo", queue=False)

@@ -7,6 +7,7 @@ from typing import Any
 
 import gradio as gr
 
+from storage import images
 from storage import review_store as rs
 
 from . import overlays as ovl
@@ -140,9 +141,7 @@ class ImagesTab:
         ids = (st["hist"][st["i"] + 1:] + st["queue"])[:12]
         if not ids:
             return '<div class="muted">Nothing queued.</div>'
-        marks = ", ".join("?" for _ in ids)
-        rows = {r[0]: r for r in self.svc.ws.query(
-            f"SELECT id, sha256, path, width, height FROM images WHERE id IN ({marks})", list(ids))}
+        rows = images.thumb_rows(self.svc.ws, ids)
         out = ['<div class="upnext-grid">']
         for i in ids:
             r = rows.get(i)
@@ -265,8 +264,8 @@ class ImagesTab:
         iid = self.current_id(st or {"hist": [], "i": -1})
         if iid is None:
             return None
-        row = self.svc.ws.query_one("SELECT sha256 FROM images WHERE id = ?", [iid])
-        if row is None or ovl.cached_image_overlays(self.svc.root, row[0]) is not None:
+        sha = images.sha256_of(self.svc.ws, iid)
+        if sha is None or ovl.cached_image_overlays(self.svc.root, sha) is not None:
             return None
         if toggles is not None and not any(t in toggles for t in ("Product mask", "OCR boxes")):
             return None
@@ -274,11 +273,11 @@ class ImagesTab:
         while time.monotonic() < deadline:
             if not self.sessions.is_current(session_of(request), iid):
                 return None
-            if ovl.cached_image_overlays(self.svc.root, row[0]) is not None:
+            if ovl.cached_image_overlays(self.svc.root, sha) is not None:
                 break
-            if not self.svc.worker.pending(row[0]):
+            if not self.svc.worker.pending(sha):
                 card = rs.image_card(self.svc.ws, iid)
-                fut = self.svc.worker.submit(row[0], ovl.compute_image_overlays, self.svc.root, row[0], card["path"],
+                fut = self.svc.worker.submit(sha, ovl.compute_image_overlays, self.svc.root, sha, card["path"],
                                              card.get("product"))
                 try:
                     fut.result(timeout=60)

@@ -9,7 +9,7 @@ from typing import Any
 
 import gradio as gr
 
-from storage import metric_store
+from storage import metric_results
 from storage import review_store as rs
 
 from . import overlays as ovl
@@ -122,7 +122,7 @@ class VideosTab:
         card = rs.video_card(self.svc.ws, vid)
         if card is None:
             return render.empty_state("Video not found", f"video {vid}"), "", "", "", progress
-        results = metric_store.results_for_video(self.svc.ws, vid, with_trace=True)
+        results = metric_results.results_for_video(self.svc.ws, vid, with_trace=True)
         ov, key = self.overlay_data(card, results)
         player = self.player(card, ov, key, layers)
         series = ovl.motion_series(ov["motion"])
@@ -139,12 +139,14 @@ class VideosTab:
             curve = ('<div class="muted">No MotionX trace yet — press <b>Score this video</b> to compute the '
                      'motion-energy curve.</div>')
         src_html = self.source_html(card)
-        lab = card["labels"][0] if card.get("labels") else None
-        if lab:
-            src_html += (f'<div class="label-line">Current: <b class="lb-{render.esc(lab["value"])}">'
-                         f'{render.esc(lab["value"])}</b> by {render.esc(lab["annotator"])}'
-                         + (f' — {render.esc(", ".join(lab["reasons"] or []))}' if lab.get("reasons") else "")
-                         + "</div>")
+        dec = card.get("label")           # the label rule's decision, not the newest label by anyone
+        if dec:
+            who = (f'by {dec["annotators"][0]}' if dec["n_annotators"] == 1
+                   else f'{dec["n_pos"]}–{dec["n_neg"]} of {dec["n_annotators"]} annotators')
+            reasons = sorted({r for lab in card.get("labels") or [] for r in (lab.get("reasons") or [])})
+            src_html += (f'<div class="label-line">Current: <b class="lb-{render.esc(dec["label"])}">'
+                         f'{render.esc(dec["label"])}</b> {render.esc(who)}'
+                         + (f' — {render.esc(", ".join(reasons))}' if reasons else "") + "</div>")
         spurious = sorted({t for r in results if r["metric"] == "tsscore" and isinstance(r.get("trace"), dict)
                            for t in (r["trace"].get("spurious_texts") or [])})
         card_html = render.scorecard(results)
@@ -257,7 +259,7 @@ class VideosTab:
         if vid is None:
             return gr.skip()
         card = rs.video_card(self.svc.ws, vid)
-        results = metric_store.results_for_video(self.svc.ws, vid, with_trace=True)
+        results = metric_results.results_for_video(self.svc.ws, vid, with_trace=True)
         ov, key = self.overlay_data(card, results)
         return self.player(card, ov, key, layers)
 
@@ -299,7 +301,7 @@ class VideosTab:
 
     def frame_image(self, vid: int, frame: int, layers: list[str] | None):
         card = rs.video_card(self.svc.ws, vid)
-        results = metric_store.results_for_video(self.svc.ws, vid, with_trace=True)
+        results = metric_results.results_for_video(self.svc.ws, vid, with_trace=True)
         ov, key = self.overlay_data(card, results)
         want = {LAYER_KEYS[x] for x in (layers or []) if x in LAYER_KEYS}
         path = ovl.render_frame_png(self.svc.root, card["sha256"], card["path"], frame, ov, want, key)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import MetricOutput, clean
-from .decode import FrameRequest
+from media.decode import FrameRequest
 
 NAME = "aesscore"
 VERSION = "1.0"

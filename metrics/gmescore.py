@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import MetricOutput, clean
-from .decode import FrameRequest
+from media.decode import FrameRequest
 
 NAME = "gmescore"
 VERSION = "1.0"

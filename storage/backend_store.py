@@ -1,8 +1,8 @@
 """SQL for the MLLM-backed commands (`prompts`, `captions`): what still needs a prompt or a caption,
 and writing them with the model and template that produced them.
 
-Caption provenance lives in `video_captions` (video_id, model, template, created_at), created here on
-first use because the videos table has only the caption text."""
+Caption provenance lives in `video_captions` (video_id, model, template, created_at; migration 0009) because
+the videos table has only the caption text."""
 from __future__ import annotations
 
 from typing import Any
@@ -10,17 +10,11 @@ from typing import Any
 from . import catalog, labels
 from .db import Workspace
 
-_CAPTIONS_DDL = ("CREATE TABLE IF NOT EXISTS video_captions (video_id BIGINT PRIMARY KEY, caption VARCHAR NOT NULL, "
-                 "model VARCHAR NOT NULL, template VARCHAR NOT NULL, "
-                 "created_at TIMESTAMP NOT NULL DEFAULT current_timestamp)")
-
 
 def images_without_prompt(ws: Workspace, limit: int | None = None) -> list[dict[str, Any]]:
     sql = ("SELECT i.id, i.path, i.product, i.category_id FROM images i "
-           "WHERE NOT EXISTS (SELECT 1 FROM prompts p WHERE p.image_id = i.id) ORDER BY i.id")
-    if limit:
-        sql += f" LIMIT {int(limit)}"
-    return ws.query_dicts(sql)
+           "WHERE NOT EXISTS (SELECT 1 FROM prompts p WHERE p.image_id = i.id) ORDER BY i.id LIMIT ?")
+    return ws.query_dicts(sql, [int(limit) if limit else None])
 
 
 def count_images_with_prompt(ws: Workspace) -> int:
@@ -32,31 +26,21 @@ def add_generated_prompt(ws: Workspace, image_id: int, text: str, *, model: str,
 
 
 def accepted_video_ids(ws: Workspace) -> list[int]:
-    """Videos whose current label is 'accept' (the latest current label over annotators)."""
-    latest: dict[int, tuple[int, str]] = {}
-    for row in labels.current_labels(ws, "video"):
-        vid, ev = int(row["item_id"]), int(row["event_id"])
-        if vid not in latest or ev > latest[vid][0]:
-            latest[vid] = (ev, row["value"])
-    return sorted(v for v, (_, val) in latest.items() if val == "accept")
+    """Videos whose decision under the label rule is 'accept'."""
+    return sorted(i for i, d in labels.resolved_labels(ws, "video").items() if d["label"] == "accept")
 
 
 def videos_needing_caption(ws: Workspace, limit: int | None = None) -> list[dict[str, Any]]:
-    ids = accepted_video_ids(ws)
-    if not ids:
-        return []
-    marks = ", ".join("?" for _ in ids)
-    sql = (f"SELECT v.id, v.path, v.prompt_id, i.product FROM videos v LEFT JOIN images i ON i.id = v.source_image_id "
-           f"WHERE v.id IN ({marks}) AND v.caption IS NULL ORDER BY v.id")
-    if limit:
-        sql += f" LIMIT {int(limit)}"
-    return ws.query_dicts(sql, ids)
+    """Accepted videos (by the label rule) that have no caption yet."""
+    sql = ("SELECT v.id, v.path, v.prompt_id, i.product FROM videos v LEFT JOIN images i ON i.id = v.source_image_id "
+           "WHERE v.id IN (SELECT item_id FROM resolved_labels WHERE item_kind = 'video' AND label = 'accept') "
+           "AND v.caption IS NULL ORDER BY v.id LIMIT ?")
+    return ws.query_dicts(sql, [int(limit) if limit else None])
 
 
 def set_caption(ws: Workspace, video_id: int, caption: str, *, model: str, template: str) -> bool:
     """Write the caption if the video has none. Returns whether it was written."""
     with ws.transaction() as cur:
-        cur.execute(_CAPTIONS_DDL)
         row = cur.execute("SELECT caption FROM videos WHERE id = ?", [video_id]).fetchone()
         if row is None or row[0] is not None:
             return False
@@ -68,8 +52,5 @@ def set_caption(ws: Workspace, video_id: int, caption: str, *, model: str, templ
 
 
 def caption_record(ws: Workspace, video_id: int) -> dict[str, Any] | None:
-    has = ws.query_one("SELECT count(*) FROM information_schema.tables WHERE table_name = 'video_captions'")[0]
-    if not has:
-        return None
     rows = ws.query_dicts("SELECT * FROM video_captions WHERE video_id = ?", [video_id])
     return rows[0] if rows else None

@@ -1,5 +1,5 @@
-"""SQL of image curation: filter results, classifier runs and predictions, resolved image labels,
-perceptual hashes and duplicate groups, and the review queue (one query)."""
+"""SQL of image curation: filter results, perceptual hashes and duplicate groups, and the review queue (one
+query). Labels come from the label-rule views (storage.labels), runs from storage.classifier_runs."""
 from __future__ import annotations
 
 import json
@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from . import labels
 from .db import Workspace
 
 # -- images ---------------------------------------------------------------------------------
@@ -125,107 +126,6 @@ def filter_summary(ws: Workspace) -> list[dict[str, Any]]:
         "FROM filter_results) WHERE rn = 1 GROUP BY filter ORDER BY filter")
 
 
-# -- labels ---------------------------------------------------------------------------------
-
-# The conflict rule (docs/curation.md): each annotator's current label counts once (their latest
-# non-undone, non-skip event); the majority of annotators wins; a tie goes to the most recent event.
-_RESOLVED_LABELS_SQL = """
-    SELECT item_id AS image_id,
-           CASE WHEN count(*) FILTER (WHERE value = 'good') > count(*) FILTER (WHERE value = 'bad') THEN 'good'
-                WHEN count(*) FILTER (WHERE value = 'bad') > count(*) FILTER (WHERE value = 'good') THEN 'bad'
-                ELSE arg_max(value, event_id) END AS label,
-           count(*) AS n_annotators,
-           count(DISTINCT value) > 1 AS conflict,
-           list(annotator ORDER BY annotator) AS annotators,
-           max(event_id) AS last_event
-    FROM (SELECT item_id, annotator, event_id,
-                 CASE WHEN value IN ('good', 'accept') THEN 'good' WHEN value IN ('bad', 'reject') THEN 'bad' END
-                     AS value
-          FROM (SELECT item_id, annotator, max(id) AS event_id, arg_max(value, id) AS value
-                FROM label_events e
-                WHERE item_kind = 'image' AND value NOT IN ('undo', 'skip') {extra}
-                  AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.value = 'undo' AND u.undoes = e.id)
-                GROUP BY item_id, annotator)
-          WHERE value IN ('good', 'bad', 'accept', 'reject'))
-    GROUP BY item_id
-"""
-
-
-def resolved_image_labels(ws: Workspace) -> list[dict[str, Any]]:
-    """One row per labelled image: image_id, label ('good'|'bad'), n_annotators, conflict, annotators."""
-    return ws.query_dicts(_RESOLVED_LABELS_SQL.format(extra="") + " ORDER BY image_id")
-
-
-# -- classifier runs --------------------------------------------------------------------------
-
-
-def insert_run(ws: Workspace, rec: dict[str, Any]) -> int:
-    cols = ("version", "n_labels", "label_hash", "label_counts", "features", "estimator", "threshold",
-            "cv_metrics", "model_path")
-    vals = [json.dumps(rec[c], default=float) if c in ("label_counts", "cv_metrics") else rec.get(c) for c in cols]
-    return ws.execute(f"INSERT INTO classifier_runs ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)}) "
-                      "RETURNING id", vals)[0][0]
-
-
-def set_run_model_path(ws: Workspace, run_id: int, model_path: str) -> None:
-    ws.execute("UPDATE classifier_runs SET model_path = ? WHERE id = ?", [model_path, run_id])
-
-
-def _decode_run(r: dict[str, Any]) -> dict[str, Any]:
-    for k in ("label_counts", "cv_metrics"):
-        if isinstance(r.get(k), str):
-            r[k] = json.loads(r[k])
-    return r
-
-
-def list_runs(ws: Workspace, limit: int = 100) -> list[dict[str, Any]]:
-    return [_decode_run(r) for r in ws.query_dicts("SELECT * FROM classifier_runs ORDER BY id DESC LIMIT ?",
-                                                   [limit])]
-
-
-def get_run(ws: Workspace, run_id: int | None = None) -> dict[str, Any] | None:
-    """A run by id, or the latest run that has predictions when run_id is None."""
-    if run_id is None:
-        rows = ws.query_dicts("SELECT * FROM classifier_runs WHERE id = (SELECT max(run_id) FROM predictions)")
-    else:
-        rows = ws.query_dicts("SELECT * FROM classifier_runs WHERE id = ?", [run_id])
-    return _decode_run(rows[0]) if rows else None
-
-
-def latest_run_id(ws: Workspace) -> int | None:
-    row = ws.query_one("SELECT max(run_id) FROM predictions")
-    return row[0] if row else None
-
-
-def put_predictions(ws: Workspace, run_id: int, image_ids: np.ndarray, scores: np.ndarray) -> int:
-    tbl = pa.table({"run_id": pa.array(np.full(len(image_ids), run_id, np.int64)),
-                    "image_id": pa.array(np.asarray(image_ids, np.int64)),
-                    "score": pa.array(np.asarray(scores, np.float64))})
-    with ws.transaction() as cur:
-        cur.execute("DELETE FROM predictions WHERE run_id = ?", [run_id])
-        cur.register("_new_preds", tbl)
-        try:
-            cur.execute("INSERT INTO predictions SELECT run_id, image_id, score FROM _new_preds")
-        finally:
-            cur.unregister("_new_preds")
-    return len(image_ids)
-
-
-def predictions(ws: Workspace, run_id: int | None = None) -> dict[int, float]:
-    run_id = run_id if run_id is not None else latest_run_id(ws)
-    if run_id is None:
-        return {}
-    return {r[0]: r[1] for r in ws.query("SELECT image_id, score FROM predictions WHERE run_id = ?", [run_id])}
-
-
-def kept_count(ws: Workspace, threshold: float, run_id: int | None = None) -> dict[str, int]:
-    """How many images of a run score at or above a threshold (the app's threshold slider)."""
-    run_id = run_id if run_id is not None else latest_run_id(ws)
-    row = ws.query_one("SELECT count(*) FILTER (WHERE score >= ?), count(*) FROM predictions WHERE run_id = ?",
-                       [threshold, run_id])
-    return {"kept": int(row[0] or 0), "total": int(row[1] or 0)}
-
-
 # -- perceptual hashes and duplicate groups ---------------------------------------------------
 
 
@@ -274,16 +174,18 @@ def dup_groups(ws: Workspace, min_size: int = 2) -> list[dict[str, Any]]:
 
 # -- the review queue ---------------------------------------------------------------------------
 
-ORDERS = ("uncertainty", "score", "score_asc", "newest")
-LABEL_STATES = ("unlabelled", "labelled", "any")
+ORDERS = ("uncertainty", "score", "score_asc", "newest", "id")
+LABEL_STATES = ("unlabelled", "labelled", "any", "good", "bad")
 
 
 def image_queue(ws: Workspace, *, order: str = "uncertainty", label_state: str = "unlabelled",
                 category_id: int | None = None, score_min: float | None = None, score_max: float | None = None,
                 failed_filter: str | None = None, annotator: str | None = None, limit: int = 50,
                 offset: int = 0, run_id: int | None = None, threshold: float | None = None) -> list[dict[str, Any]]:
-    """The review queue in one query. Uses the latest run with predictions (or run_id) and its threshold.
+    """The review queue: one query picks the page, one reads its labels. Uses the latest classifier run (or
+    run_id) and its threshold.
 
+    label_state: unlabelled | labelled | any | good | bad, by the label rule (resolved_labels).
     failed_filter: a filter name, or "any" for images failing at least one filter.
     annotator: only images that this annotator has a current label on.
     """
@@ -292,70 +194,74 @@ def image_queue(ws: Workspace, *, order: str = "uncertainty", label_state: str =
     if label_state not in LABEL_STATES:
         raise ValueError(f"label_state must be one of {LABEL_STATES}, got {label_state!r}")
     params: list[Any] = []
-    run_sql = "(SELECT max(run_id) FROM predictions)" if run_id is None else "?"
+    run_sql = "(SELECT id FROM latest_classifier_run)" if run_id is None else "?"
     if run_id is not None:
         params.append(int(run_id))
     thr_sql = "coalesce((SELECT threshold FROM classifier_runs WHERE id = (SELECT rid FROM run)), 0.5)"
     if threshold is not None:
         thr_sql = "?"
+        params.append(float(threshold))
     where = ["true"]
-    wparams: list[Any] = []
-    # the page is chosen on narrow columns first; labels and filter lists are then joined for its rows only
+    decided = "SELECT item_id FROM resolved_labels WHERE item_kind = 'image'"
     if label_state == "unlabelled":
-        where.append("i.id NOT IN (SELECT item_id FROM lab_ev)")
+        where.append(f"i.id NOT IN ({decided})")
     elif label_state == "labelled":
-        where.append("i.id IN (SELECT item_id FROM lab_ev)")
+        where.append(f"i.id IN ({decided})")
+    elif label_state in ("good", "bad"):
+        where.append(f"i.id IN ({decided} AND label = ?)")
+        params.append(label_state)
     if category_id is not None:
         where.append("i.category_id = ?")
-        wparams.append(int(category_id))
+        params.append(int(category_id))
     if score_min is not None:
         where.append("p.score >= ?")
-        wparams.append(float(score_min))
+        params.append(float(score_min))
     if score_max is not None:
         where.append("p.score <= ?")
-        wparams.append(float(score_max))
+        params.append(float(score_max))
     if failed_filter:
         if failed_filter == "any":
             where.append("i.id IN (SELECT image_id FROM image_filter_state WHERE len(failed) > 0)")
         else:
             where.append("i.id IN (SELECT image_id FROM image_filter_state WHERE list_contains(failed, ?))")
-            wparams.append(failed_filter)
+            params.append(failed_filter)
     if annotator:
-        where.append("i.id IN (SELECT item_id FROM lab_ev WHERE annotator = ?)")
-        wparams.append(annotator)
+        where.append("i.id IN (SELECT item_id FROM current_labels WHERE item_kind = 'image' AND annotator = ?)")
+        params.append(annotator)
     order_sql = {      # on the page's aliases, so the page and the final select sort alike
         "uncertainty": "q_score IS NULL, abs(q_score - (SELECT t FROM thr)) ASC, q_id",
         "score": "q_score DESC NULLS LAST, q_id",
         "score_asc": "q_score ASC NULLS LAST, q_id",
         "newest": "q_added DESC, q_id DESC",
+        "id": "q_id",
     }[order]
+    # the page is chosen on narrow columns first; filter lists are then joined for its rows only
     sql = f"""
     WITH run AS (SELECT {run_sql} AS rid),
     thr AS (SELECT {thr_sql} AS t),
-    lab_ev AS (SELECT e.item_id, e.annotator FROM label_events e
-               WHERE e.item_kind = 'image' AND e.value IN ('good', 'bad', 'accept', 'reject')
-                 AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.value = 'undo' AND u.undoes = e.id)),
     page AS (SELECT i.id AS q_id, p.score AS q_score, i.added_at AS q_added
              FROM images i
              LEFT JOIN predictions p ON p.image_id = i.id AND p.run_id = (SELECT rid FROM run)
              WHERE {' AND '.join(where)}
              ORDER BY {order_sql}
              LIMIT ? OFFSET ?),
-    l AS ({_RESOLVED_LABELS_SQL.format(extra="AND item_id IN (SELECT q_id FROM page)")}),
     f AS (SELECT image_id, failed, reasons FROM image_filter_state WHERE image_id IN (SELECT q_id FROM page))
-    SELECT i.id AS image_id, i.path, i.sha256, i.category_id, i.product, i.dup_group, i.added_at,
-           q_score AS score, l.label, coalesce(l.annotators, []) AS annotators,
-           coalesce(l.conflict, false) AS conflict,
+    SELECT i.id AS image_id, i.path, i.sha256, i.width, i.height, i.category_id, i.product, i.dup_group,
+           i.added_at, q_score AS score,
            coalesce(f.failed, []) AS failed_filters, coalesce(f.reasons, []) AS failed_reasons
     FROM page
     JOIN images i ON i.id = page.q_id
-    LEFT JOIN l ON l.image_id = page.q_id
     LEFT JOIN f ON f.image_id = page.q_id
     ORDER BY {order_sql}"""
-    all_params = params + ([float(threshold)] if threshold is not None else []) + wparams + [int(limit), int(offset)]
-    rows = ws.query_dicts(sql, all_params)
+    rows = ws.query_dicts(sql, params + [int(limit), int(offset)])
+    # the page's labels by id: a constant id list reaches below the label views' windows, a join does not
+    decisions = labels.resolved_labels(ws, "image", [r["image_id"] for r in rows])
     for r in rows:
         r["id"] = r["image_id"]
+        d = decisions.get(int(r["image_id"]))
+        r["label"] = d["label"] if d else None
+        r["annotators"] = list(d["annotators"]) if d else []
+        r["conflict"] = bool(d["conflict"]) if d else False
         r["failed_filters"] = [x for x in (r["failed_filters"] or []) if x is not None]
         r["failed_reasons"] = [x for x in (r["failed_reasons"] or []) if x is not None]
     return rows

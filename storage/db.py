@@ -57,6 +57,10 @@ class Workspace:
         self._write_lock = threading.RLock()
         self._local = threading.local()
         self._closed = False
+        # counts derived from this workspace's tables and kept up to date by storage (label progress): owned by
+        # the open workspace, so they end with it and can never be read through another one
+        self.derived: dict = {}
+        self.derived_lock = threading.Lock()
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod

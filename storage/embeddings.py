@@ -51,3 +51,21 @@ def get_embeddings(ws: Workspace, model_id: str, shas: list[str] | None = None) 
     vec = tbl.column("vector").combine_chunks()
     mat = vec.values.to_numpy(zero_copy_only=False).astype(np.float32).reshape(len(keys), -1)
     return keys, mat
+
+
+def models_covering_images(ws: Workspace) -> list[tuple[str, int]]:
+    """(model id, how many catalogue images it has a vector for), per embedding model, unordered."""
+    return ws.query("SELECT model_id, count(*) FROM embeddings WHERE item_sha256 IN (SELECT sha256 FROM images) "
+                    "GROUP BY model_id")
+
+
+def models_covering(ws: Workspace, shas: list[str]) -> list[tuple[str, int]]:
+    """(model id, how many of these hashes it has a vector for), most covering first."""
+    return ws.query("SELECT model_id, count(*) FROM embeddings WHERE item_sha256 IN (SELECT unnest(?)) "
+                    "GROUP BY model_id ORDER BY count(*) DESC", [shas])
+
+
+def dim_of(ws: Workspace, model_id: str) -> int | None:
+    """The vector length stored for this model (None before any vector)."""
+    row = ws.query_one("SELECT any_value(dim) FROM embeddings WHERE model_id = ?", [model_id])
+    return int(row[0]) if row and row[0] is not None else None

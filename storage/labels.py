@@ -1,4 +1,12 @@
-"""Label events: append-only; the current label is a view over them."""
+"""Label events and the one label rule.
+
+Events are append-only; an undo is its own event pointing at the event it cancels. What an item's label is
+comes from the views of migration 0007 and nowhere else (docs/benchmark.md, "Designer labels"):
+`live_label_events` (undone events and undos dropped), `current_labels` (each annotator's latest live label),
+`label_votes` (the label each annotator's vote counts; on a triple their triple label wins over their label
+on its video) and `resolved_labels` (the decision: majority of votes, a tie to the most recent vote).
+Readers that need a label in SQL join those views; Python readers call the functions below.
+"""
 from __future__ import annotations
 
 import json
@@ -7,7 +15,12 @@ from typing import Any
 from .db import Workspace, first
 
 ITEM_KINDS = ("image", "video", "triple", "pair")
-_ITEM_TABLES = {"image": "images", "video": "videos", "triple": "triples"}
+# the kinds that have a decision; pairs are judgements between two triples, read as current_labels
+DECIDED_KINDS = ("image", "video", "triple")
+_EXISTS_SQL = {"image": "SELECT count(*) FROM images WHERE id = ?",
+               "video": "SELECT count(*) FROM videos WHERE id = ?",
+               "triple": "SELECT count(*) FROM triples WHERE id = ?"}
+_RESOLVED_COLS = "item_id, label, decision, n_pos, n_neg, n_annotators, conflict, annotators, last_event"
 
 
 def append_event(ws: Workspace, *, item_kind: str, item_id: int, value: str, annotator: str,
@@ -18,8 +31,8 @@ def append_event(ws: Workspace, *, item_kind: str, item_id: int, value: str, ann
     if item_kind not in ITEM_KINDS:
         raise ValueError(f"item_kind must be one of {ITEM_KINDS}, got {item_kind!r}")
     with ws.transaction() as cur:
-        table = _ITEM_TABLES.get(item_kind)
-        if table and not cur.execute(f"SELECT count(*) FROM {table} WHERE id = ?", [item_id]).fetchall()[0][0]:
+        exists = _EXISTS_SQL.get(item_kind)
+        if exists and not cur.execute(exists, [item_id]).fetchall()[0][0]:
             raise ValueError(f"no {item_kind} with id {item_id} in this workspace")
         if client_key is not None:
             row = first(cur.execute("SELECT id, created_at FROM label_events WHERE client_key = ?",
@@ -34,31 +47,86 @@ def append_event(ws: Workspace, *, item_kind: str, item_id: int, value: str, ann
     return {"id": row[0], "created_at": row[1], "duplicate": False}
 
 
-def last_undoable(ws: Workspace, annotator: str, item_kinds: tuple[str, ...]) -> dict[str, Any] | None:
-    """The annotator's most recent label event (of these kinds) that is not yet undone."""
-    marks = ", ".join("?" for _ in item_kinds)
-    rows = ws.query_dicts(
-        f"SELECT id, item_kind, item_id, value FROM label_events e WHERE annotator = ? "
-        f"AND item_kind IN ({marks}) AND value NOT IN ('undo', 'skip') "
-        f"AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.value = 'undo' AND u.undoes = e.id) "
-        f"ORDER BY id DESC LIMIT 1", [annotator, *item_kinds])
+def event_by_client_key(ws: Workspace, client_key: str) -> dict[str, Any] | None:
+    """The event a client key already wrote (a retried request finds its first answer here)."""
+    rows = ws.query_dicts("SELECT id, item_kind, item_id, value, undoes FROM label_events WHERE client_key = ?",
+                          [client_key])
     return rows[0] if rows else None
 
 
-def current_label(ws: Workspace, item_kind: str, item_id: int, annotator: str | None = None) -> dict | None:
-    sql = "SELECT * FROM current_labels WHERE item_kind = ? AND item_id = ?"
-    params: list[Any] = [item_kind, item_id]
-    if annotator is not None:
-        sql += " AND annotator = ?"
-        params.append(annotator)
-    rows = ws.query_dicts(sql + " ORDER BY event_id DESC LIMIT 1", params)
+def last_undoable(ws: Workspace, annotator: str, item_kinds: tuple[str, ...]) -> dict[str, Any] | None:
+    """The annotator's most recent live label event (of these kinds); a skip is not undoable."""
+    rows = ws.query_dicts(
+        "SELECT id, item_kind, item_id, value FROM live_label_events WHERE annotator = ? "
+        "AND list_contains(?::VARCHAR[], item_kind) AND value <> 'skip' ORDER BY id DESC LIMIT 1",
+        [annotator, list(item_kinds)])
+    return rows[0] if rows else None
+
+
+# -- per annotator --------------------------------------------------------------------------------
+def current_label(ws: Workspace, item_kind: str, item_id: int, annotator: str) -> dict | None:
+    """One annotator's current label of an item (their latest live label), or None."""
+    rows = ws.query_dicts("SELECT * FROM current_labels WHERE item_kind = ? AND item_id = ? AND annotator = ?",
+                          [item_kind, int(item_id), annotator])
     return rows[0] if rows else None
 
 
 def current_labels(ws: Workspace, item_kind: str | None = None) -> list[dict[str, Any]]:
+    """Every (item, annotator) current label, oldest event first."""
     if item_kind is None:
         return ws.query_dicts("SELECT * FROM current_labels ORDER BY event_id")
     return ws.query_dicts("SELECT * FROM current_labels WHERE item_kind = ? ORDER BY event_id", [item_kind])
+
+
+def item_labels(ws: Workspace, item_kind: str, item_id: int) -> list[dict[str, Any]]:
+    """The current label of one item per annotator, newest first (what a card lists under "Labels")."""
+    return ws.query_dicts("SELECT annotator, value, reasons, note, event_id, created_at FROM current_labels "
+                          "WHERE item_kind = ? AND item_id = ? ORDER BY event_id DESC", [item_kind, int(item_id)])
+
+
+def label_votes(ws: Workspace, item_kind: str) -> list[dict[str, Any]]:
+    """The label each annotator's vote counts per item (label_kind: the kind it was given on), oldest first."""
+    return ws.query_dicts("SELECT item_id, annotator, value, reasons, note, event_id, created_at, label_kind "
+                          "FROM label_votes WHERE item_kind = ? ORDER BY item_id, event_id", [item_kind])
+
+
+# -- the decision ---------------------------------------------------------------------------------
+def resolved_labels(ws: Workspace, item_kind: str, item_ids: list[int] | None = None) -> dict[int, dict[str, Any]]:
+    """item id -> its decision: label (good/bad for images, accept/reject else), decision (1/0), n_pos, n_neg,
+    n_annotators, conflict, annotators, last_event. Unlabelled items are absent."""
+    if item_kind not in DECIDED_KINDS:
+        raise ValueError(f"item_kind must be one of {DECIDED_KINDS}, got {item_kind!r}")
+    sql = f"SELECT {_RESOLVED_COLS} FROM resolved_labels WHERE item_kind = ?"
+    params: list[Any] = [item_kind]
+    if item_ids is not None:
+        if not item_ids:
+            return {}
+        # list_contains on a constant list is pushed below the views' windows; IN (subquery) is not
+        sql += " AND list_contains(?::BIGINT[], item_id)"
+        params.append(sorted({int(i) for i in item_ids}))
+    return {int(r["item_id"]): r for r in ws.query_dicts(sql + " ORDER BY item_id", params)}
+
+
+def resolved_label(ws: Workspace, item_kind: str, item_id: int) -> dict[str, Any] | None:
+    return resolved_labels(ws, item_kind, [int(item_id)]).get(int(item_id))
+
+
+def label_summary(ws: Workspace, item_kind: str, item_id: int) -> dict[str, Any] | None:
+    """An item's decision as one record: value (the decided label), decision, n_pos, n_neg, annotators, and the
+    annotator, reasons, note, event_id and created_at of the newest vote counted."""
+    rows = ws.query_dicts(
+        "SELECT r.label AS value, r.decision, r.n_pos, r.n_neg, r.annotators, v.annotator, v.reasons, v.note, "
+        "v.event_id, v.created_at, v.label_kind FROM resolved_labels r JOIN label_votes v ON v.item_kind = r.item_kind "
+        "AND v.item_id = r.item_id AND v.event_id = r.last_event WHERE r.item_kind = ? AND r.item_id = ?",
+        [item_kind, int(item_id)])
+    return rows[0] if rows else None
+
+
+def label_counts(ws: Workspace, item_kind: str) -> dict[str, int]:
+    """How many items of a kind have each decided label, e.g. {"good": 3, "bad": 1}."""
+    rows = ws.query("SELECT label, count(*) FROM resolved_labels WHERE item_kind = ? GROUP BY label ORDER BY label",
+                    [item_kind])
+    return {r[0]: int(r[1]) for r in rows}
 
 
 def events(ws: Workspace, *, item_kind: str | None = None, since_id: int = 0) -> list[dict[str, Any]]:
@@ -68,3 +136,13 @@ def events(ws: Workspace, *, item_kind: str | None = None, since_id: int = 0) ->
         sql += " AND item_kind = ?"
         params.append(item_kind)
     return ws.query_dicts(sql + " ORDER BY id", params)
+
+
+def touched_items(ws: Workspace, item_kind: str, after_event: int, upto_event: int) -> list[int]:
+    """Items of a kind that events in (after_event, upto_event] are about (undos included)."""
+    return [int(r[0]) for r in ws.query("SELECT DISTINCT item_id FROM label_events WHERE id > ? AND id <= ? "
+                                        "AND item_kind = ?", [after_event, upto_event, item_kind])]
+
+
+def last_event_id(ws: Workspace) -> int:
+    return int(ws.query_one("SELECT coalesce(max(id), 0) FROM label_events")[0])

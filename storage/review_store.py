@@ -1,87 +1,23 @@
-"""SQL the review app needs that the other storage modules lack: queues, item cards, pair scheduling.
+"""SQL the review app needs that the other storage modules lack: item cards, the video queue, progress lines,
+pair scheduling.
 
-Every read is one query on the thread-local cursor; every write goes through `storage.labels`.
+Labels are read through the label-rule views (storage.labels), the classifier's scores through
+storage.classifier_runs; every write goes through `storage.labels`.
 """
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
+from . import labels
+from .classifier_runs import image_score
+from .classifier_runs import kept_count as kept_at_threshold  # noqa: F401  (the Classifier tab's slider)
+from .classifier_runs import list_runs as classifier_runs  # noqa: F401  (the Classifier tab's history)
 from .db import Workspace
 
 METRICS = ("motionx", "tsscore", "productscore", "aesscore", "gmescore", "crscore")
-
-# The newest classifier run's scores (empty when no run exists).
-_PRED = ("SELECT image_id, score FROM predictions WHERE run_id = "
-         "(SELECT max(id) FROM classifier_runs)")
-# The current image label: the newest current label by any annotator.
-_LAB = ("SELECT item_id, arg_max(value, event_id) AS label, arg_max(annotator, event_id) AS annotator "
-        "FROM current_labels WHERE item_kind = ? GROUP BY item_id")
-
-
-def image_queue(ws: Workspace, *, order: str = "uncertainty", label_state: str = "unlabelled",
-                category_id: int | None = None, score_min: float | None = None, score_max: float | None = None,
-                failed_filter: str | None = None, annotator: str | None = None, limit: int = 50,
-                offset: int = 0, threshold: float | None = None, **_: Any) -> list[dict[str, Any]]:
-    """The review queue in one query (the fallback the app uses until curation.queue exists).
-
-    order: uncertainty (|score - threshold| ascending, unscored last), score (high -> low), newest, id.
-    label_state: unlabelled | labelled | any | good | bad.
-    """
-    where, params = [], []
-    params.append("image")
-    if category_id:
-        where.append("i.category_id = ?")
-        params.append(int(category_id))
-    if score_min is not None:
-        where.append("p.score >= ?")
-        params.append(float(score_min))
-    if score_max is not None:
-        where.append("p.score <= ?")
-        params.append(float(score_max))
-    if failed_filter:
-        if failed_filter == "any":
-            where.append("f.failed IS NOT NULL")
-        else:
-            where.append("list_contains(f.failed, ?)")
-            params.append(failed_filter)
-    if label_state == "unlabelled":
-        where.append("l.label IS NULL")
-    elif label_state == "labelled":
-        where.append("l.label IS NOT NULL")
-    elif label_state in ("good", "bad"):
-        where.append("l.label = ?")
-        params.append(label_state)
-    if annotator:
-        where.append("EXISTS (SELECT 1 FROM current_labels c WHERE c.item_kind = 'image' AND c.item_id = i.id "
-                     "AND c.annotator = ?)")
-        params.append(annotator)
-    if threshold is None:
-        row = ws.query_one("SELECT threshold FROM classifier_runs ORDER BY id DESC LIMIT 1")
-        threshold = float(row[0]) if row and row[0] is not None else 0.5
-    orders = {
-        "uncertainty": "CASE WHEN p.score IS NULL THEN 1 ELSE 0 END, abs(p.score - ?), i.id",
-        "score": "p.score DESC NULLS LAST, i.id",
-        "score_asc": "p.score ASC NULLS LAST, i.id",
-        "newest": "i.added_at DESC, i.id DESC",
-        "id": "i.id",
-    }
-    order_sql = orders.get(order, orders["id"])
-    if order == "uncertainty":
-        params.append(threshold)
-    sql = (f"WITH l AS ({_LAB}), p AS ({_PRED}), "
-           "f AS (SELECT image_id, list(DISTINCT filter ORDER BY filter) AS failed FROM filter_results "
-           "WHERE passed = false GROUP BY image_id) "
-           "SELECT i.id, i.path, i.sha256, i.width, i.height, i.category_id, p.score, l.label, "
-           "coalesce(f.failed, []) AS failed_filters FROM images i "
-           "LEFT JOIN l ON l.item_id = i.id LEFT JOIN p ON p.image_id = i.id LEFT JOIN f ON f.image_id = i.id "
-           + (("WHERE " + " AND ".join(where)) if where else "")
-           + f" ORDER BY {order_sql} LIMIT ? OFFSET ?")
-    params += [int(limit), int(offset)]
-    rows = ws.query_dicts(sql, params)
-    for r in rows:
-        r["image_id"] = r["id"]
-    return rows
+_COUNT_SQL = {"image": "SELECT count(*) FROM images", "video": "SELECT count(*) FROM videos"}
 
 
 def image_card(ws: Workspace, image_id: int) -> dict[str, Any] | None:
@@ -98,29 +34,10 @@ def image_card(ws: Workspace, image_id: int) -> dict[str, Any] | None:
                             "ORDER BY computed_at", [int(image_id)]):
         newest[f["filter"]] = f
     card["filters"] = [newest[k] for k in sorted(newest)]
-    # the newest run's score: a point lookup on the (run_id, image_id) key instead of a scan of every run
-    pred = ws.query_one(
-        "SELECT p.score, r.id, r.threshold, r.features FROM classifier_runs r JOIN predictions p "
-        "ON p.run_id = r.id AND p.image_id = ? WHERE r.id = (SELECT max(id) FROM classifier_runs)", [int(image_id)])
-    card["score"] = None if pred is None else {"score": pred[0], "run": pred[1], "threshold": pred[2],
-                                               "features": pred[3]}
-    card["labels"] = item_labels(ws, "image", int(image_id))
+    card["score"] = image_score(ws, int(image_id))
+    card["labels"] = labels.item_labels(ws, "image", int(image_id))
+    card["label"] = labels.resolved_label(ws, "image", int(image_id))
     return card
-
-
-def item_labels(ws: Workspace, item_kind: str, item_id: int) -> list[dict[str, Any]]:
-    """The current label of one item per annotator, newest first: the same rule as the current_labels view,
-    computed from this item's events only (the view's window runs over every event: slow at scale)."""
-    evs = ws.query_dicts("SELECT id, value, annotator, reasons, note, undoes, created_at FROM label_events "
-                         "WHERE item_kind = ? AND item_id = ? ORDER BY id", [item_kind, int(item_id)])
-    undone = {e["undoes"] for e in evs if e["value"] == "undo"}
-    latest: dict[str, dict[str, Any]] = {}
-    for e in evs:
-        if e["value"] in ("undo", "skip") or e["id"] in undone:
-            continue
-        latest[e["annotator"]] = {"annotator": e["annotator"], "value": e["value"], "reasons": e["reasons"],
-                                  "note": e["note"], "event_id": e["id"], "created_at": e["created_at"]}
-    return sorted(latest.values(), key=lambda r: -r["event_id"])
 
 
 def failed_filter_names(ws: Workspace) -> list[str]:
@@ -138,22 +55,17 @@ def category_choices(ws: Workspace) -> list[tuple[str, int]]:
     return [(f"{d} / {c} ({n})", int(cid)) for cid, d, c, n in rows]
 
 
-_PROGRESS_CACHE: dict[tuple[int, str], tuple[float, int, dict[str, int]]] = {}
-
-
 def label_progress_cached(ws: Workspace, item_kind: str = "image", ttl: float = 1.0) -> dict[str, int]:
     """label_progress, recomputed only when the event log grew, and then at most every `ttl` seconds (a header
     line: at 100,000 items the full count costs tens of ms, too much for every key press of every annotator)."""
-    import time
-
-    key = (id(ws), item_kind)
+    key = ("progress_cached", item_kind)
     now = time.monotonic()
-    hit = _PROGRESS_CACHE.get(key)
-    n = ws.query_one("SELECT max(id) FROM label_events")[0] or 0
+    hit = ws.derived.get(key)
+    n = labels.last_event_id(ws)
     if hit and (hit[1] == n or now - hit[0] < ttl):
         return hit[2]
     val = label_progress(ws, item_kind)
-    _PROGRESS_CACHE[key] = (now, n, val)
+    ws.derived[key] = (now, n, val)
     return val
 
 
@@ -162,47 +74,37 @@ def label_progress_live(ws: Workspace, item_kind: str = "image", full_every: flo
     events newer than the last call are re-read (a few ms instead of tens at 100,000 items), with a full
     recount every `full_every` seconds as a safety net. Writes are serialized in one process (the workspace's
     write lock, and one writer process), so event ids become visible in order."""
-    import threading
-    import time
-
-    table = {"image": "images", "video": "videos"}[item_kind]
-    out: dict[str, int] = {"total": int(ws.query_one(f"SELECT count(*) FROM {table}")[0])}
-    live = ws.__dict__.setdefault("_progress_live", {"lock": threading.Lock()})   # per open workspace
-    with live["lock"]:                                                            # handlers run in threads
-        labels = _progress_update(ws, live, item_kind, full_every, time.monotonic())["labels"]
-        for v in labels.values():
+    out: dict[str, int] = {"total": int(ws.query_one(_COUNT_SQL[item_kind])[0])}
+    live = ws.derived.setdefault("progress_live", {})
+    with ws.derived_lock:                                                         # handlers run in threads
+        decided = _progress_update(ws, live, item_kind, full_every, time.monotonic())["labels"]
+        for v in decided.values():
             out[v] = out.get(v, 0) + 1
-        out["labelled"] = len(labels)
+        out["labelled"] = len(decided)
     return out
 
 
 def _progress_update(ws: Workspace, live: dict, item_kind: str, full_every: float, now: float) -> dict:
-    n = ws.query_one("SELECT max(id) FROM label_events")[0] or 0
+    n = labels.last_event_id(ws)
     st = live.get(item_kind)
     if st is None or now - st["at"] > full_every:
-        labels = {int(r[0]): r[1] for r in ws.query("SELECT item_id, label FROM (" + _LAB + ")", [item_kind])}
-        st = live[item_kind] = {"at": now, "last": n, "labels": labels}
+        decided = {i: d["label"] for i, d in labels.resolved_labels(ws, item_kind).items()}
+        st = live[item_kind] = {"at": now, "last": n, "labels": decided}
     elif n != st["last"]:
-        touched = [int(r[0]) for r in ws.query("SELECT DISTINCT item_id FROM label_events WHERE id > ? AND id <= ? "
-                                               "AND item_kind = ?", [st["last"], n, item_kind])]
+        touched = labels.touched_items(ws, item_kind, st["last"], n)
         if touched:
-            marks = ", ".join("?" for _ in touched)
-            fresh = {int(r[0]): r[1] for r in ws.query(
-                f"SELECT item_id, label FROM ({_LAB}) WHERE item_id IN ({marks})", [item_kind, *touched])}
+            fresh = labels.resolved_labels(ws, item_kind, touched)
             for t in touched:
                 st["labels"].pop(t, None)
-            st["labels"].update(fresh)
+            st["labels"].update({i: d["label"] for i, d in fresh.items()})
         st["last"] = n
     return st
 
 
 def label_progress(ws: Workspace, item_kind: str = "image") -> dict[str, int]:
-    table = {"image": "images", "video": "videos"}[item_kind]
-    total = ws.query_one(f"SELECT count(*) FROM {table}")[0]
-    rows = ws.query("SELECT label, count(*) FROM (" + _LAB + ") GROUP BY label", [item_kind])
-    out = {"total": int(total), **{r[0]: int(r[1]) for r in rows}}
-    out["labelled"] = sum(v for k, v in out.items() if k != "total")
-    return out
+    """{"total": items, "labelled": items with a decision, and one count per decided label}."""
+    counts = labels.label_counts(ws, item_kind)
+    return {"total": int(ws.query_one(_COUNT_SQL[item_kind])[0]), **counts, "labelled": sum(counts.values())}
 
 
 # -- videos -----------------------------------------------------------------------------------
@@ -221,7 +123,7 @@ def video_queue(ws: Workspace, *, label_state: str = "unlabelled", model: str | 
     metric_min/max are fractions 0-1; a video without an ok value of `metric` is excluded by a range filter.
     label_state: unlabelled | labelled | any | accept | reject.
     """
-    where, params = [], ["video"]
+    where, params = [], []
     if model:
         where.append("v.model = ?")
         params.append(model)
@@ -247,7 +149,8 @@ def video_queue(ws: Workspace, *, label_state: str = "unlabelled", model: str | 
     else:
         order_sql = orders.get(order, "v.id")
     metric_cols = ", ".join(f"m.{m}" for m in METRICS)
-    sql = (f"WITH l AS ({_LAB}), m AS ({_metric_pivot()}) "
+    sql = ("WITH l AS (SELECT item_id, label FROM resolved_labels WHERE item_kind = 'video'), "
+           f"m AS ({_metric_pivot()}) "
            f"SELECT v.id, v.path, v.sha256, v.model, v.fps, v.frame_count, v.width, v.height, l.label, {metric_cols} "
            "FROM videos v LEFT JOIN l ON l.item_id = v.id LEFT JOIN m ON m.video_id = v.id "
            + (("WHERE " + " AND ".join(where)) if where else "")
@@ -279,7 +182,8 @@ def video_card(ws: Workspace, video_id: int) -> dict[str, Any] | None:
         card["product"] = card["triples"][0].get("product")
     if card.get("prompt") is None and card["triples"]:
         card["prompt"] = card["triples"][0].get("prompt")
-    card["labels"] = item_labels(ws, "video", int(video_id))
+    card["labels"] = labels.item_labels(ws, "video", int(video_id))
+    card["label"] = labels.resolved_label(ws, "video", int(video_id))
     return card
 
 
@@ -305,8 +209,7 @@ def pair_cases(ws: Workspace) -> list[dict[str, Any]]:
 def pair_counts(ws: Workspace, annotator: str | None = None) -> dict[tuple[str, str], int]:
     """How many pair judgements each unordered model pair has (optionally by one annotator)."""
     sql = ("SELECT json_extract_string(payload, '$.left_model') AS a, json_extract_string(payload, '$.right_model') "
-           "AS b, count(*) FROM label_events e WHERE item_kind = 'pair' AND value <> 'undo' "
-           "AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.value = 'undo' AND u.undoes = e.id)")
+           "AS b, count(*) FROM live_label_events WHERE item_kind = 'pair'")
     params: list[Any] = []
     if annotator:
         sql += " AND annotator = ?"
@@ -322,16 +225,14 @@ def judged_pairs(ws: Workspace, annotator: str) -> set[tuple[int, int]]:
     """(min triple id, max triple id) of pairs this annotator has judged (not undone)."""
     rows = ws.query(
         "SELECT json_extract(payload, '$.left_triple')::BIGINT, json_extract(payload, '$.right_triple')::BIGINT "
-        "FROM label_events e WHERE item_kind = 'pair' AND annotator = ? AND value <> 'undo' "
-        "AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.value = 'undo' AND u.undoes = e.id)", [annotator])
+        "FROM live_label_events WHERE item_kind = 'pair' AND annotator = ?", [annotator])
     return {(min(a, b), max(a, b)) for a, b in rows if a is not None and b is not None}
 
 
 def pair_results(ws: Workspace) -> list[dict[str, Any]]:
     """Per model: wins / losses / ties on each criterion over current pair judgements."""
     rows = ws.query_dicts(
-        "SELECT payload FROM label_events e WHERE item_kind = 'pair' AND value <> 'undo' "
-        "AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.value = 'undo' AND u.undoes = e.id)")
+        "SELECT payload FROM live_label_events WHERE item_kind = 'pair'")
     stats: dict[str, dict[str, int]] = {}
     for r in rows:
         p = json.loads(r["payload"]) if isinstance(r["payload"], str) else (r["payload"] or {})
@@ -350,36 +251,3 @@ def pair_results(ws: Workspace) -> list[dict[str, Any]]:
                 stats[lose][f"{crit}_loss"] += 1
     return [{"model": m, **s} for m, s in sorted(stats.items())]
 
-
-# -- classifier tab ---------------------------------------------------------------------------
-def classifier_runs(ws: Workspace) -> list[dict[str, Any]]:
-    rows = ws.query_dicts("SELECT id, version, n_labels, label_counts, features, estimator, threshold, cv_metrics, "
-                          "model_path, created_at FROM classifier_runs ORDER BY id DESC")
-    for r in rows:
-        for k in ("label_counts", "cv_metrics"):
-            if isinstance(r.get(k), str):
-                try:
-                    r[k] = json.loads(r[k])
-                except ValueError:
-                    pass
-    return rows
-
-
-def prediction_scores(ws: Workspace, run_id: int | None = None) -> list[float]:
-    if run_id is None:
-        row = ws.query_one("SELECT max(id) FROM classifier_runs")
-        run_id = row[0] if row else None
-    if run_id is None:
-        return []
-    return [r[0] for r in ws.query("SELECT score FROM predictions WHERE run_id = ?", [int(run_id)])]
-
-
-def kept_at_threshold(ws: Workspace, threshold: float, run_id: int | None = None) -> dict[str, int]:
-    if run_id is None:
-        row = ws.query_one("SELECT max(id) FROM classifier_runs")
-        run_id = row[0] if row else None
-    if run_id is None:
-        return {"kept": 0, "scored": 0}
-    row = ws.query_one("SELECT count(*) FILTER (WHERE score >= ?), count(*) FROM predictions WHERE run_id = ?",
-                       [float(threshold), int(run_id)])
-    return {"kept": int(row[0]), "scored": int(row[1])}

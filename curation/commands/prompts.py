@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from curation.captioning import DESCRIPTION_TEMPLATE_NAME, clean_reply, description_prompt
-    from curation.media import MediaError, load_image
+    from media.files import MediaError, load_image
     from metrics.backends import BackendUnavailable, MLLMError, get_mllm
     from storage import Workspace, backend_store
 

@@ -140,12 +140,18 @@ class CLIPEmbedder(_TorchEmbedder):
             raise BackendUnavailable(f"CLIP: open_clip cannot be imported ({exc}); "
                                      "`pip install open_clip_torch`") from None
         import logging
-        logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
+        # open_clip logs its loading through the root logger at INFO: quiet it for this call only, and give
+        # the root logger back as the application set it
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(max(level, logging.WARNING))
         try:
             model = open_clip.create_model(arch, pretrained=str(self.weights) if self.weights else None,
                                            force_quick_gelu=True, device="cpu")
         except Exception as exc:
             raise corrupt(self.weights, exc) from None
+        finally:
+            root.setLevel(level)
         model.eval()
         if self.device.startswith("cuda"):
             model = model.half()

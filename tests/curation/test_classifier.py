@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from curation import classifier as C
-from storage import Workspace
+from storage import Workspace, labels
+from storage import classifier_runs as runs
 from storage import curation_store as cs
 from storage.labels import append_event
 
@@ -25,10 +26,17 @@ def test_train_stores_run_model_and_predictions(labelled_demo):
     assert r["features"] == "classical-v1"              # no CLIP/DINO weights here: named as such
     assert set(r["compared"]) == {"logreg", "ridge"} and r["estimator"] in r["compared"]
     assert r["pr_auc"] == max(m["pr_auc"] for m in r["compared"].values())
-    assert 0.0 <= r["threshold"] <= 1.0 and 0.0 <= r["roc_auc"] <= 1.0
+    # the run's ROC-AUC and threshold, recomputed by hand from its stored out-of-fold scores and the known labels
+    preds = runs.predictions(ws, r["run"])
+    bad = {im["id"] for im in cs.all_images(ws) if any(f in im["path"] for f in ("blurry", "collage", "text_over"))}
+    good_s = [v for k, v in preds.items() if k not in bad]
+    bad_s = [v for k, v in preds.items() if k in bad]
+    pairs = [(g > b) + 0.5 * (g == b) for g in good_s for b in bad_s]
+    assert r["roc_auc"] == pytest.approx(sum(pairs) / len(pairs))
+    assert r["threshold"] == pytest.approx(_best_f1_threshold(preds, bad))
     fr = [f for f, _ in steps]
     assert fr == sorted(fr) and fr[-1] == 1.0 and any("fold" in m for _, m in steps)
-    run = cs.get_run(ws, r["run"])
+    run = runs.get_run(ws, r["run"])
     assert run["label_hash"] and run["label_counts"]["good"] == 18 and run["features"] == "classical-v1"
     cvm = run["cv_metrics"]
     for name in ("logreg", "ridge"):
@@ -40,7 +48,7 @@ def test_train_stores_run_model_and_predictions(labelled_demo):
     assert model_path.exists() and model_path.parent == ws.path("runs")
     side = json.loads(model_path.with_suffix(".json").read_text())
     assert side["run"] == r["run"] and side["features"] == "classical-v1"
-    preds = cs.predictions(ws, r["run"])
+    preds = runs.predictions(ws, r["run"])
     assert len(preds) == 24 and all(0.0 <= v <= 1.0 for v in preds.values())
     model, _ = C.load_model(ws)
     from curation.features import feature_matrix, resolve_embedders
@@ -66,22 +74,22 @@ def test_unlabelled_images_get_predictions_and_pseudo_labels_join_training(label
     run_filters(ws, names=("quality", "layout"))
     r = C.train(ws, heuristics=True, pseudo_weight=0.25)
     assert r["n_labels"] == 20 and r["features"] == "classical-v1+heuristics-v1"
-    run = cs.get_run(ws, r["run"])
+    run = runs.get_run(ws, r["run"])
     assert run["cv_metrics"]["pseudo_labels"] == 4 and run["cv_metrics"]["pseudo_weight"] == 0.25
-    assert set(cs.predictions(ws, r["run"])) == set(ids)
+    assert set(runs.predictions(ws, r["run"])) == set(ids)
 
 
 def test_conflicting_annotators_majority_then_latest(labelled_demo):
     ws = labelled_demo
     iid = cs.all_images(ws)[0]["id"]                     # alice: good
     append_event(ws, item_kind="image", item_id=iid, value="bad", annotator="bob")
-    lab = {r["image_id"]: r for r in cs.resolved_image_labels(ws)}[iid]
+    lab = labels.resolved_labels(ws, "image")[iid]
     assert lab["label"] == "bad" and lab["conflict"] and lab["n_annotators"] == 2   # tie: latest wins
     append_event(ws, item_kind="image", item_id=iid, value="good", annotator="carol")
-    lab = {r["image_id"]: r for r in cs.resolved_image_labels(ws)}[iid]
+    lab = labels.resolved_labels(ws, "image")[iid]
     assert lab["label"] == "good"                                                   # 2 good vs 1 bad
     append_event(ws, item_kind="image", item_id=iid, value="skip", annotator="dave")  # skip never counts
-    assert {r["image_id"]: r for r in cs.resolved_image_labels(ws)}[iid]["n_annotators"] == 3
+    assert labels.resolved_labels(ws, "image")[iid]["n_annotators"] == 3
 
 
 def test_too_few_labels_says_how_many_are_needed(demo_workspace):
@@ -112,7 +120,7 @@ def test_cancel_between_folds_stores_nothing(labelled_demo):
 
     with pytest.raises(C.Cancelled, match="cancelled"):
         C.train(ws, progress=progress, cancel=cancel)
-    assert cs.list_runs(ws) == [] and cs.latest_run_id(ws) is None
+    assert runs.list_runs(ws) == [] and runs.latest_run_id(ws) is None
     job = C.TrainJob(ws).start().wait(120)
     assert job.done and job.error is None and job.result["run"] >= 1 and job.progress[0] == 1.0
 
@@ -129,14 +137,44 @@ def test_train_cli_json(labelled_demo):
     assert r["n_labels"] == 24 and r["features"] == "classical-v1"
 
 
+def _best_f1_threshold(preds: dict[int, float], bad: set[int]) -> float:
+    """Brute force over every cut between two distinct scores (and below the lowest): the highest cut
+    with the best F1 of 'good'."""
+    levels = sorted(set(preds.values()), reverse=True)
+    cuts = [(a + b) / 2 for a, b in zip(levels, levels[1:])] + [levels[-1]]
+    best, best_f1 = None, -1.0
+    for t in cuts:
+        tp = sum(1 for k, v in preds.items() if v >= t and k not in bad)
+        fp = sum(1 for k, v in preds.items() if v >= t and k in bad)
+        fn = sum(1 for k, v in preds.items() if v < t and k not in bad)
+        f1 = 2 * tp / (2 * tp + fp + fn)
+        if f1 > best_f1 + 1e-12:
+            best, best_f1 = t, f1
+    return best
+
+
 def test_threshold_and_metrics_helpers():
+    # sorted by score the labels read 1 1 1 1 0 1 0 0; F1 of "good" when cutting after the k-th score:
+    # 2/6, 4/7, 6/8, 8/9, 8/10, 10/11, 10/12, 10/13 -> best after the 6th (0.45), halfway to the 7th (0.25)
     y = np.array([0, 0, 0, 1, 1, 1, 1, 1])
-    p = np.array([0.1, 0.2, 0.6, 0.4, 0.7, 0.8, 0.9, 0.95])
+    p = np.array([0.15, 0.25, 0.65, 0.45, 0.75, 0.85, 0.92, 0.97])
     thr, f1 = C.best_threshold(y, p)
+    assert thr == pytest.approx(0.35) and f1 == pytest.approx(10 / 11)
     rep = C.cv_report(y, p)
-    assert rep["threshold"] == thr and abs(rep["f1"] - f1) < 1e-9
-    assert rep["confusion"]["tp"] + rep["confusion"]["fn"] == 5
-    assert 0 <= rep["calibration"]["ece"] <= 1
+    assert rep["threshold"] == pytest.approx(0.35) and rep["f1"] == pytest.approx(10 / 11)
+    assert rep["confusion"] == {"tp": 5, "fp": 1, "fn": 0, "tn": 2}
+    assert rep["precision"] == pytest.approx(5 / 6) and rep["recall"] == 1.0
+    assert rep["roc_auc"] == pytest.approx(14 / 15)          # 14 of the 15 (good, bad) pairs ordered right
+    assert rep["pr_auc"] == pytest.approx((1 + 1 + 1 + 1 + 5 / 6) / 5)
+    # one score per 0.1-wide bin except 0.92/0.97 (both good): ECE = mean |score - label| = 2.11 / 8
+    assert rep["calibration"]["ece"] == pytest.approx(2.11 / 8)
+    assert rep["calibration"]["brier"] == pytest.approx(np.mean((p - y) ** 2))
+    # a bin holding both classes: |0.05 - 1/2| on half the data, |0.95 - 1| on the other half
+    cal = C.calibration(np.array([0, 1, 1, 1]), np.array([0.05, 0.05, 0.95, 0.95]))
+    assert cal["ece"] == pytest.approx(0.5 * 0.45 + 0.5 * 0.05)
+    assert [(b["bin"], b["n"], b["frac_good"]) for b in cal["curve"]] == [(0, 2, 0.5), (9, 2, 1.0)]
+    # a fixed threshold is used as given
+    assert C.cv_report(y, p, threshold=0.7)["confusion"] == {"tp": 4, "fp": 0, "fn": 1, "tn": 3}
 
 
 @pytest.mark.field

@@ -28,7 +28,9 @@ def test_ingest_and_status_json(tmp_path):
     assert report["added"] == {"images": 1, "videos": 0, "triples": 0} and report["skipped"] == 0
     assert [Path(f["path"]).name for f in report["failed"]] == ["broken.jpg"] and report["failed"][0]["error"]
     s = cli("status", "--workspace", str(ws), "--json")
-    assert json.loads(s.stdout) == {"images": 1, "videos": 0, "triples": 0, "labels": 0, "metric_results": 0}
+    assert json.loads(s.stdout) == {"images": 1, "videos": 0, "triples": 0, "labels": 0, "metric_results": 0,
+                                    "images_good": 0, "images_bad": 0, "videos_accept": 0, "videos_reject": 0,
+                                    "triples_accept": 0, "triples_reject": 0}
 
 
 def test_all_failed_exits_1_and_missing_workspace_exits_2(tmp_path):

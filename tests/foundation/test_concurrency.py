@@ -9,16 +9,16 @@ import time
 
 import pytest
 
-from storage import Workspace, WorkspaceLockedError, catalog, labels
+from storage import Workspace, WorkspaceLockedError, images, labels, videos
 
 
 def _images(ws: Workspace, n: int) -> list[int]:
-    return [catalog.add_image(ws, {"sha256": f"{i:064x}", "path": f"/m/{i}.png", "bytes": 1, "format": "PNG",
+    return [images.add_image(ws, {"sha256": f"{i:064x}", "path": f"/m/{i}.png", "bytes": 1, "format": "PNG",
                                    "width": 1, "height": 1, "has_alpha": False})[0] for i in range(n)]
 
 
 def _video(ws: Workspace) -> int:
-    return catalog.add_video(ws, {"sha256": "f" * 64, "path": "/m/v.mp4", "bytes": 1})[0]
+    return videos.add_video(ws, {"sha256": "f" * 64, "path": "/m/v.mp4", "bytes": 1})[0]
 
 
 def test_second_process_gets_clear_lock_error(tmp_path):

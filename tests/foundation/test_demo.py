@@ -9,7 +9,7 @@ import av
 import numpy as np
 
 from curation import demo
-from storage import Workspace, catalog
+from storage import Workspace, catalog, videos
 
 
 def _hashes(folder: Path) -> dict[str, str]:
@@ -75,4 +75,4 @@ def test_build_demo_workspace_ingests_everything(tmp_path):
         assert ws.query_one("SELECT count(*) FROM images WHERE category_id IS NULL")[0] == 0
         assert ws.query_one("SELECT count(DISTINCT model) FROM videos")[0] >= 2
         # the media live inside the workspace, so the app may serve them
-        assert all(v["path"].startswith(str(ws.root)) for v in catalog.list_videos(ws))
+        assert all(v["path"].startswith(str(ws.root)) for v in videos.list_videos(ws))

@@ -11,7 +11,7 @@ from PIL import Image
 
 from curation.demo import write_mp4
 from curation.ingest import ingest
-from storage import catalog
+from storage import catalog, images, triples, videos
 
 
 def _png(path: Path, size=(64, 48), color=(200, 30, 30), mode="RGB") -> Path:
@@ -47,7 +47,7 @@ def test_folder_ingest_is_idempotent(workspace, good_dir):
     assert r1.added == {"images": 3, "videos": 1, "triples": 0} and not r1.failed
     r2 = ingest(workspace, [good_dir])
     assert r2.added == {"images": 0, "videos": 0, "triples": 0} and r2.skipped == 4 and r2.exit_code == 0
-    v = catalog.list_videos(workspace)[0]
+    v = videos.list_videos(workspace)[0]
     assert v["frame_count"] == 12 and v["width"] == 64 and abs(v["fps"] - 8) < 1e-6
     row = workspace.query_dicts("SELECT codec, duration, bytes FROM videos")[0]
     assert row["codec"] == "h264" and abs(row["duration"] - 1.5) < 0.2 and row["bytes"] > 0
@@ -69,12 +69,12 @@ def test_manifest_jsonl_and_csv_make_triples(workspace, tmp_path, good_dir):
     m.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     r = ingest(workspace, [m])
     assert r.added == {"images": 2, "videos": 1, "triples": 2}, r.as_dict()
-    triples = catalog.list_triples(workspace)
-    assert len({t["video_id"] for t in triples}) == 1  # one video in two triples
-    assert {t["prompt"] for t in triples} == {rows[0]["prompt"], rows[1]["prompt"]}
-    img = catalog.get_image(workspace, triples[0]["image_id"])
+    made = triples.list_triples(workspace)
+    assert len({t["video_id"] for t in made}) == 1  # one video in two triples
+    assert {t["prompt"] for t in made} == {rows[0]["prompt"], rows[1]["prompt"]}
+    img = images.get_image(workspace, made[0]["image_id"])
     assert img["category"] == "Skincare" and img["domain"] == "Beauty & Health" and img["product"] == "Glow cream"
-    video = catalog.get_video(workspace, triples[0]["video_id"])
+    video = videos.get_video(workspace, made[0]["video_id"])
     assert video["model"] == "ModelA" and video["source_image_path"].endswith("a.png")
     # CSV with the same rows adds nothing new
     c = good_dir / "m.csv"
@@ -204,7 +204,7 @@ def test_fieldmedia_ingest_lands_every_file_and_is_idempotent(workspace, fieldme
     assert r1.added["images"] + r1.added["videos"] + r1.skipped == len(expected)
     r2 = ingest(workspace, paths)
     assert r2.added == {"images": 0, "videos": 0, "triples": 0} and r2.skipped == len(expected)
-    by_name = {Path(v["path"]).name: v for v in catalog.list_videos(workspace)}
+    by_name = {Path(v["path"]).name: v for v in videos.list_videos(workspace)}
     for m in expected:
         if m["frame_count"]:
             v = by_name[Path(m["path"]).name]

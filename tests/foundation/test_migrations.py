@@ -3,7 +3,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from storage import LATEST_VERSION, Workspace, WorkspaceError, catalog
+from storage import LATEST_VERSION, Workspace, WorkspaceError, taxonomy
 from storage.db import _migrations
 
 
@@ -25,16 +25,16 @@ def test_empty_file_migrates_to_latest_and_reopens(tmp_path):
 
 
 def test_taxonomy_has_six_domains_and_44_subcategories(workspace):
-    tax = catalog.taxonomy(workspace)
+    tax = taxonomy.taxonomy(workspace)
     assert len(tax) == 44
     assert {t["domain"] for t in tax} == {"Electronics & Mobility", "Lifestyle & Leisure", "Food & Beverages",
                                          "Beauty & Health", "Fashion & Luxury", "Home & Appliances"}
-    assert catalog.resolve_category(workspace, "skincare") == catalog.resolve_category(
+    assert taxonomy.resolve_category(workspace, "skincare") == taxonomy.resolve_category(
         workspace, "Beauty & Health / Skincare") is not None
-    new_id = catalog.add_category(workspace, "Beauty & Health", "Nail Care")
-    assert catalog.resolve_category(workspace, "Nail Care") == new_id
-    catalog.rename_category(workspace, new_id, "Nails")
-    assert catalog.resolve_category(workspace, "nails") == new_id
+    new_id = taxonomy.add_category(workspace, "Beauty & Health", "Nail Care")
+    assert taxonomy.resolve_category(workspace, "Nail Care") == new_id
+    taxonomy.rename_category(workspace, new_id, "Nails")
+    assert taxonomy.resolve_category(workspace, "nails") == new_id
 
 
 def test_partially_migrated_file_catches_up(tmp_path):
@@ -50,7 +50,7 @@ def test_partially_migrated_file_catches_up(tmp_path):
     con.close()
     with Workspace.open(db.parent) as ws:
         assert ws.schema_version() == LATEST_VERSION
-        assert len(catalog.taxonomy(ws)) == 44  # the taxonomy seed (a later migration) ran
+        assert len(taxonomy.taxonomy(ws)) == 44  # the taxonomy seed (a later migration) ran
 
 
 def test_newer_schema_is_refused(tmp_path):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from metrics import productscore as ps
-from metrics.decode import decode_video
+from media.decode import decode_video
 from metrics.registry import Case
 
 CFG = ps.ProductConfig(n_frames=16)

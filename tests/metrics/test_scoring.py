@@ -9,7 +9,7 @@ from pathlib import Path
 from curation.scoring import run_scoring
 from metrics import motionx
 from metrics.motionx import MotionXConfig
-from storage import Workspace, metric_store
+from storage import Workspace, metric_results
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -62,7 +62,7 @@ def test_score_cli_json_cache_and_rescore(demo_workspace, tmp_path):
         rows = ws.query("SELECT DISTINCT params_hash, metric_version FROM metric_results "
                         "WHERE metric = 'motionx' AND video_id = ?", [vid])
         assert len(rows) == 2 and {r[1] for r in rows} == {motionx.VERSION}
-        full = metric_store.results_for_video(ws, vid, with_trace=True)
+        full = metric_results.results_for_video(ws, vid, with_trace=True)
         mx = next(r for r in full if r["metric"] == "motionx")
         assert {"E", "E_smooth_norm", "tau", "active", "A", "S", "R"} <= set(mx["trace"])
 

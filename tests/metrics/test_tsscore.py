@@ -8,7 +8,7 @@ import pytest
 
 from metrics import tsscore as ts
 from metrics.backends import OCRBox
-from metrics.decode import decode_video
+from media.decode import decode_video
 from metrics.registry import Case
 
 

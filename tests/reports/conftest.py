@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import Workspace, catalog, labels, metric_store
+from storage import Workspace, images, labels, metric_results, prompts, taxonomy, triples, videos
 
 MODELS = ("GenA", "GenB", "GenC")
 # per category: number of source images; per image the number of videos cycles through VIDEOS_PER_IMAGE
@@ -45,7 +45,7 @@ def build_fixture(tmp: Path, *, seed: int = 0) -> Fixture:
     rng = random.Random(seed)
     fx = Fixture(root=tmp / "ws", media=tmp / "media")
     with Workspace.open(fx.root) as ws:
-        tax = catalog.taxonomy(ws)
+        tax = taxonomy.taxonomy(ws)
         # the first subcategory of each of the 6 domains
         cats, seen = [], set()
         for c in tax:
@@ -59,19 +59,19 @@ def build_fixture(tmp: Path, *, seed: int = 0) -> Fixture:
                 rec = _file(fx.media / "images", f"img_{ci}_{k}.png", f"image {ci} {k} {seed}".encode() * 40)
                 rec.update(format="PNG", width=512 + k, height=512, mode="RGB", has_alpha=False,
                            category_id=cat["id"], product=f"Product {ci}-{k}", source="fixture")
-                image_id, _ = catalog.add_image(ws, rec)
+                image_id, _ = images.add_image(ws, rec)
                 images_by_cat.setdefault(cat["id"], []).append(image_id)
                 prompt = f"The {cat['category'].lower()} product {k} turns slowly; fixed camera; the text stays sharp."
-                prompt_id, _ = catalog.add_prompt(ws, prompt, image_id=image_id)
+                prompt_id, _ = prompts.add_prompt(ws, prompt, image_id=image_id)
                 for v in range(VIDEOS_PER_IMAGE[(ci + k) % len(VIDEOS_PER_IMAGE)]):
                     model = MODELS[(vcount + v) % len(MODELS)]
                     vrec = _file(fx.media / "videos", f"vid_{ci}_{k}_{v}.mp4",
                                  f"video {ci} {k} {v} {seed}".encode() * 60)
                     vrec.update(container="mp4", codec="h264", fps=16.0, frame_count=80, width=384, height=384,
                                 duration=5.0, model=model, source_image_id=image_id, prompt_id=prompt_id)
-                    video_id, _ = catalog.add_video(ws, vrec)
-                    catalog.fill_missing(ws, "videos", video_id, {"caption": f"caption of video {video_id}"})
-                    tid, _ = catalog.add_triple(ws, video_id=video_id, image_id=image_id, prompt_id=prompt_id,
+                    video_id, _ = videos.add_video(ws, vrec)
+                    videos.fill_missing(ws, video_id, {"caption": f"caption of video {video_id}"})
+                    tid, _ = triples.add_triple(ws, video_id=video_id, image_id=image_id, prompt_id=prompt_id,
                                                 model=model, category_id=cat["id"], product=rec["product"])
                     fx.triples.append({"triple_id": tid, "video_id": video_id, "image_id": image_id,
                                        "category_id": cat["id"], "domain": cat["domain"], "model": model,
@@ -89,18 +89,18 @@ def build_fixture(tmp: Path, *, seed: int = 0) -> Fixture:
         for t in fx.triples:
             q = MODEL_QUALITY[t["model"]] + rng.uniform(-0.2, 0.2)
             t["quality"] = q
-            metric_store.put_result(ws, metric="motionx", version="1.0", params_hash="p", video_id=t["video_id"],
+            metric_results.put_result(ws, metric="motionx", version="1.0", params_hash="p", video_id=t["video_id"],
                                     value=q, status="ok", backend="flow")
             ts_na = t["triple_id"] % 7 == 0
-            metric_store.put_result(ws, metric="tsscore", version="1.0", params_hash="p", video_id=t["video_id"],
+            metric_results.put_result(ws, metric="tsscore", version="1.0", params_hash="p", video_id=t["video_id"],
                                     triple_id=t["triple_id"], value=None if ts_na else min(1.0, q + 0.1),
                                     status="n/a" if ts_na else "ok", reason="no text" if ts_na else None)
-            metric_store.put_result(ws, metric="productscore", version="2.1", params_hash="p",
+            metric_results.put_result(ws, metric="productscore", version="2.1", params_hash="p",
                                     video_id=t["video_id"], triple_id=t["triple_id"], value=rng.uniform(0.3, 0.9),
                                     status="ok", backend="classical")
-            metric_store.put_result(ws, metric="aesscore", version="1.0", params_hash="p", video_id=t["video_id"],
+            metric_results.put_result(ws, metric="aesscore", version="1.0", params_hash="p", video_id=t["video_id"],
                                     value=None, status="unavailable", reason="CLIP ViT-L/14 weights not found")
-            metric_store.put_result(ws, metric="gmescore", version="1.0", params_hash="p", video_id=t["video_id"],
+            metric_results.put_result(ws, metric="gmescore", version="1.0", params_hash="p", video_id=t["video_id"],
                                     triple_id=t["triple_id"], value=0.3 + 0.01 * (t["triple_id"] % 5), status="ok")
             # crscore: never scored for this fixture (the leaderboard says "not scored")
             accept = q >= 0.5
