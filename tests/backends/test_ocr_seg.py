@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from curation.media import MediaError, load_image
+from media.files import MediaError, load_image
 from metrics.backends import OCRBox, get_embedder, get_ocr, get_segmenter
 
 # Measured on 24 composites (4 PosterMaker cut-outs x 6 backgrounds) with the classical fallback:
@@ -193,7 +193,7 @@ def _save(im: Image.Image, path, **kw):
 
 
 def test_every_backend_takes_any_image_mode(tmp_path):
-    """1x1, grayscale, CMYK, 16-bit, palette, alpha and EXIF-rotated files decode (curation.media.load_image)
+    """1x1, grayscale, CMYK, 16-bit, palette, alpha and EXIF-rotated files decode (media.files.load_image)
     and pass through the classical embedder, the segmenter and OCR."""
     base = Image.fromarray(_render("OK 42", size=(160, 90), font_size=30))
     files = {

