@@ -67,10 +67,10 @@ def test_image_queue_filters(client, app_server):
 
 
 def test_video_queue_metric_range(client, app_server):
-    from storage import metric_store
+    from storage import metric_results
 
     _, ws = app_server
-    metric_store.put_result(ws, metric="motionx", version="t", params_hash="t", video_id=2, value=0.1, status="ok")
+    metric_results.put_result(ws, metric="motionx", version="t", params_hash="t", video_id=2, value=0.1, status="ok")
     low = client.predict(label_state="any", metric="motionx", metric_max=0.15, api_name="/video_queue")["items"]
     assert [r["id"] for r in low] == [2]
 
@@ -137,9 +137,11 @@ def test_pairs_meet_evenly(app_server):
     assert len(set(seen)) == 2
 
 
-def test_classifier_kept_endpoint(client):
+def test_classifier_kept_endpoint(client, app_server):
+    _, ws = app_server
+    assert ws.query_one("SELECT count(*) FROM predictions")[0] == 0      # no run yet in this module
     out = client.predict(50, api_name="/classifier_kept")
-    assert "train a classifier" in out or "would be kept" in out
+    assert out == "No predictions yet: train a classifier first."
 
 
 def test_classifier_tab_trains_with_progress(app_server):
@@ -158,17 +160,47 @@ def test_classifier_tab_trains_with_progress(app_server):
     assert '"run"' in result
     hist, plot = c.predict(api_name="/classifier_history")
     assert "classical" in hist
-    kept = c.predict(50, api_name="/classifier_kept")
-    assert "would be kept" in kept
+    # the slider counts the newest run's predictions at or above the threshold
+    run = ws.query_one("SELECT max(run_id) FROM predictions")[0]
+    scores = [r[0] for r in ws.query("SELECT score FROM predictions WHERE run_id = ?", [run])]
+    assert len(scores) == 24
+    for pct in (0, 50, 100):
+        kept = sum(1 for v in scores if v >= pct / 100)
+        assert c.predict(pct, api_name="/classifier_kept") == \
+            f"**{kept:,}** of 24 scored images would be kept at {pct}%."
 
 
-def test_statistics_and_export_tabs(client):
+def test_statistics_and_export_tabs(client, app_server):
     """Statistics and Export run the CLI's code paths in the background and show their result and figures."""
+    import json
+    from pathlib import Path
+
+    _, ws = app_server
     prog, result, figs = client.predict(api_name="/stats_run")
     assert "done" in prog, prog
-    assert result.strip().startswith("{") and figs
-    prog, result, _ = client.predict("", api_name="/export_run")
+    totals = json.loads(result)["totals"]
+    # the demo: 24 images, 6 cases x 2 generator models, one prompt per case
+    assert totals == {"images": 24, "triples": 12, "videos": 12, "prompts": 6, "models": ["DemoGen-A", "DemoGen-B"]}
+    assert sorted(f["caption"] for f in figs) == ["domains.png", "metrics.png", "prompt_lengths.png",
+                                                   "top_terms.png"]
+    assert all(Path(f["image"]).is_file() for f in figs)
+    # accept three videos whose source images nobody in this module labels bad (images of cases 2-4);
+    # the default export keeps exactly their triples
+    accepted = [3, 5, 7]
+    for vid in accepted:
+        client.predict(item_kind="video", item_id=vid, value="accept", annotator="exporter",
+                       client_key=f"export-{vid}", api_name="/label")
+    expected = {r[0] for r in ws.query("SELECT id FROM triples WHERE video_id IN (3, 5, 7)")}
+    assert len(expected) == 3
+    out_dir = ws.root / "exports" / "tab"
+    prog, result, _ = client.predict(str(out_dir), api_name="/export_run")
     assert "done" in prog, prog
+    summary = json.loads(result)
+    assert summary["out_dir"] == str(out_dir) and summary["verify"]["ok"]
+    assert summary["counts"]["candidates"] == 12 and summary["counts"]["selected"] == 3
+    assert sum(summary["counts"]["splits"].values()) == 3
+    rows = [json.loads(line) for line in (out_dir / "manifest.jsonl").read_text().splitlines()]
+    assert {r["triple_id"] for r in rows} == expected and all(r["label"] == "accept" for r in rows)
     assert "Nothing is running" in client.predict(api_name="/export_run_cancel")
 
 

@@ -235,7 +235,7 @@ def test_filters_cli_json(demo_workspace):
 def test_calibration_on_fieldmedia_quality_and_layout(fieldmedia, field_manifest):
     """The calibrated defaults on real media (quality + layout only: no OCR, fast). The full four-filter
     confusion table is in docs/curation.md (bench/bench_classifier.py --calibrate)."""
-    from curation.media import load_image
+    from media.files import load_image
 
     caught, false_rejects, n_poor, n_ad = 0, 0, 0, 0
     for row in field_manifest:
@@ -259,7 +259,7 @@ def test_calibration_on_fieldmedia_quality_and_layout(fieldmedia, field_manifest
 def test_real_ocr_and_segmenter_on_two_field_posters(fieldmedia):
     """The real backends: a clean Taobao ad passes text and saliency; its AI re-render with garbled
     characters fails the text filter on OCR confidence."""
-    from curation.media import load_image
+    from media.files import load_image
 
     b = F.Backends()
     good = F.evaluate_image(load_image(fieldmedia / "images_ad/postermaker_fig9_crop_turtletank_real.png"),

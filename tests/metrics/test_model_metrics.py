@@ -27,15 +27,17 @@ def test_aesthetic_normalization_and_real_head(shared_models):
         ref = head(e).numpy().reshape(-1)
     assert np.allclose(ours, ref, atol=1e-4)
 
-    class Scorer:                     # the real head on given "CLIP" embeddings of three frames
+    class Scorer:                     # the torch head on given "CLIP" embeddings of three frames
         name = "laion-aesthetic-improved-l14"
 
         def score_images(self, frames):
-            return aesscore.laion_head_numpy(emb[:len(frames)], state)
+            return ref[:len(frames)]
     out = aesscore.compute(FRAMES, scorer=Scorer())
-    raw = aesscore.laion_head_numpy(emb[:3], state)
-    assert out.status == "ok" and out.value == pytest.approx(aesscore.normalize(raw.mean()), abs=1e-4)
-    assert len(out.trace["raw"]) == 3
+    # the documented normalisation, (clamp(mean, 4, 7) - 4) / 3, on raw scores that lie inside [4, 7]
+    assert 4 < ref[:3].mean() < 7
+    expected = (float(np.mean(ref[:3])) - 4.0) / 3.0
+    assert out.status == "ok" and out.value == pytest.approx(expected, abs=1e-6)
+    assert np.allclose(out.trace["raw"], ref[:3], atol=1e-4)
 
 
 def test_gme_mean_cosine():

@@ -6,6 +6,9 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -31,25 +34,47 @@ def app_with_login(tmp_path_factory, _demo_workspace_template):
                             env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 120
-    import urllib.request
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except urllib.error.HTTPError:
+                break                       # the server answered, even if not with 200
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail(f"the app exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
+                if time.time() > deadline:
+                    pytest.fail(f"the app did not answer on {url} within 120 s")
+                time.sleep(0.5)
+        yield url, root
+    finally:
+        proc.kill()
+        proc.wait()
 
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(proc.stderr.read().decode())
-            time.sleep(0.5)
-    yield url, root
-    proc.kill()
-    proc.wait()
+
+def _login(url: str, user: str, password: str) -> tuple[int, str]:
+    data = urllib.parse.urlencode({"username": user, "password": password}).encode()
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url + "login", data=data), timeout=30) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
 
 
 def test_wrong_password_is_refused(app_with_login):
     url, _ = app_with_login
-    with pytest.raises(Exception):
+    # Gradio's login route answers a refused login with 400 "Incorrect credentials."
+    refused = (400, '{"detail":"Incorrect credentials."}')
+    assert _login(url, "dana", "wrong") == refused
+    assert _login(url, "mallory", "correct horse") == refused
+    assert _login(url, "dana", "correct horse") == (200, '{"success":true}')
+    with pytest.raises(ValueError, match=f"Could not login to {url}"):
         Client(url, auth=("dana", "wrong"), verbose=False)
+    # without a login the app's API is closed
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(url + "config", timeout=30)
+    assert exc.value.code == 401
 
 
 def test_label_carries_the_logged_in_user(app_with_login):

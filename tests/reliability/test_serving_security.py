@@ -24,7 +24,7 @@ def _file_url(base: str, path: str | Path) -> str:
     return base + "gradio_api/file=" + urllib.parse.quote(str(path))
 
 
-def test_file_route_serves_media_and_refuses_everything_else(live_app, tmp_path):
+def test_file_route_serves_media_and_refuses_everything_else(live_app, demo_media, tmp_path):
     url, ws, launch_kw = live_app
     media = Path(ws.query_one("SELECT path FROM images ORDER BY id LIMIT 1")[0])
     assert _get(_file_url(url, media)) == 200                        # a workspace media file is served
@@ -39,9 +39,26 @@ def test_file_route_serves_media_and_refuses_everything_else(live_app, tmp_path)
     for p in refused:
         code = _get(_file_url(url, p))
         assert code in (400, 403, 404), f"{p} served with {code}"
-    # the allowed paths are exactly the workspace and the registered media roots
-    assert all(Path(p).resolve() == ws.root or Path(p).resolve().is_dir() for p in launch_kw["allowed_paths"])
-    assert str(ws.db_path) in launch_kw["blocked_paths"]
+    # the allowed paths are exactly the workspace and the one media root the demo manifest registered
+    assert launch_kw["allowed_paths"] == [str(ws.root), os.path.realpath(demo_media)]
+    assert launch_kw["blocked_paths"] == [str(ws.db_path), str(ws.db_path) + ".wal", str(ws.root / "runs"),
+                                          str(ws.root / "models")]
+    # inside the roots: served; blocked sub-folders and a sibling of a root: refused
+    inside = [ws.root / "thumbs" / "probe.txt", Path(demo_media) / "probe.txt"]
+    blocked = [ws.root / "runs" / "probe.txt", ws.root / "models" / "probe.txt"]
+    sibling = Path(os.path.realpath(demo_media)).parent / "sibling_of_media_root.txt"
+    for p in inside + blocked + [sibling]:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("probe")
+    try:
+        for p in inside:
+            assert _get(_file_url(url, p)) == 200, f"{p} inside an allowed root was not served"
+        for p in blocked + [sibling]:
+            code = _get(_file_url(url, p))
+            assert code in (400, 403, 404), f"{p} served with {code}"
+    finally:
+        for p in inside + blocked + [sibling]:
+            p.unlink()
 
 
 def test_default_bind_is_localhost():

@@ -13,9 +13,11 @@ import pytest
 from curation import agreement
 from curation.benchmark import run_benchmark
 from curation.cli import main
-from storage import Workspace, labels, report_store
+from storage import Workspace, benchmark_sets, labels, triples
 
-from .conftest import MODEL_QUALITY, MODELS
+from curation.stats import DISPLAY
+
+from .conftest import MODELS
 
 
 def _judge(ws, fx, n=60, seed=0):
@@ -155,9 +157,9 @@ def test_set_import_make_set_and_cli(demo_workspace, demo_media, tmp_path, capsy
         imp = json.loads(capsys.readouterr().out)
         assert imp["name"] == "mini" and not imp["problems"]
         with Workspace.open(demo_workspace) as ws:
-            trip = report_store.triples(ws, benchmark_set="mini")
+            trip = triples.triples_with_media(ws, benchmark_set="mini")
             assert len(trip) == 4 and {t["model"] for t in trip} == {"DemoGen-A", "DemoGen-B"}
-            assert report_store.get_benchmark_set(ws, "mini")["model_types"]["DemoGen-B"] == "Commercial"
+            assert benchmark_sets.get_benchmark_set(ws, "mini")["model_types"]["DemoGen-B"] == "Commercial"
         out = tmp_path / "mini_report"
         rc = main(["bench", "-w", str(demo_workspace), "--name", "mini", "--out", str(out), "--no-score",
                    "--bootstrap", "50", "--json"])
@@ -175,6 +177,76 @@ def test_set_import_make_set_and_cli(demo_workspace, demo_media, tmp_path, capsy
         spec_path.unlink()
 
 
-def test_quality_constants_are_consistent():
-    assert set(MODEL_QUALITY) == set(MODELS)
-    assert Path(__file__).with_name("paper_table3.json").is_file()
+def _paper_table_workspace(root: Path, media: Path, table: dict) -> None:
+    """Two cases per model; per metric the two cases sit at the table value +/- 5 points, so the runner's
+    mean over cases must land exactly on the table's number."""
+    from storage import images, metric_results, prompts, taxonomy, triples, videos
+
+    display_to_metric = {d: m for m, d in DISPLAY.items()}
+    metrics = [display_to_metric[d] for d in table["metrics"]]
+    with Workspace.open(root) as ws:
+        cat = taxonomy.taxonomy(ws)[0]["id"]
+        cases = []
+        for c in range(2):
+            img = _media_rec(media, f"case{c}.png", f"paper case {c}")
+            img.update(format="PNG", width=512, height=512, mode="RGB", has_alpha=False, category_id=cat,
+                       product=f"Product {c}", source="fixture")
+            image_id, _ = images.add_image(ws, img)
+            prompt_id, _ = prompts.add_prompt(ws, f"case {c}: the product turns slowly", image_id=image_id)
+            cases.append((image_id, prompt_id, +0.05 if c == 0 else -0.05))
+        for k, row in enumerate(table["models"]):
+            for image_id, prompt_id, offset in cases:
+                vrec = _media_rec(media, f"v{k}_{image_id}.mp4", f"paper video {k} {image_id}")
+                vrec.update(container="mp4", codec="h264", fps=16.0, frame_count=80, width=384, height=384,
+                            duration=5.0, model=row["model"], source_image_id=image_id, prompt_id=prompt_id)
+                video_id, _ = videos.add_video(ws, vrec)
+                tid, _ = triples.add_triple(ws, video_id=video_id, image_id=image_id, prompt_id=prompt_id,
+                                            model=row["model"], category_id=cat)
+                for metric, pct in zip(metrics, row["values"]):
+                    metric_results.put_result(ws, metric=metric, version="1.0", params_hash="p", video_id=video_id,
+                                            triple_id=tid, value=pct / 100 + offset, status="ok")
+
+
+def _media_rec(folder: Path, name: str, text: str) -> dict:
+    import hashlib
+
+    folder.mkdir(parents=True, exist_ok=True)
+    payload = text.encode() * 50
+    (folder / name).write_bytes(payload)
+    return {"sha256": hashlib.sha256(payload).hexdigest(), "path": str(folder / name), "bytes": len(payload)}
+
+
+def test_paper_table_through_the_benchmark_runner(tmp_path):
+    """Table 3's shape and numbers (tests/reports/paper_table3.json) stored as per-video metric results: the
+    real runner (aggregation over cases, leaderboard, marks, CSV and Markdown) must reproduce the table's
+    values and put bold/underline where the file's hand-written `expected` says."""
+    table = json.loads(Path(__file__).with_name("paper_table3.json").read_text(encoding="utf-8"))
+    _paper_table_workspace(tmp_path / "ws", tmp_path / "media", table)
+    types = {r["model"]: r["type"] for r in table["models"]}
+    out = tmp_path / "bench"
+    with Workspace.open(tmp_path / "ws") as ws:
+        s = run_benchmark(ws, out, model_types=types, score=False, n_boot=20)
+    assert s["cases"] == 2 and s["videos"] == 20 and not s["warnings"]
+    by_model = {r["model"]: r for r in s["leaderboard"]}
+    display_to_metric = {d: m for m, d in DISPLAY.items()}
+    for row in table["models"]:
+        got = by_model[row["model"]]
+        assert got["type"] == row["type"]
+        for d, pct in zip(table["metrics"], row["values"]):
+            cell = got[display_to_metric[d]]
+            assert cell["pct"] == pytest.approx(pct, abs=1e-9) and cell["n"] == 2, (row["model"], d)
+    # grouped by type in the table's order: the six open-source models first, then the four commercial ones
+    assert [r["type"] for r in s["leaderboard"]] == ["Open-source"] * 6 + ["Commercial"] * 4
+    with open(out / "leaderboard.csv", newline="", encoding="utf-8") as f:
+        rows = {r["model"]: r for r in csv.DictReader(f)}
+    for d in table["metrics"]:
+        exp = table["expected"][d]
+        best = sorted(m for m, r in rows.items() if r[f"{d} mark"] == "best")
+        second = sorted(m for m, r in rows.items() if r[f"{d} mark"] == "second")
+        assert best == sorted(exp["best"]) and second == sorted(exp["second"]), d
+    md = (out / "leaderboard.md").read_text(encoding="utf-8")
+    veo = next(line for line in md.splitlines() if "| Veo 3 |" in line)
+    assert [c.strip() for c in veo.split("|")[3:9]] == ["**53.06**", "**72.40**", "**80.36**", "**61.35**",
+                                                         "**35.64**", "**73.75**"]
+    ltx = next(line for line in md.splitlines() if "| LTX-Video |" in line)
+    assert [c.strip() for c in ltx.split("|")[3:9]] == ["28.73", "52.66", "68.20", "50.47", "32.41", "50.25"]

@@ -14,6 +14,7 @@ import pytest
 from curation.cli import main
 from curation.export import MARKER, ExportCancelled, ExportError, export_splits, verify_export
 from curation.splits import ExportOptions
+from storage import labels
 
 ANY = {"label_state": "any", "exclude_bad_images": False}
 
@@ -179,18 +180,74 @@ def test_cancel_leaves_an_incomplete_marker(fx):
     assert calls == sorted(calls)
 
 
+def _relabel(fx) -> dict[str, int]:
+    """Three triples whose membership is known by construction (images never labelled bad):
+    hi_unlabelled: accepted, MotionX >= 0.5, label undone -> unlabelled;
+    lo_unlabelled: rejected, MotionX < 0.5, label undone -> unlabelled;
+    lo_accepted: rejected, MotionX < 0.5, then accepted by the same designer (the newest label counts)."""
+    ok = [t for t in fx.triples if t["image_id"] not in fx.bad_images]
+    pick = {"hi_unlabelled": next(t for t in ok if t["triple_id"] in fx.accepted),
+            "lo_unlabelled": next(t for t in ok if t["triple_id"] in fx.rejected)}
+    pick["lo_accepted"] = next(t for t in ok if t["triple_id"] in fx.rejected and t is not pick["lo_unlabelled"])
+    with fx.open() as ws:
+        for name in ("hi_unlabelled", "lo_unlabelled"):
+            ev = ws.query_one("SELECT id FROM label_events WHERE item_kind = 'video' AND item_id = ?",
+                              [pick[name]["video_id"]])[0]
+            labels.append_event(ws, item_kind="video", item_id=pick[name]["video_id"], value="undo",
+                                annotator="dana", undoes=ev)
+        labels.append_event(ws, item_kind="video", item_id=pick["lo_accepted"]["video_id"], value="accept",
+                            annotator="dana")
+    return {k: t["triple_id"] for k, t in pick.items()}
+
+
+def _exported(capsys, fx, out: str, *flags: str) -> tuple[set[int], dict]:
+    assert main(["export", "-w", str(fx.root), "--out", out, "--formats", "jsonl", "--json", *flags]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["verify"]["ok"], s["verify"]
+    rows = (Path(s["out_dir"]) / "manifest.jsonl").read_text().splitlines()
+    return {json.loads(line)["triple_id"] for line in rows}, s
+
+
+def test_label_state_and_metric_minimum_select_the_known_triples(fx, capsys):
+    p = _relabel(fx)
+    quality = {t["triple_id"]: t["quality"] for t in fx.triples}
+    good_image = {t["triple_id"] for t in fx.triples if t["image_id"] not in fx.bad_images}
+    accepted = (fx.accepted - {p["hi_unlabelled"]}) | {p["lo_accepted"]}
+    rejected = fx.rejected - {p["lo_unlabelled"], p["lo_accepted"]}
+    unlabelled = {p["hi_unlabelled"], p["lo_unlabelled"]}
+    assert all(quality[t] >= 0.5 for t in fx.accepted) and all(quality[t] < 0.5 for t in fx.rejected)
+
+    got, _ = _exported(capsys, fx, "accepted")
+    assert got == accepted & good_image
+    assert p["lo_accepted"] in got and p["hi_unlabelled"] not in got
+
+    got, _ = _exported(capsys, fx, "not_rejected", "--labels", "not_rejected")
+    assert got == (accepted | unlabelled) & good_image
+    assert not got & rejected
+
+    got, s = _exported(capsys, fx, "not_rejected_min", "--labels", "not_rejected", "--min", "motionx=0.5")
+    assert got == {t for t in (accepted | unlabelled) & good_image if quality[t] >= 0.5}
+    assert p["hi_unlabelled"] in got and p["lo_unlabelled"] not in got and p["lo_accepted"] not in got
+    assert s["counts"]["dropped"]["motionx < 0.5"] == 2          # lo_unlabelled and lo_accepted
+    assert s["counts"]["dropped"]["rejected"] == len(rejected)
+
+    got, _ = _exported(capsys, fx, "accepted_min", "--min", "motionx=0.5")
+    assert got == (accepted & good_image) - {p["lo_accepted"]}
+
+
 def test_cli_export_and_verify(fx, capsys):
     rc = main(["export", "-w", str(fx.root), "--out", "cli", "--labels", "not_rejected", "--min", "motionx=0.5",
                "--ratios", "0.5,0.25,0.25", "--seed", "3", "--formats", "parquet,jsonl", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out["verify"]["ok"]
     assert out["options"]["metric_min"] == {"motionx": 0.5} and out["options"]["seed"] == 3
+    assert out["options"]["label_state"] == "not_rejected" and out["options"]["ratios"] == [0.5, 0.25, 0.25]
     assert main(["export", "verify", out["out_dir"]]) == 0
     capsys.readouterr()
     assert main(["export", "-w", str(fx.root), "--out", "/", "--json"]) == 2
     assert "outside the allowed export roots" in capsys.readouterr().err
     with fx.open() as ws:
-        from storage import report_store
+        from storage import exports
 
-        hist = report_store.list_exports(ws)
+        hist = exports.list_exports(ws)
     assert hist and hist[0]["out_dir"] == out["out_dir"]
