@@ -1,6 +1,6 @@
 """MLLM prompt templates and helpers for `python -m curation prompts` and `captions`.
 
-The "video description prompt" turns an ad image into a motion-aware image-to-video prompt (natural
+The "video description prompt" (paper C.5) turns an ad image, the first frame, into a motion-aware prompt (natural
 product dynamics, fixed camera, stable advertising text). The "video caption prompt" describes an
 accepted generated video from sampled frames. Templates are versioned by name; the name is stored
 with every output."""
@@ -11,23 +11,30 @@ from pathlib import Path
 
 import numpy as np
 
-DESCRIPTION_TEMPLATE_NAME = "video-description-v1"
+# The paper's appendix C.5 prompts, reconstructed: v2 follows C.5 (v1 was a shorter prompt of our own).
+# Stored prompts and captions keep the name of the template that made them, so v1 outputs stay recognisable.
+DESCRIPTION_TEMPLATE_NAME = "video-description-v2"
 DESCRIPTION_TEMPLATE = (
     "You write prompts for an image-to-video model that animates product advertisement images.\n"
-    "Look at this advertisement image{product_clause}. Write ONE English prompt of 40-80 words for a 5-second "
-    "video made from it:\n"
-    "- natural, physically plausible motion of the product itself (for example a slow turn, a gentle sway, "
-    "liquid or steam moving, light gliding over its surface) and subtle motion in the scene around it;\n"
+    "This advertisement image{product_clause} is the FIRST FRAME of a 5-second video. Write ONE vivid, concrete "
+    "English description of 50-100 words of what happens in that video:\n"
+    "- the natural dynamics of the product itself (for example liquid pouring or splashing, steam rising, "
+    "fabric swaying, a slow turn, light gliding over its surface);\n"
+    "- changes of atmosphere and lighting (light sweeping, glow, sparkle, particles, mist, shadows moving);\n"
+    "- motion and scene change that keeps the video alive, rather than a static image or the same movement "
+    "repeated;\n"
     "- the camera stays fixed (no pan, zoom or cut);\n"
-    "- every advertising text, logo and price stays stable, sharp and exactly as in the image;\n"
-    "- the product keeps its shape, colours and branding.\n"
-    "Output only the prompt text, no title, no quotes.")
+    "- every advertising text, logo and price stays stable and legible, exactly as in the image, and the product "
+    "keeps its shape, colours and branding.\n"
+    "Output only the description, no title, no quotes.")
 
-CAPTION_TEMPLATE_NAME = "video-caption-v1"
+CAPTION_TEMPLATE_NAME = "video-caption-v2"
 CAPTION_TEMPLATE = (
     "These are {n} frames sampled in order from a short generated product advertisement video{product_clause}. "
-    "Write ONE caption of 1-2 English sentences that says what is shown and how the product, the scene and the "
-    "camera move. Output only the caption, no title, no quotes.")
+    "Write ONE detailed English caption of 3-5 sentences covering: the subject's appearance (the product's "
+    "shape, colours, materials, branding); its actions and motion and how the scene changes; the textual "
+    "content visible in the video (quote the advertising text as it reads); the background composition; and "
+    "the overall atmosphere (lighting, mood, style). Output only the caption, no title, no quotes.")
 
 
 def _product_clause(product: str | None, how: str) -> str:

@@ -1,10 +1,16 @@
 """CRScore: creativity and rationality judged by a multimodal LLM.
 
 8 uniformly sampled frames and the creativity-and-rationality prompt go to the configured
-OpenAI-compatible endpoint N = 3 times with seeds 0, 1, 2; each reply must hold one 1-5 score (the client
-re-asks on unparseable replies, then raises). CRScore = (mean of the parsed scores - 1) / 4. A run that
-still fails is recorded in the trace as a failure, never as a number; with no successful run the result is
-an error. Without an endpoint: "unavailable" with the reason.
+OpenAI-compatible endpoint N = 3 times (seeds 0, 1, 2), sampled at the endpoint's default temperature so
+the N runs are N judgements (the paper's judge, a reasoning model, accepts no other temperature); each reply
+is the bare 1-5 score (the client re-asks on unparseable replies, then raises). CRScore = (mean of the
+parsed scores - 1) / 4. A run that still fails is recorded in the trace as a failure, never as a number;
+fewer than N successful runs give a value marked partial (its reason and `trace.n_ok`), none an error.
+Without an endpoint: "unavailable" with the reason.
+
+The prompt judges what only a judge can: creativity (an attractive, original effect that sells the
+product) and rationality (physical and semantic plausibility of the motion and the scene). Product identity
+and text legibility are ProductScore's and TSScore's, so they are not folded in here.
 """
 from __future__ import annotations
 
@@ -13,10 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import MetricOutput, clean
-from .decode import FrameRequest
+from media.decode import FrameRequest
 
 NAME = "crscore"
-VERSION = "1.0"
+VERSION = "1.1"   # 1.1: sampled runs, bare-score reply, prompt without identity/text
 REFERENCE = True
 
 PROMPT = (
@@ -24,10 +30,11 @@ PROMPT = (
     "order, from one short ad video generated from a product poster{product}.{prompt}\n"
     "Rate the video on CREATIVITY and RATIONALITY together:\n"
     "- Creativity: is the motion an attractive, original visual effect that sells the product (dynamic light, "
-    "liquid, particles, camera moves), rather than a still image or a trivial zoom?\n"
-    "- Rationality: is everything physically and semantically plausible: the product keeps its shape, "
-    "identity and branding, objects move naturally, the advertising text stays legible, and nothing "
-    "appears, vanishes or deforms without reason?\n"
+    "liquid, particles, atmosphere, scene change), rather than a still image, a static repetition or a "
+    "trivial zoom?\n"
+    "- Rationality: is the video physically and semantically plausible: objects move the way such objects "
+    "move, light and liquids behave naturally, the scene stays coherent from frame to frame, and nothing "
+    "appears, vanishes or morphs without reason?\n"
     "Scale: 1 = poor (static, or implausible / broken), 2 = weak, 3 = acceptable, 4 = good, "
     "5 = excellent (creative and fully plausible).")
 
@@ -74,13 +81,19 @@ def compute(frames: list[np.ndarray], cfg: CRConfig = CRConfig(), *, product: st
         except MLLMError as exc:
             runs.append({"seed": seed, "score": None, "error": str(exc)})
     good = [r["score"] for r in runs if r["score"] is not None]
-    trace = {"runs": runs, "n_frames": len(frames)}
+    trace = {"runs": runs, "n_frames": len(frames), "n_ok": len(good), "n_runs": cfg.runs}
     if not good:
         return MetricOutput.error(f"all {cfg.runs} MLLM runs failed: {runs[-1].get('error')}", backend=backend,
                                   trace=trace)
     mean = float(np.mean(good))
     trace["mean_score"] = mean
-    return MetricOutput((mean - 1.0) / 4.0, backend=backend, trace=clean(trace, 4))
+    reason = None
+    if len(good) < cfg.runs:
+        trace["partial"] = True
+        failed = next(r for r in runs if r["score"] is None)
+        reason = (f"partial: {len(good)} of {cfg.runs} judgements (seed {failed['seed']} failed: "
+                  f"{failed.get('error')})")
+    return MetricOutput((mean - 1.0) / 4.0, reason=reason, backend=backend, trace=clean(trace, 4))
 
 
 def run(video, case, cfg: CRConfig) -> MetricOutput:

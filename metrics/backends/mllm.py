@@ -7,9 +7,13 @@ Without a base URL and model, `get_mllm` raises BackendUnavailable: features tha
 and never invent output.
 
 Images go as JPEG data URLs (longest side <= 768). Timeouts, connection errors, 429 (Retry-After
-honoured, capped) and 5xx are retried with exponential backoff; other 4xx fail at once. `score`
-parses a 1-5 integer strictly: a JSON object with "score", or an explicit "score: N" / "N/5" /
-"N out of 5", or a reply that is only the digit; anything else is re-asked, then MLLMError.
+honoured, capped) and 5xx are retried with exponential backoff; other 4xx fail at once, except one that
+names a parameter of ours as unsupported (reasoning models such as GPT-5 refuse `max_tokens` and any
+non-default `temperature`): the request is sent again without it (`max_tokens` becomes
+`max_completion_tokens`), and the endpoint's refusals are remembered for the process. Sampling is the
+endpoint's default unless a temperature is asked for. `score` asks for the bare 1-5 score and parses it
+strictly: a reply that is only the digit, a JSON object with "score", or an explicit "score: N" / "N/5" /
+"N out of 5"; anything else is re-asked, then MLLMError.
 """
 from __future__ import annotations
 
@@ -30,11 +34,42 @@ import numpy as np
 
 from ._common import BackendUnavailable, as_rgb_uint8, status_record
 
-SCORE_INSTRUCTION = ('\n\nReply with JSON only, exactly: {"score": <integer 1-5>, "reason": "<one short sentence>"}')
+SCORE_INSTRUCTION = "\n\nReply with the score only: one integer from 1 to 5, nothing else."
+# A request parameter an endpoint may refuse, and what replaces it (None: just drop it).
+ADAPTABLE = {"temperature": None, "max_tokens": "max_completion_tokens", "seed": None, "top_p": None}
+_REFUSED: dict[tuple[str, str], set[str]] = {}  # (endpoint, model) -> parameters refused, learnt once per process
 
 
 class MLLMError(Exception):
     """The endpoint failed (after retries) or its reply could not be parsed; the message says which."""
+
+
+class _Refused(Exception):
+    """HTTP 400 naming one of our request parameters as unsupported."""
+
+    def __init__(self, param: str) -> None:
+        super().__init__(param)
+        self.param = param
+
+
+def refused_param(detail: str, body: dict) -> str | None:
+    """The parameter of `body` that a 400 reply says is unsupported, or None. Reads OpenAI's error object
+    (`error.param` with code/type/message saying "unsupported") and, for servers that only write prose,
+    a message naming one of our parameters next to "unsupported" / "not supported"."""
+    sent = [k for k in ADAPTABLE if k in body]
+    try:
+        err = json.loads(detail).get("error")
+    except (ValueError, AttributeError):
+        err = None
+    text = detail
+    if isinstance(err, dict):
+        text = " ".join(str(err.get(k) or "") for k in ("message", "code", "type"))
+        if err.get("param") in sent and re.search(r"unsupported|not supported", text, re.I):
+            return err["param"]
+    if not re.search(r"unsupported|not supported|does not support", text, re.I):
+        return None
+    named = [k for k in sent if re.search(rf"(?<![\w]){re.escape(k)}(?![\w])", text)]
+    return named[0] if len(named) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -169,7 +204,10 @@ class MLLMClient:
                 except ValueError:
                     last = f"endpoint returned non-JSON body: {raw[:120]!r}"
             except urllib.error.HTTPError as exc:
-                detail = exc.read()[:200].decode("utf-8", "replace")
+                detail = exc.read()[:2000].decode("utf-8", "replace")
+                if exc.code == 400 and (param := refused_param(detail, body)):
+                    raise _Refused(param) from None
+                detail = detail[:200]
                 if exc.code == 429 or exc.code >= 500:
                     last = f"HTTP {exc.code} {detail}"
                     ra = exc.headers.get("Retry-After") if exc.headers else None
@@ -195,14 +233,33 @@ class MLLMClient:
         raise MLLMError(f"MLLM request to {cfg.endpoint} failed after {cfg.retries + 1} attempts: {last}")
 
     # -- API ----------------------------------------------------------------------------------
-    def chat(self, prompt: str, images: Sequence[np.ndarray] = (), seed: int = 0, *, temperature: float = 0.0,
-             max_tokens: int | None = None) -> str:
+    def _post_adapting(self, body: dict) -> dict:
+        """`_post`, after taking out what this endpoint refused before; a new refusal is learnt and the
+        request sent again, once per parameter."""
+        refused = _REFUSED.setdefault((self.config.endpoint, self.config.model), set())
+        for _ in range(len(ADAPTABLE) + 1):
+            body = adapt(body, refused)
+            try:
+                return self._post(body)
+            except _Refused as r:
+                if r.param in refused:
+                    break
+                refused.add(r.param)
+        raise MLLMError(f"{self.config.endpoint} refused the request's parameters "
+                        f"({', '.join(sorted(refused))}) even after leaving them out")
+
+    def chat(self, prompt: str, images: Sequence[np.ndarray] = (), seed: int = 0, *,
+             temperature: float | None = None, max_tokens: int | None = None) -> str:
+        """One completion. `temperature=None` samples at the endpoint's default: CRScore's N runs must be N
+        judgements, and reasoning models accept no other value."""
         content: list[dict] = [{"type": "text", "text": prompt}]
         for im in images:
             content.append({"type": "image_url", "image_url": {"url": image_data_url(im)}})
         body = {"model": self.config.model, "messages": [{"role": "user", "content": content}],
-                "temperature": temperature, "seed": int(seed), "max_tokens": max_tokens or self.config.max_tokens}
-        resp = self._post(body)
+                "seed": int(seed), "max_tokens": max_tokens or self.config.max_tokens}
+        if temperature is not None:
+            body["temperature"] = float(temperature)
+        resp = self._post_adapting(body)
         try:
             text = resp["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError):
@@ -222,6 +279,17 @@ class MLLMClient:
             except ValueError as exc:
                 last = f"{exc}"
         raise MLLMError(f"no valid 1-5 score after {self.config.parse_retries + 1} replies: {last}")
+
+
+def adapt(body: dict, refused: set[str]) -> dict:
+    """`body` without the parameters in `refused`, each renamed where the endpoint wants another name."""
+    out = dict(body)
+    for k in refused:
+        if k in out:
+            v = out.pop(k)
+            if ADAPTABLE.get(k):
+                out[ADAPTABLE[k]] = v
+    return out
 
 
 def build_mllm(workspace=None, **overrides) -> MLLMClient:

@@ -49,7 +49,8 @@ def test_good_reply_and_request_format(mllm_env):
     req = mllm_env.requests[-1]
     assert req["path"] == "/v1/chat/completions" and req["auth"] == "Bearer sk-test"
     body = req["body"]
-    assert body["model"] == "test-vlm" and body["seed"] == 7 and body["temperature"] == 0
+    # sampled at the endpoint's default: no temperature sent (CRScore's N runs are N judgements)
+    assert body["model"] == "test-vlm" and body["seed"] == 7 and "temperature" not in body
     parts = body["messages"][0]["content"]
     assert parts[0]["type"] == "text" and "Rate the product" in parts[0]["text"]
     urls = [p["image_url"]["url"] for p in parts[1:]]

@@ -29,14 +29,17 @@ def test_prompts_written_once_with_model_and_template(demo_workspace, mllm_env, 
                        for i in range(len(todo))]
     assert main(["prompts", "--workspace", str(demo_workspace), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["written"] == len(todo) and out["failed"] == 0 and out["template"] == "video-description-v1"
+    assert out["written"] == len(todo) and out["failed"] == 0 and out["template"] == "video-description-v2"
     req = mllm_env.requests[0]["body"]["messages"][0]["content"]
     assert "fixed" in req[0]["text"] and req[1]["image_url"]["url"].startswith("data:image/jpeg")
+    # the C.5 description prompt: the ad is the first frame; dynamics, atmosphere and light; no static repetition
+    for part in ("FIRST FRAME", "atmosphere and lighting", "rather than a static image", "text, logo and price"):
+        assert part in req[0]["text"]
     with Workspace.open(demo_workspace) as ws:
         assert backend_store.images_without_prompt(ws) == []
         rows = ws.query_dicts("SELECT text, source, template FROM prompts WHERE source LIKE 'mllm:%'")
     assert len(rows) == len(todo)
-    assert all(r["source"] == "mllm:test-vlm" and r["template"] == "video-description-v1" for r in rows)
+    assert all(r["source"] == "mllm:test-vlm" and r["template"] == "video-description-v2" for r in rows)
     assert all(not r["text"].startswith("Prompt:") for r in rows)
     n = len(mllm_env.requests)
     assert main(["prompts", "--workspace", str(demo_workspace), "--json"]) == 0  # nothing left: no calls
@@ -54,13 +57,17 @@ def test_captions_for_accepted_videos_only(demo_workspace, mllm_env, capsys):
     mllm_env.script = [{"content": "A can rises slowly on a pastel set while the headline stays still."}]
     assert main(["captions", "--workspace", str(demo_workspace), "--frames", "4", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["written"] == 1 and out["template"] == "video-caption-v1"
-    assert len(mllm_env.requests[0]["body"]["messages"][0]["content"]) == 1 + 4  # text + 4 frames
+    assert out["written"] == 1 and out["template"] == "video-caption-v2"
+    sent = mllm_env.requests[0]["body"]["messages"][0]["content"]
+    assert len(sent) == 1 + 4  # text + 4 frames
+    # the C.5 caption prompt's five subjects
+    for part in ("appearance", "actions", "textual content", "background composition", "overall atmosphere"):
+        assert part in sent[0]["text"]
     with Workspace.open(demo_workspace) as ws:
         caps = dict(ws.query("SELECT id, caption FROM videos WHERE caption IS NOT NULL"))
         assert caps == {vids[0]: "A can rises slowly on a pastel set while the headline stays still."}
         rec = backend_store.caption_record(ws, vids[0])
-        assert rec["model"] == "test-vlm" and rec["template"] == "video-caption-v1"
+        assert rec["model"] == "test-vlm" and rec["template"] == "video-caption-v2"
     assert main(["captions", "--workspace", str(demo_workspace), "--json"]) == 0  # done: skipped
     assert json.loads(capsys.readouterr().out)["considered"] == 0
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from metrics import motionx
-from metrics.decode import FrameRequest, decode_video
+from media.decode import FrameRequest, decode_video
 
 from .conftest import pan_frames, texture, write_video
 
@@ -27,8 +27,8 @@ def videos(tmp_path_factory):
               for _ in range(48)]
     jitter = []
     base = texture(384, 5)
-    for t in range(48):   # back-and-forth shake: same energy as a pan, no smoothness
-        dx = 2.0 if t % 2 else -2.0
+    for t in range(48):   # back-and-forth shake (4 Hz, seen at the 8 fps analysis rate): no smoothness
+        dx = 2.0 if (t // 2) % 2 else -2.0
         m = np.float32([[1, 0, 64 + dx], [0, 1, 64]])
         import cv2
         jitter.append(cv2.warpAffine(base, m, (256, 256), borderMode=cv2.BORDER_REFLECT))
@@ -65,8 +65,11 @@ def test_static_video_has_no_activity_and_lowest_score(videos):
 def test_trace_and_parameters(videos):
     out = score(videos["h2"])
     tr = out.trace
-    n_pairs = 47
-    for key in ("E", "E_smooth_norm", "active", "times", "speed"):
+    # 48 frames at 16 fps show for 3 s: samples at (k + 1/2) / 8 s for k = 0..23 (frames 1, 3, .., 47): 23 pairs
+    n_pairs = 23
+    assert tr["analysis_fps"] == 8 and tr["dt"] == [0.125] * n_pairs
+    assert tr["index"] == list(range(3, 48, 2))          # the source frame of each pair's second sample
+    for key in ("E", "E_smooth_norm", "active", "times", "speed", "rel_accel_pairs"):
         assert len(tr[key]) == n_pairs, key
     assert {"tau", "A", "S", "R", "A_norm", "S_norm"} <= set(tr)
     assert out.value == pytest.approx((tr["A_norm"] + tr["S_norm"] + tr["R"]) / 3, abs=1e-3)
@@ -121,7 +124,7 @@ def test_helpers():
 
 
 def test_too_short():
-    from metrics.decode import SampledFrames
+    from media.decode import SampledFrames
     s = SampledFrames(FrameRequest("all", gray=True), np.arange(2), np.arange(2) / 8.0,
                       [np.zeros((8, 8), np.uint8)] * 2, (8, 8), 2, 8.0)
     assert motionx.compute(s).status == "n/a"
