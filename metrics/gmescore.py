@@ -1,6 +1,8 @@
-"""GmeScore: text-video relevance, the cosine between the prompt and each of 32 uniformly sampled frames
-(GME-Qwen2-VL; CLIP ViT-L/14 text-image cosine as a labelled fallback whose numbers are not comparable
-with GME's), averaged over frames and clamped to [0, 1] (a negative mean cosine means "unrelated": 0)."""
+"""GmeScore: text-video relevance as OpenS2V-Eval computes it: the cosine between the prompt (GME query) and
+each of 32 uniformly sampled frames (GME corpus items, at the GME wrapper's resolution from the decoded frame),
+GME-Qwen2-VL-7B (2B when only that is present, named in the backend), averaged over frames; the value is the
+mean clamped to [0, 1] (a negative mean cosine means "unrelated": 0), the raw mean in the trace. Without GME
+it is unavailable: no other model's cosine is reported under this name."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,14 +13,14 @@ from .config import MetricOutput, clean
 from media.decode import FrameRequest
 
 NAME = "gmescore"
-VERSION = "1.0"
+VERSION = "2.0"   # 2.0: OpenS2V's configuration (7B, query/corpus instructions, native frames)
 REFERENCE = True
 
 
 @dataclass(frozen=True)
 class GmeConfig:
     n_frames: int = 32
-    max_side: int = 512
+    max_side: int | None = None      # GME's processor sizes each frame (256-1,280 tokens), as OpenS2V's does
 
     def request(self) -> FrameRequest:
         return FrameRequest("uniform", n=self.n_frames, max_side=self.max_side)
@@ -36,7 +38,7 @@ def compute(frames: list[np.ndarray], prompt: str | None, cfg: GmeConfig = GmeCo
     try:
         tv = tv or get_text_video()
     except BackendUnavailable as exc:
-        return MetricOutput.unavailable(str(exc), backend="gme-qwen2-vl-2b")
+        return MetricOutput.unavailable(str(exc), backend="gme-qwen2-vl-7b")
     backend = getattr(tv, "name", "text-video")
     if not frames:
         return MetricOutput.error("no frames decoded", backend=backend)

@@ -82,7 +82,11 @@ SPECS: list[ModelSpec] = [
     ModelSpec("grounding-dino", "detector", "Grounding DINO tiny (transformers folder), product boxes from names",
               hf_folder="IDEA-Research/grounding-dino-tiny", dest_dir="grounding-dino/grounding-dino-tiny",
               default=False, licence="Apache-2.0"),
-    ModelSpec("gme", "text_video", "GME Qwen2-VL-2B (transformers folder, ~4.5 GB), text-video relevance",
+    ModelSpec("gme", "text_video", "GME Qwen2-VL-7B (transformers folder, ~16 GB), GmeScore as OpenS2V computes it",
+              hf_folder="Alibaba-NLP/gme-Qwen2-VL-7B-Instruct", dest_dir="gme/gme-Qwen2-VL-7B-Instruct",
+              default=False, licence="Apache-2.0"),
+    ModelSpec("gme-2b", "text_video", "GME Qwen2-VL-2B (transformers folder, ~4.5 GB): a smaller GmeScore, "
+              "named gme-qwen2-vl-2b in results (not comparable with the 7B's)",
               hf_folder="Alibaba-NLP/gme-Qwen2-VL-2B-Instruct", dest_dir="gme/gme-Qwen2-VL-2B-Instruct",
               default=False, licence="Apache-2.0"),
 ]

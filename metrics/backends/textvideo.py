@@ -1,11 +1,15 @@
-"""Text-video relevance.
+"""Text-video relevance for GmeScore, configured as OpenS2V-Eval's `eval/get_gmescore.py` computes it.
 
-`gme-qwen2-vl-2b`: GME (Alibaba-NLP/gme-Qwen2-VL-2B-Instruct, Qwen2-VL based) through transformers:
-the last token's final hidden state, L2-normalized, for the query text and for each frame (image
-with GME's instruction), cosine per frame. Folder: `<models>/gme/gme-Qwen2-VL-2B-Instruct/`.
+`gme-qwen2-vl-7b` (the default, OpenS2V's model; `gme-qwen2-vl-2b` when only the 2B folder is present, named as
+such): GME through transformers, as the GME wrapper (`gme_inference.GmeQwen2VL`) embeds: the prompt as a query
+with the instruction "Find an image that matches the given text."; each frame as the corpus (`is_query=False`,
+the wrapper's default instruction "You are a helpful assistant.") at the wrapper's default resolution (256 to
+1,280 image tokens of 28 x 28 px, from the decoded frame, not a downscale of it); at most 1,800 tokens; the last
+token's final hidden state, L2-normalised; cosine per frame. Folders: `<models>/gme/gme-Qwen2-VL-7B-Instruct/`,
+`<models>/gme/gme-Qwen2-VL-2B-Instruct/`.
 
-`clip-ViT-L-14-cosine` (no GME weights): CLIP text-image cosine per frame. A different backend: its
-numbers are not comparable with GME's; every stored result names its backend.
+Without GME there is no GmeScore: the CLIP text-image cosine measures something else on another scale, so it is
+not offered under this name (`CLIPCosine` stays for callers that ask for it by name).
 """
 from __future__ import annotations
 
@@ -15,36 +19,52 @@ import numpy as np
 
 from ._common import BackendUnavailable, as_rgb_uint8, corrupt, models_dir, status_record, torch_device, torch_dtype
 
-GME_DIR = "gme/gme-Qwen2-VL-2B-Instruct"
-GME_IMAGE_INSTRUCTION = "Represent the given image."
-GME_TEXT_INSTRUCTION = "Find an image that matches the given text."
+# (backend name, folder under the models folder), in order of preference: OpenS2V uses the 7B model
+GME_VARIANTS = (("gme-qwen2-vl-7b", "gme/gme-Qwen2-VL-7B-Instruct"),
+                ("gme-qwen2-vl-2b", "gme/gme-Qwen2-VL-2B-Instruct"))
+GME_DIR = GME_VARIANTS[0][1]
+GME_QUERY_INSTRUCTION = "Find an image that matches the given text."
+GME_DEFAULT_INSTRUCTION = "You are a helpful assistant."     # the wrapper's, used for every corpus item
+GME_MIN_IMAGE_TOKENS, GME_MAX_IMAGE_TOKENS, GME_MAX_LENGTH = 256, 1280, 1800
+
+
+def _present_variant() -> tuple[str, "object"] | None:
+    root = models_dir()
+    for name, rel in GME_VARIANTS:
+        if (root / rel / "config.json").exists():
+            return name, root / rel
+    return None
 
 
 class GMEScorer:
-    name = "gme-qwen2-vl-2b"
-
     def __init__(self, device: str | None = None) -> None:
-        d = models_dir() / GME_DIR
-        if not (d / "config.json").exists():
-            raise BackendUnavailable(f"GME: weights not found at {d} (transformers folder of "
-                                     "Alibaba-NLP/gme-Qwen2-VL-2B-Instruct); `python -m curation models download gme`")
+        found = _present_variant()
+        if found is None:
+            where = " or ".join(str(models_dir() / rel) for _, rel in GME_VARIANTS)
+            raise BackendUnavailable(f"GME: weights not found at {where} (transformers folder of "
+                                     "Alibaba-NLP/gme-Qwen2-VL-7B-Instruct, or the 2B model); "
+                                     "`python -m curation models download gme`")
+        self.name, d = found
         from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
         self.device = device or torch_device()
         try:
             self.processor = AutoProcessor.from_pretrained(
-                str(d), local_files_only=True, size={"shortest_edge": 256 * 28 * 28, "longest_edge": 1024 * 28 * 28})
+                str(d), local_files_only=True, size={"shortest_edge": GME_MIN_IMAGE_TOKENS * 28 * 28,
+                                                     "longest_edge": GME_MAX_IMAGE_TOKENS * 28 * 28})
             self.model = Qwen2VLForConditionalGeneration.from_pretrained(
                 str(d), local_files_only=True, torch_dtype=torch_dtype(self.device)).to(self.device).eval()
         except Exception as exc:
             raise corrupt(d, exc) from None
         self.processor.tokenizer.padding_side = "right"
-        self.version = f"transformers; {d.name}"
+        self.version = (f"transformers; {d.name}; query/corpus instructions as OpenS2V; "
+                        f"{GME_MIN_IMAGE_TOKENS}-{GME_MAX_IMAGE_TOKENS} image tokens")
         self._lock = threading.Lock()
 
     def _embed(self, texts: list[str], images: list | None):
         import torch
         from PIL import Image
-        kwargs = {"text": texts, "return_tensors": "pt", "padding": True}
+        kwargs = {"text": texts, "return_tensors": "pt", "padding": True, "truncation": True,
+                  "max_length": GME_MAX_LENGTH}
         if images is not None:
             kwargs["images"] = [Image.fromarray(as_rgb_uint8(im)) for im in images]
         inputs = self.processor(**kwargs).to(self.device)
@@ -55,7 +75,8 @@ class GMEScorer:
         emb = hs[torch.arange(hs.shape[0], device=hs.device), last].float()
         return torch.nn.functional.normalize(emb, dim=-1).cpu().numpy()
 
-    def _prompt(self, instruction: str, body: str) -> str:
+    @staticmethod
+    def _prompt(instruction: str, body: str) -> str:
         return (f"<|im_start|>system\n{instruction}<|im_end|>\n<|im_start|>user\n{body}<|im_end|>\n"
                 "<|im_start|>assistant\n<|endoftext|>")
 
@@ -63,9 +84,9 @@ class GMEScorer:
         if not frames:
             return np.zeros((0,), np.float32)
         with self._lock:
-            t = self._embed([self._prompt(GME_TEXT_INSTRUCTION, prompt)], None)[0]
+            t = self._embed([self._prompt(GME_QUERY_INSTRUCTION, prompt)], None)[0]
             vis = "<|vision_start|><|image_pad|><|vision_end|>"
-            fe = np.concatenate([self._embed([self._prompt(GME_IMAGE_INSTRUCTION, vis)], [f]) for f in frames])
+            fe = np.concatenate([self._embed([self._prompt(GME_DEFAULT_INSTRUCTION, vis)], [f]) for f in frames])
         return (fe @ t).astype(np.float32)
 
 
@@ -84,28 +105,16 @@ class CLIPCosine:
 
 
 def build_text_video():
-    try:
-        return GMEScorer()
-    except BackendUnavailable as gme_exc:
-        from . import get_embedder
-        try:
-            return CLIPCosine(get_embedder("clip", "ViT-L-14"))
-        except BackendUnavailable as clip_exc:
-            raise BackendUnavailable(f"text-video relevance needs GME or CLIP ViT-L-14: {gme_exc}; {clip_exc}") from None
+    """GME, or BackendUnavailable: GmeScore is never computed by another model."""
+    return GMEScorer()
 
 
 def text_video_status() -> dict:
-    root = models_dir()
-    d = root / GME_DIR
-    if (d / "config.json").exists():
-        return status_record("text_video", "relevance", available=True, name="gme-qwen2-vl-2b", weights=str(d),
+    found = _present_variant()
+    if found:
+        return status_record("text_video", "relevance", available=True, name=found[0], weights=str(found[1]),
                              source="local folder", device=torch_device(), version="transformers")
-    from .embed import clip_weight_candidates
-    clip = next((root / c for c in clip_weight_candidates("ViT-L-14") if (root / c).exists()), None)
-    return status_record("text_video", "relevance", available=clip is not None,
-                         name="clip-ViT-L-14-cosine" if clip else "gme-qwen2-vl-2b",
-                         weights=str(clip) if clip else str(d), source="local file" if clip else None,
-                         device=torch_device(), version=None,
-                         reason=(f"GME not found at {d}; using CLIP ViT-L-14 cosine (not comparable with GME)"
-                                 if clip else f"neither GME ({d}) nor CLIP ViT-L-14 "
-                                              f"({root / 'clip/ViT-L-14.safetensors'}) weights are present"))
+    d = models_dir() / GME_DIR
+    return status_record("text_video", "relevance", available=False, name=GME_VARIANTS[0][0], weights=str(d),
+                         source=None, device=torch_device(), version=None,
+                         reason=f"GME not found at {d} (or the 2B folder): GmeScore is unavailable")

@@ -258,12 +258,13 @@ def test_aesthetic_improved_head_real_file(shared_models, monkeypatch, tmp_path)
     np.testing.assert_allclose(s2, s + 1.5, atol=1e-4)
 
 
-def test_text_video_clip_fallback_labelled(ckpts, monkeypatch):
+def test_no_gme_means_no_gmescore_and_clip_keeps_its_own_name(ckpts, monkeypatch):
     from metrics.backends.textvideo import CLIPCosine
     _use(monkeypatch, ckpts[0])
-    with pytest.raises(BackendUnavailable, match="GME.*ViT-L-14"):
+    with pytest.raises(BackendUnavailable, match="GME: weights not found") as ei:
         from metrics.backends import get_text_video
         get_text_video()
+    assert "gme-Qwen2-VL-7B-Instruct" in str(ei.value) and "gme-Qwen2-VL-2B-Instruct" in str(ei.value)
     tv = CLIPCosine(get_embedder("clip"))
     assert tv.name == "clip-ViT-B-32-cosine"
     sim = tv.similarity("a red can", IMAGES)
@@ -374,7 +375,14 @@ def test_gme_loader_on_tiny_qwen2vl(tmp_path, monkeypatch):
         _use(monkeypatch, d)
         tv = get_text_video()
         assert tv.name == "gme-qwen2-vl-2b"
+        # OpenS2V's GME wrapper resolution: 256 to 1,280 image tokens of 28 x 28 px
+        size = tv.processor.image_processor.size
+        assert (size["shortest_edge"], size["longest_edge"]) == (256 * 784, 1280 * 784)
         s = tv.similarity("a red can", frames)
         assert s.shape == (2,) and np.isfinite(s).all() and (np.abs(s) <= 1.0001).all()
         sims.append(s)
     assert not np.allclose(sims[0], sims[1], atol=1e-4)
+    # the 7B model, OpenS2V's, is preferred when both are present
+    _make_tiny_gme(tmp_path / "m1" / "gme/gme-Qwen2-VL-7B-Instruct", 2)
+    _use(monkeypatch, tmp_path / "m1")
+    assert get_text_video().name == "gme-qwen2-vl-7b"
