@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -82,6 +83,11 @@ def test_force_rescores_cached_results_and_device_is_checked(small_ws):
 
 
 # -- Ray on a cluster address ------------------------------------------------------------------------------------
+# Ray 2.60 turns token authentication on by itself once ~/.ray/auth_token exists (any earlier local ray.init
+# writes it), and the head and a client can then disagree: both get this test's own mode and token.
+RAY_ENV = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+
+
 @pytest.fixture()
 def ray_head(tmp_path_factory):
     """A Ray head on 127.0.0.1 started from the venv (`ray start --head --block`, its own session so that
@@ -97,7 +103,7 @@ def ray_head(tmp_path_factory):
          "--num-cpus=3", "--num-gpus=0", "--include-dashboard=false", "--disable-usage-stats",
          f"--temp-dir={temp}"],
         cwd=tmp_path_factory.mktemp("ray_head"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+        start_new_session=True, env={**os.environ, **RAY_ENV, "RAY_USAGE_STATS_ENABLED": "0"})
     out: list[str] = []
     started = threading.Event()
 
@@ -151,7 +157,7 @@ def _end_session(proc: subprocess.Popen) -> None:
 def test_ray_executor_on_a_cluster_address_equals_the_local_executor(small_ws, ray_head, tmp_path):
     local_ws = tmp_path / "ws_local"
     shutil.copytree(small_ws, local_ws)
-    ray_out = score_json(small_ws, "--executor", "ray", "--address", ray_head)
+    ray_out = score_json(small_ws, "--executor", "ray", "--address", ray_head, env=RAY_ENV)
     assert (ray_out["executor"], ray_out["scored"], ray_out["errors"]) == ("ray", 2, 0)
     assert ray_out["workers"] == 3      # the CPUs of the head this test started (not a local instance)
     local_out = score_json(local_ws, "--executor", "local", "--workers", "2")
