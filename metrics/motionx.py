@@ -359,7 +359,7 @@ def _score(st: MotionStream, fps: float) -> MetricOutput:
     amp = float((speed * dt).sum() / total)
     amp_n = min(1.0, amp / cfg.amp_ref)
     # smoothness over consecutive active pairs; per pair, the acceleration into it from the pair before
-    smooth_pairs = [None] + [ra for ra in st.rel]
+    smooth_pairs = [None, *st.rel]
     rel = [ra for t, ra in enumerate(st.rel) if active[t] and active[t + 1] and ra is not None]
     if rel:
         s_raw = 1.0 - float(np.median(rel))
@@ -372,7 +372,8 @@ def _score(st: MotionStream, fps: float) -> MetricOutput:
         "speed": speed, "q90_speed": floor_speed, "tau": tau, "active": active.astype(int), "A": amp,
         "A_norm": amp_n, "S": s_raw, "S_norm": s_n, "R": r, "noise_floor": cfg.noise_floor,
         "rel_accel_pairs": smooth_pairs, "analysis_fps": cfg.analysis_fps, "source_fps": fps,
-        "repeats": st.repeats, "retimed": st.retimed, "flow_size": list(st.size[::-1]), "grid_size": list(st.grid[::-1]),
+        "repeats": st.repeats, "retimed": st.retimed, "flow_size": list(st.size[::-1]),
+        "grid_size": list(st.grid[::-1]),
         "rel_accel": rel,
     }
     return MetricOutput(value, backend=backend, trace=clean(trace, 4))

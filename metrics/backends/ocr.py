@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._common import threads_from_env, BackendUnavailable, as_rgb_uint8, models_dir, status_record, torch_device
+from ._common import BackendUnavailable, as_rgb_uint8, models_dir, status_record, threads_from_env, torch_device
 
 
 def _ocr_threads() -> int:

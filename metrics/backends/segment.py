@@ -203,6 +203,19 @@ def _shared_detector():
     return _detector_state[key]
 
 
+def cutout_mask(image_rgb: np.ndarray, alpha: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(the image as RGB uint8, the product mask its alpha channel gives, or None). A cut-out's alpha is the
+    product exactly, whichever segmenter is configured; an alpha that is all opaque or all clear says nothing."""
+    if alpha is None:
+        alpha = alpha_of(image_rgb)
+    rgb = as_rgb_uint8(image_rgb)
+    if alpha is not None:
+        al = np.asarray(alpha)
+        if al.shape[:2] == rgb.shape[:2] and al.min() < 128 <= al.max():
+            return rgb, al > 127
+    return rgb, None
+
+
 class ClassicalSegmenter:
     name = "classical-grabcut-v1"
     version = "1"
@@ -210,14 +223,10 @@ class ClassicalSegmenter:
 
     def segment_image(self, image_rgb: np.ndarray, *, alpha: np.ndarray | None = None, box=None,
                       product: str | None = None, exclude_boxes=None) -> np.ndarray:
-        if alpha is None:
-            alpha = alpha_of(image_rgb)
-        rgb = as_rgb_uint8(image_rgb)
+        rgb, cut = cutout_mask(image_rgb, alpha)
+        if cut is not None:
+            return cut
         h, w = rgb.shape[:2]
-        if alpha is not None:
-            al = np.asarray(alpha)
-            if al.shape[:2] == (h, w) and al.min() < 128 <= al.max():
-                return al > 127
         if min(h, w) < 8:
             return np.ones((h, w), bool)
         if box is None and product:

@@ -1,10 +1,11 @@
 """The app started in-process (demo.launch(prevent_thread_lock=True)) on a copy of the demo workspace."""
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import shutil
-from pathlib import Path
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -34,12 +35,21 @@ def app_server(tmp_path_factory, _demo_workspace_template):
 
     root = tmp_path_factory.mktemp("app_ws") / "ws"
     shutil.copytree(_demo_workspace_template, root)
+    with serve_app(app_module, root,
+                   lambda ws: scoring.run_scoring(ws, ["motionx"], video_ids=[1], progress=lambda m: None)) as served:
+        yield served
+
+
+@contextlib.contextmanager
+def serve_app(app_module, root: Path, prepare=None):
+    """(url, workspace) of the app served on 127.0.0.1 for `root`; `prepare(ws)` runs before it serves."""
     demo, launch_kw, ws = app_module.create(root)
-    scoring.run_scoring(ws, ["motionx"], video_ids=[1], progress=lambda m: None)
-    demo.queue(default_concurrency_limit=4)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_kw)
     try:
+        if prepare is not None:
+            prepare(ws)
+        demo.queue(default_concurrency_limit=4)
+        port = free_port()
+        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_kw)
         yield f"http://127.0.0.1:{port}/", ws
     finally:
         demo.close()

@@ -6,7 +6,6 @@ The workspace holds one demo case (an ad and its two models' videos), so scoring
 seconds, not minutes, on 2 cores."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import free_port
+from .conftest import load_app_module, serve_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -40,18 +39,8 @@ def one_case_app(tmp_path_factory, demo_media):
     p = subprocess.run([sys.executable, "-m", "curation", "ingest", "--workspace", str(root), str(manifest)],
                        cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ})
     assert p.returncode == 0, p.stderr
-    spec = importlib.util.spec_from_file_location("advfx_app_one_case", REPO / "app.py")
-    app_module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(app_module)
-    demo, launch_kw, ws = app_module.create(root)
-    demo.queue(default_concurrency_limit=4)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_kw)
-    try:
-        yield f"http://127.0.0.1:{port}/", ws
-    finally:
-        demo.close()
-        ws.close()
+    with serve_app(load_app_module(), root) as served:
+        yield served
 
 
 def open_tab(browser, url: str, annotator: str, tab: str):
