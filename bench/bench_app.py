@@ -18,7 +18,6 @@ Writes <out>.md and <out>.json. Goals: next image p95 <= 300 ms, next video p95 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import platform
 import shutil
@@ -202,7 +201,7 @@ def main() -> int:
     print(f"workspace ready: {fill}", file=sys.stderr)
 
     # in-process: the queue queries and the overlay pre-render (the app is not running yet)
-    from labeling import overlays as ovl
+    from curation import overlays as ovl
     from labeling.service import ReviewService
     from storage import review_store as rs
 

@@ -28,7 +28,8 @@ SIZE, N_FRAMES, FPS = 960, 81, 16
 def make_media(d: Path) -> tuple[Path, Path]:
     import numpy as np
 
-    from curation.demo import render_ad, render_video_frames, write_mp4
+    from curation.demo import render_ad, render_video_frames
+    from media.encode import write_mp4
 
     idx = 12                                    # "Glow cream": a jar, headline + tagline
     frames = render_video_frames(idx, "text_stays", seed=0, size=SIZE)

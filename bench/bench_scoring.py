@@ -67,7 +67,7 @@ def machine() -> dict:
 
 
 def one_run(template: Path, tmp: Path, *, workers: int, executor: str, device: str, metrics: list[str]) -> dict:
-    from curation.executors import run_parallel
+    from curation.executors import run_scoring
     from storage import Workspace
 
     ws_dir = tmp / f"ws_{executor}_{device}_{workers}"
@@ -75,8 +75,7 @@ def one_run(template: Path, tmp: Path, *, workers: int, executor: str, device: s
     shutil.copytree(template, ws_dir)
     load0 = os.getloadavg()[0]
     with Workspace.open(ws_dir) as ws:
-        out = run_parallel(ws, metrics, executor=executor, workers=workers, device=device, force=True,
-                           progress=False, say=lambda m: None)
+        out = run_scoring(ws, metrics, executor=executor, workers=workers, device=device, force=True)
         per_metric = {r[0]: {"n": r[1], "mean_s": round(r[2], 3), "statuses": r[3]} for r in ws.query(
             "SELECT metric, count(*), avg(seconds), string_agg(DISTINCT status, ',') FROM metric_results "
             "GROUP BY metric ORDER BY metric")}

@@ -20,9 +20,7 @@ A case is (source image, prompt); a model's score for a metric is the mean over 
 """
 from __future__ import annotations
 
-import inspect
 import json
-import re
 import threading
 import time
 from collections import Counter, defaultdict
@@ -34,14 +32,11 @@ import numpy as np
 from storage import Workspace, report_store, triples
 
 from . import agreement, benchset, report
+from .executors import run_scoring
+from .jobs import Cancelled, Progress, check, quiet, sub
 from .stats import DISPLAY, METRIC_NAMES, ok_value, triple_records
 
-Progress = Callable[[float, str], None]
 UNTYPED = "Other"
-
-
-class BenchmarkCancelled(Exception):
-    pass
 
 
 def resolve_set(ws: Workspace, name: str | None) -> str | None:
@@ -61,61 +56,22 @@ def resolve_set(ws: Workspace, name: str | None) -> str | None:
     return None
 
 
-def _scoring_function() -> Callable | None:
-    """curation.scoring's whole-workspace entry point, when the metrics engineer's module is present."""
-    try:
-        from . import scoring  # noqa: WPS433 (optional module)
-    except ImportError:
-        return None
-    for name in ("run_scoring", "score_workspace", "score_videos", "score_all"):
-        fn = getattr(scoring, name, None)
-        if callable(fn):
-            return fn
-    return None
-
-
 def score_missing(ws: Workspace, records: list[dict[str, Any]], metrics: list[str], *,
                   progress: Progress | None = None, cancel: threading.Event | None = None) -> dict[str, Any]:
     """Score the videos of `records` that lack a result for any of `metrics` (cached ones are skipped by the
-    scorer itself)."""
+    scorer itself). Cancelling stops the scoring (Cancelled); a scorer failure is reported, not raised, so the
+    report of what is cached is not lost."""
     todo = sorted({r["video_id"] for r in records if any(m not in r["metrics"] for m in metrics)})
     if not todo:
-        return {"scored_videos": 0, "available": True}
-    fn = _scoring_function()
-    if fn is None:
-        return {"scored_videos": 0, "available": False, "missing_videos": len(todo),
-                "reason": "curation.scoring is not available; missing metrics are reported as not scored"}
-    params = inspect.signature(fn).parameters
-    kwargs: dict[str, Any] = {}
-    for key in ("video_ids", "videos", "only"):
-        if key in params:
-            kwargs[key] = todo
-            break
-    if "metrics" in params:
-        kwargs["metrics"] = list(metrics)
-    if "progress" in params and progress is not None:
-        state = {"frac": 0.0}
-
-        def relay(*args: Any) -> None:  # the scorer may call progress(msg) or progress(fraction, msg)
-            msg = str(args[-1])
-            if len(args) == 2:
-                state["frac"] = float(args[0])
-            else:  # run_scoring announces each video as "[i/n] path"
-                m = re.match(r"\s*\[(\d+)/(\d+)\]", msg)
-                if m and int(m.group(2)):
-                    state["frac"] = (int(m.group(1)) - 1) / int(m.group(2))
-            progress(state["frac"], msg)
-
-        kwargs["progress"] = relay
-    if "cancel" in params and cancel is not None:
-        kwargs["cancel"] = cancel
+        return {"scored_videos": 0}
     t0 = time.perf_counter()
     try:
-        fn(ws, **kwargs)
-    except Exception as exc:  # a scorer failure must not lose the report of what is cached
-        return {"scored_videos": 0, "available": True, "missing_videos": len(todo),
-                "error": f"{type(exc).__name__}: {exc}"}
-    return {"scored_videos": len(todo), "available": True, "seconds": round(time.perf_counter() - t0, 2)}
+        run_scoring(ws, metrics, video_ids=todo, progress=progress, cancel=cancel)
+    except Cancelled:
+        raise
+    except Exception as exc:  # noqa: BLE001 - reported in the benchmark's warnings
+        return {"scored_videos": 0, "missing_videos": len(todo), "error": f"{type(exc).__name__}: {exc}"}
+    return {"scored_videos": len(todo), "seconds": round(time.perf_counter() - t0, 2)}
 
 
 def assign_cases(records: list[dict[str, Any]]) -> None:
@@ -344,12 +300,7 @@ def run_benchmark(ws: Workspace, out_dir: str | Path, *, benchmark_set: str | No
                   progress: Progress | None = None, cancel: threading.Event | None = None) -> dict[str, Any]:
     """Run the benchmark on a set (imported first from `set_file` when given) and write the report files
     under out_dir. Returns a summary dict (also written as summary.json) with the paths in "files"."""
-    say = progress or (lambda f, m: None)
-
-    def check() -> None:
-        if cancel is not None and cancel.is_set():
-            raise BenchmarkCancelled("benchmark cancelled")
-
+    say = progress or quiet
     metrics = [m for m in (metrics or list(METRIC_NAMES))]
     unknown = [m for m in metrics if m not in METRIC_NAMES]
     if unknown:
@@ -363,7 +314,7 @@ def run_benchmark(ws: Workspace, out_dir: str | Path, *, benchmark_set: str | No
         imported = benchset.import_set(ws, set_file)
         benchmark_set = imported["name"]
     name = resolve_set(ws, benchmark_set)
-    check()
+    check(cancel, "benchmark")
     say(0.05, "reading triples and cached scores")
     records = [r for r in triple_records(ws, benchmark_set=name)]
     unnamed = [r for r in records if not r["model"]]
@@ -371,18 +322,17 @@ def run_benchmark(ws: Workspace, out_dir: str | Path, *, benchmark_set: str | No
     scoring = {"scored_videos": 0, "skipped": True}
     if score and records:
         say(0.1, "scoring what is missing")
-        sub = (lambda f, m: say(0.1 + 0.5 * max(0.0, min(1.0, f)), m)) if progress else None
-        scoring = score_missing(ws, records, metrics, progress=sub, cancel=cancel)
+        scoring = score_missing(ws, records, metrics, progress=sub(say, 0.1, 0.6), cancel=cancel)
         if scoring.get("scored_videos"):
             records = [r for r in triple_records(ws, benchmark_set=name) if r["model"]]
     assign_cases(records)
-    check()
+    check(cancel, "benchmark")
     say(0.62, "leaderboard and radar")
     types, type_order = benchset.model_types(ws, name, model_types)
     title = f"InnoAds-Bench: {name}" if name else "InnoAds-Bench: all triples"
     board, agg = build_leaderboard(records, metrics, types, type_order, title)
     files = report.write_leaderboard(board, out)
-    check()
+    check(cancel, "benchmark")
     say(0.72, "per-domain breakdown")
     dom = domain_breakdown(records, metrics)
     import csv
@@ -399,13 +349,13 @@ def run_benchmark(ws: Workspace, out_dir: str | Path, *, benchmark_set: str | No
     (out / "domains.md").write_text("## Per-domain breakdown (scores in %)\n\n" + _domains_md(dom, metrics),
                                     encoding="utf-8")
     files["domains_csv"], files["domains_md"] = str(out / "domains.csv"), str(out / "domains.md")
-    check()
+    check(cancel, "benchmark")
     say(0.8, "metric-designer agreement")
     agr = designer_agreement(records, metrics, n_boot=n_boot, seed=seed)
     (out / "agreement.json").write_text(json.dumps(agr, indent=2), encoding="utf-8")
     (out / "agreement.md").write_text("## Metric-designer agreement\n\n" + _agreement_md(agr), encoding="utf-8")
     files["agreement_json"], files["agreement_md"] = str(out / "agreement.json"), str(out / "agreement.md")
-    check()
+    check(cancel, "benchmark")
     say(0.88, "user study")
     ids = {int(r["triple_id"]) for r in records}
     models = {r["model"] for r in records}
@@ -432,8 +382,6 @@ def run_benchmark(ws: Workspace, out_dir: str | Path, *, benchmark_set: str | No
         warnings.append("some (case, model) pairs have several videos; their scores are averaged per case")
     if scoring.get("error"):
         warnings.append(f"scoring failed ({scoring['error']}); cached scores only")
-    elif scoring.get("reason"):
-        warnings.append(scoring["reason"])
     summary = {
         "benchmark_set": name, "cases": len(cases), "models": sorted(models), "videos": len(records),
         "model_coverage": coverage, "imported": imported, "scoring": scoring, "warnings": warnings,

@@ -61,25 +61,7 @@ def clean_reply(text: str) -> str:
 
 
 def sample_frames(path: str | Path, n: int = 6, max_side: int = 768) -> list[np.ndarray]:
-    """n frames spread evenly over the video (decoded in one pass, only the chosen ones kept)."""
-    import av
-    from PIL import Image
-    with av.open(str(path), metadata_errors="ignore") as c:
-        st = c.streams.video[0]
-        total = int(st.frames or 0)
-        if total <= 0:
-            total = sum(1 for p in c.demux(st) if p.size)
-            c.seek(0)
-    want = set(np.linspace(0, max(total - 1, 0), num=max(1, min(n, total or 1))).round().astype(int).tolist())
-    out = []
-    with av.open(str(path), metadata_errors="ignore") as c:
-        for i, fr in enumerate(c.decode(video=0)):
-            if i in want:
-                im = fr.to_image()
-                if max(im.size) > max_side:
-                    s = max_side / max(im.size)
-                    im = im.resize((max(1, round(im.width * s)), max(1, round(im.height * s))), Image.BICUBIC)
-                out.append(np.asarray(im.convert("RGB")))
-            if i >= max(want):
-                break
-    return out
+    """n frames spread evenly over the video, as a metric's uniform request samples them (media.decode)."""
+    from media.decode import read_frames
+
+    return read_frames(path, n=n, max_side=max_side).frames

@@ -19,7 +19,6 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +36,12 @@ from storage import classifier_runs as runs
 from storage import curation_store as cs
 
 from . import features as F
-from .features import Cancelled
+from .jobs import Cancelled, Progress, check, sub
 
 CLASSIFIER_VERSION = "quality-clf-1"
 MIN_PER_CLASS = 5
 LARGE_N = 10_000          # from this many labels on, CV uses 3 folds
 ESTIMATORS = ("logreg", "ridge")
-Progress = Callable[[float, str], None]
 
 
 class NotEnoughLabels(ValueError):
@@ -269,8 +267,7 @@ def train(ws: Workspace, *, features: "str | list[F.EmbedderSpec]" = "auto", heu
             progress(float(min(max(frac, 0.0), 1.0)), msg)
 
     def check_cancel(where: str) -> None:
-        if cancel is not None and cancel.is_set():
-            raise Cancelled(f"training cancelled {where}")
+        check(cancel, f"training {where}")
 
     say(0.0, "reading labels")
     snap = label_snapshot(ws)
@@ -284,9 +281,8 @@ def train(ws: Workspace, *, features: "str | list[F.EmbedderSpec]" = "auto", heu
     for k, e in enumerate(embedders):
         check_cancel("before embedding")
         say(0.02 + 0.3 * k / len(embedders), f"embedding images with {e.model_id} (cached ones are skipped)")
-        F.ensure_embeddings(ws, e, images, cancel=cancel,
-                            progress=lambda d, n, k=k: say(0.02 + 0.3 * (k + d / max(n, 1)) / len(embedders),
-                                                           f"embedding with {e.model_id}: {d}/{n}"))
+        F.ensure_embeddings(ws, e, images, cancel=cancel, progress=sub(
+            say, 0.02 + 0.3 * k / len(embedders), 0.02 + 0.3 * (k + 1) / len(embedders)))
     check_cancel("after embedding")
     say(0.33, "building features")
     X_all, feat_name, present = F.feature_matrix(ws, all_ids, all_shas, embedders, heuristics)
@@ -402,48 +398,3 @@ def run_history(ws: Workspace, limit: int = 50) -> list[dict[str, Any]]:
                     "roc_curve": best.get("roc_curve"), "calibration": best.get("calibration"),
                     "model_path": r["model_path"]})
     return out
-
-
-class TrainJob:
-    """Training in a background thread with progress and cancellation (what the app uses).
-
-        job = TrainJob(ws_path); job.start(); job.progress -> (fraction, message); job.cancel(); job.result
-    """
-
-    def __init__(self, workspace: Workspace, **kwargs: Any) -> None:
-        self.ws = workspace
-        self.kwargs = kwargs
-        self.cancel_event = threading.Event()
-        self.progress: tuple[float, str] = (0.0, "queued")
-        self.result: dict[str, Any] | None = None
-        self.error: str | None = None
-        self.thread: threading.Thread | None = None
-
-    def _set(self, frac: float, msg: str) -> None:
-        self.progress = (frac, msg)
-
-    def _run(self) -> None:
-        try:
-            self.result = train(self.ws, progress=self._set, cancel=self.cancel_event, **self.kwargs)
-        except Cancelled as exc:
-            self.error = str(exc)
-            self.progress = (self.progress[0], "cancelled")
-        except Exception as exc:  # shown to the user by the app
-            self.error = str(exc) or type(exc).__name__
-
-    def start(self) -> "TrainJob":
-        self.thread = threading.Thread(target=self._run, name="classifier-train", daemon=True)
-        self.thread.start()
-        return self
-
-    def cancel(self) -> None:
-        self.cancel_event.set()
-
-    @property
-    def done(self) -> bool:
-        return self.thread is not None and not self.thread.is_alive()
-
-    def wait(self, timeout: float | None = None) -> "TrainJob":
-        if self.thread is not None:
-            self.thread.join(timeout)
-        return self

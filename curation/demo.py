@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from media.encode import write_mp4
+
 SIZE = 384          # demo media are small so the demo builds in a few seconds
 FPS = 16
 SECONDS = 5
@@ -270,22 +272,6 @@ def render_video_frames(idx: int, behaviour: str, seed: int, size: int = SIZE) -
     return frames
 
 
-def write_mp4(path: Path, frames: list[np.ndarray], fps: int = FPS) -> None:
-    """H.264 yuv420p MP4 that browsers play."""
-    import av
-
-    with av.open(str(path), "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "20", "preset": "ultrafast", "threads": "1"}
-        for arr in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-
-
 def generate_demo_media(out_dir: str | Path, seed: int = 0) -> Path:
     """Write the demo images, masks, videos and a triples manifest under out_dir; return the manifest."""
     out = Path(out_dir)
@@ -315,7 +301,7 @@ def generate_demo_media(out_dir: str | Path, seed: int = 0) -> Path:
                          "product": product.name, "behaviour": behaviour})
     # encoding releases the GIL: two threads halve the wall time on a 2-core machine
     with ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(lambda j: write_mp4(j[2], render_video_frames(j[0], j[1], seed)), jobs))
+        list(pool.map(lambda j: write_mp4(j[2], render_video_frames(j[0], j[1], seed), FPS), jobs))
     manifest = out / "manifest.jsonl"
     with open(manifest, "w", encoding="utf-8") as f:
         for row in rows:

@@ -10,14 +10,18 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from typing import Any
 
 import cv2
 import numpy as np
 
+from media.files import MediaError, load_image
 from storage import Workspace, embeddings
 from storage import curation_store as cs
+
+from .features import embedding_matrix
+from .jobs import Cancelled, Progress
+from .union_find import UnionFind
 
 HAMMING_MAX = 6          # pHash bits that may differ (of 64) for a near-copy
 COLOUR_MAX = 4.0         # ... and mean |difference| of the 4x4 CIELAB colour grids (pHash is colour-blind)
@@ -100,25 +104,9 @@ def cosine_pairs(vectors: np.ndarray, min_cos: float = COSINE_MIN, block: int = 
     return pairs
 
 
-class _UnionFind:
-    def __init__(self, n: int) -> None:
-        self.p = np.arange(n)
-
-    def find(self, i: int) -> int:
-        while self.p[i] != i:
-            self.p[i] = self.p[self.p[i]]
-            i = self.p[i]
-        return int(i)
-
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.p[max(ra, rb)] = min(ra, rb)
-
-
 def group_ids(ids: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarray:
     """dup_group per item: the smallest id of its connected component."""
-    uf = _UnionFind(len(ids))
+    uf = UnionFind()
     for a, b in pairs:
         uf.union(a, b)
     roots = np.array([uf.find(i) for i in range(len(ids))])
@@ -138,11 +126,9 @@ def _embedding_model(ws: Workspace) -> str | None:
 
 
 def dedup(ws: Workspace, *, hamming_max: int = HAMMING_MAX, colour_max: float | None = COLOUR_MAX,
-          cosine_min: float | None = COSINE_MIN, cosine_model: str | None = None, progress: Callable[[int, int, str], None] | None = None,
+          cosine_min: float | None = COSINE_MIN, cosine_model: str | None = None, progress: Progress | None = None,
           cancel: threading.Event | None = None) -> dict[str, Any]:
     """Hash (cached in image_hashes), compare, group and store images.dup_group. Returns a report."""
-    from .features import Cancelled, embedding_matrix
-    from media.files import MediaError, load_image
 
     t0 = time.perf_counter()
     images = cs.all_images(ws)
@@ -164,7 +150,7 @@ def dedup(ws: Workspace, *, hamming_max: int = HAMMING_MAX, colour_max: float | 
             have.update({r[0]: r[1:] for r in new})
             new = []
         if progress is not None:
-            progress(k + 1, len(todo), "hashing")
+            progress((k + 1) / len(todo), f"hashing: {k + 1} of {len(todo)} images")
     cs.put_phashes(ws, new)
     have.update({r[0]: r[1:] for r in new})
     hashed = np.array([i in have for i in ids])

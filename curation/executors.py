@@ -5,9 +5,13 @@ the results back to this (the parent) process, which is the single DuckDB writer
 written as soon as they arrive, so a run killed at any moment keeps everything finished before the kill, and
 the next run's `plan()` only hands out what the store does not hold yet (nothing is scored twice).
 
-    run_parallel(ws, metrics, executor="local", workers=None)   # processes; default workers: CPU count,
+    run_scoring(ws, metrics)                                   # in this process (the app, the benchmark)
+    run_scoring(ws, metrics, executor="local", workers=None)   # processes; default workers: CPU count,
                                                                # or one per GPU when CUDA is available
-    run_parallel(ws, metrics, executor="ray", address="auto")   # Ray cluster (or a local Ray instance)
+    run_scoring(ws, metrics, executor="ray", address="auto")   # Ray cluster (or a local Ray instance)
+
+It follows the job protocol (curation.jobs): progress(fraction, message), a cancel event checked between
+videos (and between metrics in process), Cancelled raised after what was finished is written.
 
 Workers never open the workspace. Ray workers must see the same media paths as the driver (shared or
 identical file system): jobs carry paths, not bytes.
@@ -22,11 +26,14 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from storage import Workspace, triples
 
-from .scoring import Job, plan, score_video, write_results
+from metrics.registry import METRICS
+
+from .jobs import Cancelled, Progress, quiet
+from .scoring import Job, plan, report, score_video, write_results
 
 REPO = Path(__file__).resolve().parents[1]
 EXECUTORS = ("local", "ray", "sequential")
@@ -101,10 +108,11 @@ def _init_worker(slots: Any, device: str, threads: int, ppid: int) -> None:
     threading.Thread(target=_watch_parent, args=(ppid,), daemon=True, name="parent-watch").start()
 
 
-def _score_job(job: Job, configs: dict | None, workspace: str | None) -> tuple[int, list[dict], float]:
+def _score_job(job: Job, configs: dict | None, workspace: str | None, progress: Progress | None = None,
+               cancel: threading.Event | None = None) -> tuple[int, list[dict], float]:
     t0 = time.perf_counter()
     try:
-        res = score_video(job, configs=configs, workspace=workspace)
+        res = score_video(job, configs=configs, workspace=workspace, progress=progress, cancel=cancel)
     except Exception as exc:   # score_video does not raise for bad videos; this is a last line of defence
         detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
         res = _error_results(job, f"scoring crashed: {detail}", configs)
@@ -124,12 +132,13 @@ def _error_results(job: Job, reason: str, configs: dict | None) -> list[dict[str
 
 # -- the parent side -----------------------------------------------------------------------------------------
 class _Progress:
-    """tqdm bar on stderr (ETA), plus one '[i/N] path' line per finished video for logs."""
+    """One '[i/N] path' line per finished video, through the progress callback or above a tqdm bar (ETA) on
+    stderr for the CLI."""
 
-    def __init__(self, total: int, enabled: bool, say: Callable[[str], None] | None):
-        self.total, self.done, self.say = total, 0, say
+    def __init__(self, total: int, bar: bool, progress: Progress):
+        self.total, self.done, self.progress = total, 0, progress
         self.bar = None
-        if enabled:
+        if bar:
             from tqdm import tqdm
             self.bar = tqdm(total=total, unit="video", file=sys.stderr, dynamic_ncols=True, smoothing=0.1,
                             desc="scoring", mininterval=0.5)
@@ -141,8 +150,15 @@ class _Progress:
         if self.bar is not None:
             self.bar.write(msg, file=sys.stderr)
             self.bar.update(1)
-        elif self.say:
-            self.say(msg)
+        else:
+            self.progress(self.done / self.total, msg)
+
+    def within(self, job: Job) -> Progress:
+        """progress inside the video being scored in process (its metrics one by one)."""
+        def say(fraction: float | None, message: str) -> None:
+            if self.bar is None:
+                self.progress((self.done + (fraction or 0.0)) / self.total, message)
+        return say
 
     def close(self) -> None:
         if self.bar is not None:
@@ -158,19 +174,19 @@ def select_videos(ws: Workspace, *, video_ids: Iterable[int] | None = None, mode
     return sorted(ids) if ids is not None else None
 
 
-def run_parallel(ws: Workspace, metrics: Iterable[str], *, executor: str = "local", workers: int | None = None,
-                 address: str | None = None, device: str | None = None, configs: dict[str, Any] | None = None,
-                 force: bool = False, video_ids: Iterable[int] | None = None, model: str | None = None,
-                 limit: int | None = None, progress: bool = True, say: Callable[[str], None] | None = None,
-                 ray_init: dict[str, Any] | None = None, gpus_per_task: float | None = None) -> dict[str, Any]:
+def run_scoring(ws: Workspace, metrics: Iterable[str] = METRICS, *, executor: str = "sequential",
+                workers: int | None = None, address: str | None = None, device: str | None = None,
+                configs: dict[str, Any] | None = None, force: bool = False, video_ids: Iterable[int] | None = None,
+                model: str | None = None, limit: int | None = None, progress: Progress | None = None,
+                cancel: threading.Event | None = None, bar: bool = False, ray_init: dict[str, Any] | None = None,
+                gpus_per_task: float | None = None) -> dict[str, Any]:
     """Score what the store lacks with the chosen executor; returns the CLI payload
     ``{"scored", "results", "fresh", "cached", "errors", "seconds", "executor", "workers", "device"}``.
-    ``limit`` caps the number of videos scored in this run (videos needing work, in id order)."""
-    from .scoring import _report
-
+    ``limit`` caps the number of videos scored in this run (videos needing work, in id order). Raises
+    Cancelled when `cancel` was set, after writing every video (and in process every metric) finished."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
-    say = say or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    say = progress or quiet
     metrics = list(metrics)
     device = resolve_device(device)
     ids = select_videos(ws, video_ids=video_ids, model=model)
@@ -182,48 +198,55 @@ def run_parallel(ws: Workspace, metrics: Iterable[str], *, executor: str = "loca
         workers = default_workers(device) if executor != "sequential" else 1
     workers = max(1, int(workers))
     t0 = time.perf_counter()
-    bar = _Progress(len(todo), progress, say)
+    tracker = _Progress(len(todo), bar, say)
     fresh: list[dict[str, Any]] = []
 
     def sink(job: Job, results: list[dict], seconds: float) -> None:
         write_results(ws, results)            # the single writer: this process, as each video arrives
         fresh.extend(results)
-        bar.step(job, results, seconds)
+        tracker.step(job, results, seconds)
 
     try:
         if not todo:
             pass
         elif executor == "ray":
             workers = _run_ray(todo, sink, configs=configs, workspace=str(ws.root), address=address,
-                               workers=workers, device=device, ray_init=ray_init, gpus_per_task=gpus_per_task)
+                               workers=workers, device=device, ray_init=ray_init, gpus_per_task=gpus_per_task,
+                               cancel=cancel)
         elif executor == "sequential" or workers == 1 or len(todo) == 1:
             for job in todo:
-                _, res, secs = _score_job(job, configs, str(ws.root))
+                if cancel is not None and cancel.is_set():
+                    break
+                _, res, secs = _score_job(job, configs, str(ws.root), tracker.within(job), cancel)
                 sink(job, res, secs)
         else:
             _run_pool(todo, sink, configs=configs, workspace=str(ws.root), workers=min(workers, len(todo)),
-                      device=device)
+                      device=device, cancel=cancel)
     finally:
-        bar.close()
+        tracker.close()
     seconds = time.perf_counter() - t0
     n_err = sum(1 for r in fresh if r["status"] == "error")
-    say(f"scored {len(todo)} video(s) in {seconds:.1f} s with {executor} x{workers} ({device}); "
+    if cancel is not None and cancel.is_set():
+        raise Cancelled(f"scoring cancelled: {tracker.done} of {len(todo)} video(s) scored and stored "
+                        f"({len(fresh)} result(s))")
+    say(1.0, f"scored {len(todo)} video(s) in {seconds:.1f} s with {executor} x{workers} ({device}); "
         f"{len(cached)} result(s) from the cache; {n_err} error result(s)")
     scored_ids = {j.video_id for j in todo}
     shown = [j for j in jobs if j.video_id in scored_ids or not j.todo] if limit is not None else jobs
     shown_ids = {j.video_id for j in shown}
     cached_shown = [c for c in cached if c["video_id"] in shown_ids]
-    return {"scored": len(todo), "results": _report(ws, shown, fresh + cached_shown, metrics), "fresh": len(fresh),
+    return {"scored": len(todo), "results": report(ws, shown, fresh + cached_shown, metrics), "fresh": len(fresh),
             "cached": len(cached), "errors": n_err, "seconds": round(seconds, 3), "executor": executor,
             "workers": workers, "device": device, "videos_per_hour": round(3600 * len(todo) / seconds, 1)
             if todo and seconds > 0 else None}
 
 
-def _run_pool(todo: list[Job], sink, *, configs, workspace: str, workers: int, device: str) -> None:
+def _run_pool(todo: list[Job], sink, *, configs, workspace: str, workers: int, device: str,
+              cancel: threading.Event | None) -> None:
     """A spawn-context process pool (no forked DuckDB/CUDA state), a bounded window of jobs in flight, results
     written in completion order. A worker that dies (segfault in a decoder, OOM kill) breaks the pool: it is
     rebuilt and the jobs that were in flight are retried once; a job in flight at two breakages is recorded
-    as an error for that video, and the run goes on."""
+    as an error for that video, and the run goes on. Cancel stops handing out jobs; those in flight finish."""
     ctx = mp.get_context("spawn")
     # OCR (TSScore) and decoding stay on the CPU even on a GPU machine, so each worker gets its share of cores
     threads = max(1, (os.cpu_count() or 1) // workers)
@@ -239,6 +262,8 @@ def _run_pool(todo: list[Job], sink, *, configs, workspace: str, workers: int, d
         broken = False
         try:
             while queue_jobs or inflight:
+                if cancel is not None and cancel.is_set():
+                    queue_jobs.clear()
                 while queue_jobs and len(inflight) < 2 * workers and not broken:
                     job = queue_jobs.pop()
                     try:
@@ -278,7 +303,7 @@ def _ray_score(job: Job, configs, workspace):
 
 
 def _run_ray(todo: list[Job], sink, *, configs, workspace: str, address: str | None, workers: int, device: str,
-             ray_init: dict | None, gpus_per_task: float | None) -> int:
+             ray_init: dict | None, gpus_per_task: float | None, cancel: threading.Event | None) -> int:
     """Fan out to Ray: remote tasks score videos, `ray.wait` hands each finished one back to the writer."""
     try:
         import ray
@@ -310,6 +335,8 @@ def _run_ray(todo: list[Job], sink, *, configs, workspace: str, address: str | N
         pending: dict[Any, Job] = {}
         queue_jobs = list(reversed(todo))
         while queue_jobs or pending:
+            if cancel is not None and cancel.is_set():
+                queue_jobs.clear()
             while queue_jobs and len(pending) < window:
                 job = queue_jobs.pop()
                 pending[remote.remote(job, configs_ref, workspace)] = job
@@ -328,4 +355,4 @@ def _run_ray(todo: list[Job], sink, *, configs, workspace: str, address: str | N
             ray.shutdown()
 
 
-__all__ = ["run_parallel", "select_videos", "default_workers", "resolve_device", "cuda_device_count", "EXECUTORS"]
+__all__ = ["run_scoring", "select_videos", "default_workers", "resolve_device", "cuda_device_count", "EXECUTORS"]

@@ -36,21 +36,17 @@ from typing import Any, Callable
 
 from storage import Workspace, exports, report_store
 
+from .jobs import Progress, check, quiet
 from .splits import SPLITS, ExportOptions, assign_splits, group_ids, select
 from .stats import DISPLAY, METRIC_NAMES, _summary, triple_records
 
 MARKER = ".advfx-export.json"
 FORMAT_VERSION = 1
 ENV_ROOT = "ADVFX_EXPORT_ROOT"
-Progress = Callable[[float, str], None]
 
 
 class ExportError(Exception):
     """An export that is refused or cannot be written; the message says why."""
-
-
-class ExportCancelled(Exception):
-    pass
 
 
 # -- where an export may go ------------------------------------------------------------------------------
@@ -250,15 +246,11 @@ def export_splits(ws: Workspace, out_dir: str | os.PathLike, options: ExportOpti
                   verify: bool = True) -> dict[str, Any]:
     """Select, split and write the export (see the module docstring). Returns a summary with counts per
     split and category, the files written and, with verify=True, the verification result. Raises ExportError
-    when the folder is refused, ExportCancelled when `cancel` is set (files written so far stay; the marker
+    when the folder is refused, Cancelled when `cancel` is set (files written so far stay; the marker
     says the export is incomplete)."""
     opts = options if isinstance(options, ExportOptions) else ExportOptions(**(options or {}))
     opts.validate()
-    say = progress or (lambda f, m: None)
-
-    def check() -> None:
-        if cancel is not None and cancel.is_set():
-            raise ExportCancelled("export cancelled")
+    say = progress or quiet
 
     out = resolve_out_dir(ws, out_dir, opts.export_root)
     t0 = time.perf_counter()
@@ -271,7 +263,7 @@ def export_splits(ws: Workspace, out_dir: str | os.PathLike, options: ExportOpti
     rows = sorted((build_row(r, split_of[int(r["triple_id"])], groups[int(r["triple_id"])]) for r in selected),
                   key=lambda x: (SPLITS.index(x["split"]), x["triple_id"]))
     by_id = {int(r["triple_id"]): r for r in selected}
-    check()
+    check(cancel, "export")
 
     out.mkdir(parents=True, exist_ok=True)
     previous = _read_marker(out)
@@ -291,7 +283,7 @@ def export_splits(ws: Workspace, out_dir: str | os.PathLike, options: ExportOpti
     missing_media = []
     for k, (rel, src) in enumerate(sorted(need.items())):
         if k % 50 == 0:
-            check()
+            check(cancel, "export")
             say(0.05 + 0.35 * k / max(1, len(need)), f"media {k}/{len(need)}")
         if not src.is_file():
             missing_media.append(str(src))
@@ -326,7 +318,7 @@ def export_splits(ws: Workspace, out_dir: str | os.PathLike, options: ExportOpti
             for r in per_split[s]:
                 w.writerow(_csv_row(r))
             sums[f"csv/{s}.csv"] = _write_atomic(out / "csv" / f"{s}.csv", buf.getvalue().encode("utf-8"))
-    check()
+    check(cancel, "export")
 
     # webdataset shards
     shards: dict[str, list[str]] = {s: [] for s in SPLITS}
@@ -347,7 +339,7 @@ def export_splits(ws: Workspace, out_dir: str | os.PathLike, options: ExportOpti
                 chunks.append(chunk)
             for n, chunk in enumerate(chunks):
                 rel = f"wds/{s}-{n:06d}.tar"
-                sums[rel] = _write_shard(out / rel, out, chunk, check)
+                sums[rel] = _write_shard(out / rel, out, chunk, lambda: check(cancel, "export"))
                 shards[s].append(rel)
                 done += len(chunk)
                 say(0.5 + 0.4 * done / max(1, len(rows)), f"shards {done}/{len(rows)}")
@@ -382,23 +374,23 @@ def export_splits(ws: Workspace, out_dir: str | os.PathLike, options: ExportOpti
     return summary
 
 
-def _write_shard(path: Path, out: Path, rows: list[dict], check: Callable[[], None]) -> str:
+def _write_shard(path: Path, out: Path, rows: list[dict], stop: Callable[[], None]) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     try:
-        return _write_shard_to(tmp, path, out, rows, check)
+        return _write_shard_to(tmp, path, out, rows, stop)
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
-def _write_shard_to(tmp: Path, path: Path, out: Path, rows: list[dict], check: Callable[[], None]) -> str:
+def _write_shard_to(tmp: Path, path: Path, out: Path, rows: list[dict], stop: Callable[[], None]) -> str:
     with open(tmp, "wb") as raw:
         hw = _HashingWriter(raw)
         with tarfile.open(fileobj=hw, mode="w|", format=tarfile.USTAR_FORMAT) as tar:
             for k, r in enumerate(rows):
                 if k % 50 == 0:
-                    check()
+                    stop()
                 key = r["id"]
                 if r["image"]:
                     p = out / r["image"]

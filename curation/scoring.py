@@ -1,20 +1,21 @@
-"""Scoring: one function scores one video (-> list of result dicts, no database), the runner plans,
-skips what the store already holds for the same (metric, version, params hash, video, triple), loops,
-and writes. A process pool or Ray can map `score_video` over `plan()`'s jobs and hand the results to
-`write_results`.
+"""Scoring one video: `plan` says what the store lacks for the same (metric, version, params hash, video,
+triple), `score_video` scores one video (-> list of result dicts, no database), `write_results` stores them.
+`curation.executors.run_scoring` is the one runner (in process, a process pool or Ray) that the CLI, the
+app's "Score this video" and the benchmark call.
 """
 from __future__ import annotations
 
-import sys
 import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from metrics.config import NA, OK, MetricOutput
 from metrics.registry import METRICS, Case, backend_keys, get_spec
+
+from .jobs import Progress
 
 if TYPE_CHECKING:  # score_video runs on scoring workers (Ray, a GPU box) that need no database driver
     from storage import Workspace
@@ -73,9 +74,10 @@ def plan(ws: Workspace, metrics: Iterable[str], *, configs: dict[str, Any] | Non
 
 
 def score_video(job: Job, *, configs: dict[str, Any] | None = None, workspace: str | None = None,
-                progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+                progress: Progress | None = None, cancel: threading.Event | None = None) -> list[dict[str, Any]]:
     """Score one video: decode it once for every metric it still needs, run each metric on each case.
-    Never raises for a bad video or a failing metric: those become status "error" results."""
+    Never raises for a bad video or a failing metric: those become status "error" results. When `cancel`
+    is set, the metrics not started yet are left out (the caller writes what is returned, then stops)."""
     from media.decode import DecodeError, decode_video
 
     configs = configs or {}
@@ -106,8 +108,11 @@ def score_video(job: Job, *, configs: dict[str, Any] | None = None, workspace: s
     order = sorted(job.todo, key=lambda t: (t[0] in streamed, specs[t[0]].per_triple, t[1], METRICS.index(t[0])))
 
     say_lock = threading.Lock()
+    n_done = [0]
 
-    def run_one(metric: str, tid: int, ph: str) -> dict[str, Any]:
+    def run_one(metric: str, tid: int, ph: str) -> dict[str, Any] | None:
+        if cancel is not None and cancel.is_set():
+            return None
         case = cases.get(tid, video_case) if specs[metric].per_triple else video_case
         t1 = time.perf_counter()
         try:
@@ -119,21 +124,23 @@ def score_video(job: Job, *, configs: dict[str, Any] | None = None, workspace: s
             out.trace.setdefault("decode_s", round(decode_s, 4))
         if progress:
             with say_lock:           # the side lane reports too: callers need not be thread-safe
-                progress(f"  {metric} triple={tid}: {out.status} {'' if out.value is None else f'{out.value:.3f}'}")
+                n_done[0] += 1
+                progress(n_done[0] / len(order),
+                         f"  {metric} triple={tid}: {out.status} {'' if out.value is None else f'{out.value:.3f}'}")
         return rec(metric, tid, ph, out, time.perf_counter() - t1)
 
     beside = side_lane()
     side = [t for t in order if t[0] in beside]
     main = [t for t in order if t[0] not in beside]
     if not side or not main:
-        return [run_one(*t) for t in order]
-    done: dict[tuple[str, int, str], dict[str, Any]] = {}
+        return [r for r in (run_one(*t) for t in order) if r is not None]
+    done: dict[tuple[str, int, str], dict[str, Any] | None] = {}
     with ThreadPoolExecutor(1, thread_name_prefix="score-side-lane") as pool:
         lane = pool.submit(lambda: [(t, run_one(*t)) for t in side])
         for t in main:
             done[t] = run_one(*t)
         done.update(lane.result())
-    return [done[t] for t in order]
+    return [r for r in (done[t] for t in order) if r is not None]
 
 
 def side_lane() -> frozenset[str]:
@@ -156,32 +163,7 @@ def write_results(ws: Workspace, results: Iterable[dict[str, Any]]) -> None:
                                 seconds=r["seconds"])
 
 
-def run_scoring(ws: Workspace, metrics: Iterable[str] = METRICS, *, configs: dict[str, Any] | None = None,
-                force: bool = False, video_ids: Iterable[int] | None = None,
-                progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Score every ingested video; returns the CLI's JSON payload ``{"scored": n, "results": [...]}``
-    (results of this run and cached ones alike, one per metric x triple)."""
-    say = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    metrics = list(metrics)
-    jobs, cached = plan(ws, metrics, configs=configs, force=force, video_ids=video_ids)
-    fresh: list[dict[str, Any]] = []
-    n_todo = sum(1 for j in jobs if j.todo)
-    done = 0
-    for job in jobs:
-        if not job.todo:
-            continue
-        done += 1
-        say(f"[{done}/{n_todo}] {job.video_path}")
-        t0 = time.perf_counter()
-        res = score_video(job, configs=configs, workspace=str(ws.root), progress=say)
-        write_results(ws, res)
-        fresh.extend(res)
-        say(f"  done in {time.perf_counter() - t0:.1f} s")
-    say(f"scored {done} video(s); {len(cached)} result(s) from the cache")
-    return {"scored": done, "results": _report(ws, jobs, fresh + cached, metrics)}
-
-
-def _report(ws: Workspace, jobs: list[Job], results: list[dict[str, Any]], metrics: list[str]) -> list[dict]:
+def report(ws: Workspace, jobs: list[Job], results: list[dict[str, Any]], metrics: list[str]) -> list[dict]:
     path_of = {j.video_id: j.video_path for j in jobs}
     image_of = {(j.video_id, c["triple_id"]): c.get("image_path") for j in jobs for c in j.cases}
     first_image = {j.video_id: (j.cases[0].get("image_path") if j.cases else None) for j in jobs}
@@ -202,4 +184,4 @@ def _report(ws: Workspace, jobs: list[Job], results: list[dict[str, Any]], metri
     return out
 
 
-__all__ = ["Job", "plan", "score_video", "write_results", "run_scoring"]
+__all__ = ["Job", "plan", "score_video", "write_results", "report"]

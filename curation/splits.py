@@ -20,6 +20,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from .union_find import UnionFind
+
 SPLITS = ("train", "val", "test")
 LABEL_STATES = ("accepted", "not_rejected", "any")
 
@@ -116,28 +118,9 @@ def _image_score(r: dict[str, Any], classifier: dict[int, float]) -> float | Non
     return classifier.get(int(r["image_id"]))
 
 
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[Any, Any] = {}
-
-    def find(self, x: Any) -> Any:
-        self.parent.setdefault(x, x)
-        root = x
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[x] != root:
-            self.parent[x], x = root, self.parent[x]
-        return root
-
-    def union(self, a: Any, b: Any) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb, key=repr)] = min(ra, rb, key=repr)
-
-
 def group_ids(records: list[dict[str, Any]]) -> dict[int, str]:
     """triple id -> group key: triples sharing a source image, a video or a near-duplicate group are joined."""
-    uf = _UnionFind()
+    uf = UnionFind(key=repr)
     for r in records:
         t = ("t", int(r["triple_id"]))
         uf.find(t)

@@ -15,17 +15,18 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Callable
 
+from metrics.registry import METRICS, display_names
 from storage import Workspace, labels, report_store
 
-METRICS: tuple[tuple[str, str], ...] = (
-    ("motionx", "MotionXScore"), ("tsscore", "TSScore"), ("productscore", "ProductScore"),
-    ("aesscore", "AesScore"), ("gmescore", "GmeScore"), ("crscore", "CRScore"))
-METRIC_NAMES = tuple(m for m, _ in METRICS)
-DISPLAY = dict(METRICS)
+from .jobs import Progress, check, quiet
+
+METRIC_NAMES = METRICS                 # the metric keys, in the benchmark's order (metrics.registry)
+DISPLAY = display_names()              # key -> the paper's name, as each metric module declares it
 
 
 def _decisions(ws: Workspace, item_kind: str, detail: Callable[[dict[str, Any]], dict[str, Any]],
@@ -152,7 +153,7 @@ def _summary(values: list[float]) -> dict[str, Any]:
 def metric_distributions(records: list[dict[str, Any]]) -> dict[str, Any]:
     """Per metric: summary and a 20-bin histogram of ok values in % and counts per status (with reasons)."""
     out = {}
-    for m, disp in METRICS:
+    for m, disp in DISPLAY.items():
         vals = [100.0 * v for r in records if (v := ok_value(r, m)) is not None]
         status = Counter(r["metrics"][m]["status"] for r in records if m in r["metrics"])
         reasons = Counter(r["metrics"][m]["reason"] for r in records
@@ -166,11 +167,14 @@ def metric_distributions(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 def compute_stats(ws: Workspace, out_dir: str | Path, *, tokenizer: str = "words", top_k: int = 30,
                   benchmark_set: str | None = None,
-                  progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
+                  progress: Progress | None = None, cancel: threading.Event | None = None) -> dict[str, Any]:
     """Write the Figure-3 statistics of the workspace (or one benchmark set) under out_dir and return them.
 
     Files: stats.json, domains.png, metrics.png, prompt_lengths.png, top_terms.png."""
-    say = progress or (lambda f, m: None)
+    def say(fraction: float, msg: str) -> None:
+        check(cancel, "statistics")
+        (progress or quiet)(fraction, msg)
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     say(0.05, "reading the workspace")
@@ -285,7 +289,7 @@ def render_stats_figures(stats: dict[str, Any], out: Path) -> dict[str, str]:
         ax_bar.set_title("Per subcategory")
 
     def _metrics(axes):
-        for ax, (m, disp) in zip(axes, METRICS):
+        for ax, (m, disp) in zip(axes, DISPLAY.items()):
             md = stats["metrics"][m]
             h = md["hist_pct"]
             if md["summary_pct"]["n"]:

@@ -1,1 +1,1 @@
-"""The review app's package: label service, overlays, and the Gradio tab builders."""
+"""The review app's package: label service and the Gradio tab builders (overlays: curation.overlays)."""

@@ -1,7 +1,8 @@
 """Long operations (scoring, training, export, benchmark) in a background thread, with progress and cancel.
 
 A handler starts a job and then yields progress lines while it runs (a Gradio generator), so the page shows
-progress; the Cancel button sets the job's cancel event, which the operation checks between steps.
+progress; the Cancel button sets the job's cancel event, which the operation checks between steps. The
+operations follow curation.jobs' protocol: a job hands them `job.progress` and `job.cancel`.
 """
 from __future__ import annotations
 
@@ -11,9 +12,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-
-class Cancelled(Exception):
-    pass
+from curation.jobs import Cancelled
 
 
 @dataclass
@@ -27,9 +26,9 @@ class Job:
     done: threading.Event = field(default_factory=threading.Event)
     started: float = field(default_factory=time.monotonic)
 
-    def say(self, msg: str, fraction: float | None = None) -> None:
-        if self.cancel.is_set():
-            raise Cancelled(f"{self.name} cancelled")
+    def progress(self, fraction: float | None, msg: str) -> None:
+        """The operation's progress callback (curation.jobs.Progress). It never raises: the operation checks
+        `cancel` itself at its own safe points (a raise inside a metric would lose finished work)."""
         self.lines.append(str(msg))
         del self.lines[:-200]
         if fraction is not None:

@@ -6,14 +6,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-METRIC_NAMES = {"motionx": "MotionX", "tsscore": "TSScore", "productscore": "ProductScore", "aesscore": "AesScore",
-                "gmescore": "GmeScore", "crscore": "CRScore"}
-METRIC_HELP = {"motionx": "motion activation, amplitude and smoothness",
-               "tsscore": "advertising text stability, clarity and coverage",
-               "productscore": "product identity kept through the video",
-               "aesscore": "LAION aesthetic score of sampled frames",
-               "gmescore": "prompt-video relevance",
-               "crscore": "creativity and rationality (MLLM judge)"}
+from metrics.registry import short_names, summaries
+
+METRIC_NAMES = short_names()       # key -> short name, as each metric module declares it
+METRIC_HELP = summaries()
 
 
 def file_url(path: str | Path, version: str | None = None) -> str:
@@ -163,3 +159,165 @@ def scorecard(results: list[dict[str, Any]]) -> str:
 def video_player(src: Path, elem_class: str = "vid", poster: str | None = None) -> str:
     return (f'<video class="{elem_class}" src="{file_url(src)}" controls loop muted playsinline preload="auto">'
             "</video>")
+
+
+# -- header and progress lines ----------------------------------------------------------------
+def counts_line(counts: dict[str, int]) -> str:
+    """The header: images, videos, triples and label events."""
+    return ('<div class="counts">' + " · ".join(f"<b>{counts[k]:,}</b> {k.replace('_', ' ')}"
+                                                for k in ("images", "videos", "triples", "labels")) + "</div>")
+
+
+def progress_line(prog: dict[str, int], what: str, words: dict[str, str]) -> str:
+    """'<labelled> of <total> <what> · <word> <count> …'; words: label value -> the word shown before its count."""
+    tail = "".join(f" · {word} {prog.get(value, 0)}" for value, word in words.items())
+    return f'<div class="progress-line"><b>{prog.get("labelled", 0)}</b> of {prog["total"]} {what}{tail}</div>'
+
+
+# -- Images tab -------------------------------------------------------------------------------
+def upnext_strip(thumbs: list[tuple[int, str | Path]]) -> str:
+    """The next images as small pictures, (image id, picture file) each; a click jumps to one (data-jump)."""
+    if not thumbs:
+        return '<div class="muted">Nothing queued.</div>'
+    return ('<div class="upnext-grid">'
+            + "".join(f'<img loading="lazy" data-jump="{i}" title="image {i}" alt="image {i}" src="{file_url(p)}">'
+                      for i, p in thumbs) + "</div>")
+
+
+# -- Videos tab -------------------------------------------------------------------------------
+def video_view(video_id: int, src: Path, computing: list[str], sources: dict[str, Any]) -> str:
+    """The player: the video with its overlays drawn in, what overlay data is still being computed, and where
+    the shown overlay data came from."""
+    note = (f'<div class="ov-status">computing {" and ".join(computing)} overlay data for this video…</div>'
+            if computing else "")
+    srcs = " · ".join(f"{k}: {v}" for k, v in sources.items() if v)
+    return (f'<div class="vid-wrap" data-video-id="{video_id}" data-item="{video_id}">' + video_player(src) + note
+            + (f'<div class="muted">overlay data — {esc(srcs)}</div>' if srcs else "") + "</div>")
+
+
+def motion_curve(svg: str | None, series: dict[str, Any] | None, fps: float | None) -> str:
+    """The motion-energy curve (svg: the drawn curve, None when there is no MotionX trace) with its legend; the
+    page's curve script reads the frame rate from the svg."""
+    if not svg or not series:
+        return ('<div class="muted">No MotionX trace yet — press <b>Score this video</b> to compute the '
+                'motion-energy curve.</div>')
+    svg = svg.replace("<svg ", f'<svg data-fps="{float(fps or 0):.4f}" ', 1)
+    extra = " · ".join(f"{k} = {series[k]:.3g}" for k in ("A", "S", "R") if isinstance(series.get(k), (int, float)))
+    return ('<div class="curve"><div class="muted">Motion energy: <span style="color:#9aa5b1">E<sub>t</sub>'
+            '</span>, <span style="color:#3b5bdb">smoothed Ẽ<sub>t</sub></span>, '
+            '<span style="color:#e8590c">threshold τ</span>, <span style="color:#2b8a3e">active runs</span>'
+            f' — click a point to see that frame. {esc(extra)}</div>{svg}</div>')
+
+
+def video_source(card: dict[str, Any]) -> str:
+    """The source ad, model, product, prompt and file facts of a video, and its current decision."""
+    if card.get("source_image_path"):
+        img = f'<div class="src-img"><img alt="source ad" src="{file_url(card["source_image_path"])}"></div>'
+    else:
+        img = '<div class="muted">no source image recorded</div>'
+    out = (f'{img}<div class="meta"><div><span class="pill">{esc(card.get("model") or "unknown model")}'
+           f'</span><b>{esc(card.get("product") or "—")}</b></div>'
+           f'<div class="prompt">“{esc(card.get("prompt") or "no prompt recorded")}”</div>'
+           f'<div class="muted">{esc(Path(card["path"]).name)} · {card.get("width")}×{card.get("height")}'
+           f' · {card.get("frame_count")} frames @ {float(card.get("fps") or 0):.3g} fps</div></div>')
+    dec = card.get("label")           # the label rule's decision, not the newest label by anyone
+    if dec:
+        who = (f'by {dec["annotators"][0]}' if dec["n_annotators"] == 1
+               else f'{dec["n_pos"]}–{dec["n_neg"]} of {dec["n_annotators"]} annotators')
+        reasons = sorted({r for lab in card.get("labels") or [] for r in (lab.get("reasons") or [])})
+        out += (f'<div class="label-line">Current: <b class="lb-{esc(dec["label"])}">{esc(dec["label"])}</b> '
+                f'{esc(who)}' + (f' — {esc(", ".join(reasons))}' if reasons else "") + "</div>")
+    return out
+
+
+def video_scorecard(results: list[dict[str, Any]]) -> str:
+    """The scorecard, and the text found in the video that is not in the ad (TSScore's trace)."""
+    spurious = sorted({t for r in results if r["metric"] == "tsscore" and isinstance(r.get("trace"), dict)
+                       for t in (r["trace"].get("spurious_texts") or [])})
+    out = scorecard(results)
+    if spurious:
+        out += ('<div class="spurious"><b>Text in the video that is not in the ad</b> (a watermark or invented '
+                'caption — usually a reason to reject): '
+                + ", ".join(f"<code>{esc(t)}</code>" for t in spurious[:12]) + "</div>")
+    return out
+
+
+def video_queue_list(rows: list[dict[str, Any]], current: int | None) -> str:
+    """The up-next list of the Videos tab, rows in the order shown."""
+    if not rows:
+        return ""
+    out = ['<div class="qlist">']
+    for r in rows:
+        cur = " current" if r["id"] == current else ""
+        lab = f' · <b class="lb-{esc(r["label"])}">{esc(r["label"])}</b>' if r.get("label") else ""
+        out.append(f'<div class="qrow{cur}"><span class="qid">#{r["id"]}</span> {esc(Path(r["path"]).stem)}'
+                   f'<div class="muted">{esc(r.get("model") or "")} · MotionX {pct(r["metrics"].get("motionx"))}'
+                   f'{lab}</div></div>')
+    out.append("</div>")
+    return "".join(out)
+
+
+# -- Compare tab ------------------------------------------------------------------------------
+def compare_pair(pair: dict[str, Any] | None) -> tuple[str, str]:
+    """(the two videos side by side, the case's head: source ad, product, prompt(s)); models stay hidden."""
+    if pair is None:
+        return (empty_state("No pairs to compare", "Every pair of models has been judged on every case by you, or "
+                            "the workspace has no case with videos from two models."), "")
+    L, R = pair["left"], pair["right"]
+    prompt_l, prompt_r = L.get("prompt") or "", R.get("prompt") or ""
+    if prompt_l == prompt_r or pair["same_prompt"]:
+        prompts = f'<div class="prompt">“{esc(prompt_l)}”</div>'
+    else:
+        prompts = (f'<div class="prompt"><b>Left:</b> “{esc(prompt_l)}”</div>'
+                   f'<div class="prompt"><b>Right:</b> “{esc(prompt_r)}”</div>'
+                   '<div class="muted">No two models share an identical prompt for this ad in this workspace; '
+                   'the pair shares the source image.</div>')
+    src = (f'<div class="cmp-src"><img alt="source ad" src="{file_url(L["image_path"])}" '
+           f'style="max-height:180px;border-radius:8px"></div>' if L.get("image_path") else "")
+    head = (f'<div class="meta cmp-head">{src}<div><b>{esc(L.get("product") or "")}</b>{prompts}'
+            f'<div class="muted">Models are hidden until you choose; sides are randomised.</div></div></div>')
+    sides = "".join(f'<div class="cmp-side" style="flex:1"><h3>{side}</h3>'
+                    f'<video class="cmp-v" src="{file_url(v["video_path"])}" controls muted loop playsinline '
+                    f'preload="auto"></video></div>' for side, v in (("Left", L), ("Right", R)))
+    return f'<div class="cmp" style="display:flex;gap:12px">{sides}</div>', head
+
+
+def compare_results(rows: list[dict[str, Any]]) -> str:
+    """Wins/losses/ties per model on both criteria of the user study."""
+    if not rows:
+        return '<div class="muted">No judgements yet.</div>'
+    out = ['<table class="scorecard"><tr><th>Model</th><th>Prompt following W/L/T</th>'
+           '<th>Ad quality W/L/T</th></tr>']
+    for r in rows:
+        out.append(f'<tr><td>{esc(r["model"])}</td>'
+                   f'<td>{r["prompt_following_win"]}/{r["prompt_following_loss"]}/{r["prompt_following_tie"]}</td>'
+                   f'<td>{r["ad_quality_win"]}/{r["ad_quality_loss"]}/{r["ad_quality_tie"]}</td></tr>')
+    out.append("</table>")
+    return "".join(out)
+
+
+# -- Classifier and Statistics tabs -----------------------------------------------------------
+def classifier_history(runs: list[tuple[dict[str, Any], dict[str, Any]]]) -> str:
+    """The classifier runs, newest first: (run row, the CV metrics of its chosen estimator) each."""
+    if not runs:
+        return '<div class="muted">No classifier runs yet.</div>'
+    out = ['<table class="scorecard"><tr><th>Run</th><th>When</th><th>Labels</th><th>Features</th>'
+           '<th>Estimator</th><th>ROC-AUC</th><th>PR-AUC</th><th>Threshold</th></tr>']
+    for r, cv in runs:
+        def g(k: str) -> str:
+            v = cv.get(k) if isinstance(cv, dict) else None
+            return f"{v:.3f}" if isinstance(v, (int, float)) else "—"
+        thr = "—" if r.get("threshold") is None else format(r["threshold"], ".2f")
+        out.append(f'<tr><td>{r["id"]}</td><td>{esc(str(r["created_at"])[:16])}</td><td>{r["n_labels"]}</td>'
+                   f'<td>{esc(r["features"])}</td><td>{esc(r.get("estimator"))}</td>'
+                   f'<td>{g("roc_auc")}</td><td>{g("pr_auc")}</td><td>{thr}</td></tr>')
+    out.append("</table>")
+    return "".join(out)
+
+
+def progress_table(img: dict[str, int], vid: dict[str, int]) -> str:
+    """Images labelled and videos reviewed, with the counts of each decision."""
+    return (f'<div class="card"><table class="kv"><tr><th>Images labelled</th><td>{img.get("labelled", 0)} of '
+            f'{img["total"]} (good {img.get("good", 0)}, bad {img.get("bad", 0)})</td></tr>'
+            f'<tr><th>Videos reviewed</th><td>{vid.get("labelled", 0)} of {vid["total"]} (accepted '
+            f'{vid.get("accept", 0)}, rejected {vid.get("reject", 0)})</td></tr></table></div>')

@@ -10,11 +10,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from curation.overlays import OverlayWorker
 from curation.queue import image_queue
-from storage import Workspace, catalog, labels, triples
+from metrics.registry import METRICS
+from storage import Workspace, labels, triples
 from storage import review_store as rs
-
-from .overlays import OverlayWorker
 
 IMAGE_VALUES = ("good", "bad", "skip")
 VIDEO_VALUES = ("accept", "reject", "skip")
@@ -90,6 +90,9 @@ class ReviewService:
         return rows
 
     def video_queue(self, **kw: Any) -> list[dict[str, Any]]:
+        """The Videos tab's queue; each row's "metrics" maps metric key -> mean of its newest ok results."""
+        if kw.get("metric") and kw["metric"] not in METRICS:
+            raise ValueError(f"unknown metric {kw['metric']!r}; one of {', '.join(METRICS)}")
         return rs.video_queue(self.ws, **kw)
 
     # -- pairs ---------------------------------------------------------------------------------
@@ -145,7 +148,3 @@ class ReviewService:
         return self.label(item_kind="pair", item_id=min(int(left_triple), int(right_triple)),
                           value=f"{prompt_following}/{ad_quality}", annotator=annotator, payload=payload,
                           client_key=client_key, session=session)
-
-    # -- reads ---------------------------------------------------------------------------------
-    def counts(self) -> dict[str, int]:
-        return catalog.counts(self.ws)

@@ -7,21 +7,21 @@ from typing import Any
 
 import gradio as gr
 
-from storage import Workspace, catalog
+from metrics.registry import METRICS
+from storage import Workspace, catalog, labels
 
-from .service import ReviewService
-from .ui_common import counts_html
+from .service import LabelError, ReviewService
+from .ui_common import annotator_of, counts_html
+from .ui_compare import CompareTab
+from .ui_images import ImagesTab
+from .ui_misc import MiscTabs
+from .ui_videos import VideosTab
 
 STATIC = Path(__file__).parent / "static"
 
 
 def build_app(ws: Workspace, *, auth_enabled: bool = False) -> tuple[gr.Blocks, dict[str, Any]]:
     """The Blocks app and the launch() keyword arguments it needs (css, head, allowed/blocked paths)."""
-    from .ui_compare import CompareTab
-    from .ui_images import ImagesTab
-    from .ui_misc import MiscTabs
-    from .ui_videos import VideosTab
-
     # Gradio's queue rebuilds a pandas summary of up to 10,000 past events after every event, for a monitoring
     # page this app does not use; in a labelling session that grows to a tenth of the server's CPU per label
     # (py-spy). Read when the Blocks' queue is created, so set here.
@@ -62,8 +62,7 @@ def build_app(ws: Workspace, *, auth_enabled: bool = False) -> tuple[gr.Blocks, 
         # restore / remember the typed annotator name in this browser
         demo.load(None, None, [annotator], js="() => localStorage.getItem('advfx-annotator') || 'designer'")
         annotator.change(None, [annotator], None, js="(a) => { localStorage.setItem('advfx-annotator', a || ''); }")
-        fn, inputs, outputs = images.load_event
-        demo.load(fn, inputs, outputs, api_visibility="private", show_progress="hidden")
+        images.on_app_load(demo)
         videos.on_app_load(demo)
         fn_c, outs_c = misc.classifier_refresh
         demo.load(fn_c, None, outs_c, api_visibility="private", show_progress="hidden")
@@ -97,8 +96,6 @@ def _plain(row: dict) -> dict:
 
 def _register_api(svc: ReviewService) -> None:
     """Programmatic endpoints (no UI): what gradio_client, the load test and scripts call."""
-    from .service import LabelError
-    from .ui_common import annotator_of
 
     def label(item_kind: str, item_id: int, value: str, annotator: str, reasons: list[str] | None = None,
               note: str | None = None, client_key: str | None = None, request: gr.Request = None) -> dict:
@@ -138,12 +135,13 @@ def _register_api(svc: ReviewService) -> None:
         """Videos with metric values (fractions 0-1), filtered by label state, model and one metric's range."""
         rows = svc.video_queue(label_state=label_state, model=model or None, metric=metric or None,
                                metric_min=metric_min, metric_max=metric_max, limit=int(limit), offset=int(offset))
-        return {"items": [_plain(r) for r in rows]}
+        # one column per metric (None when not scored), as scripts read them
+        return {"items": [_plain({**{k: v for k, v in r.items() if k != "metrics"},
+                                  **{m: r["metrics"].get(m) for m in METRICS}}) for r in rows]}
 
     def current_label(item_kind: str, item_id: int) -> dict:
         """An item's label under the label rule, or {}: value (the decision), n_pos, n_neg, annotators, and the
         annotator, event_id, reasons and note of its newest counted label."""
-        from storage import labels
 
         row = labels.label_summary(svc.ws, item_kind, int(item_id)) or {}
         return {k: (v if isinstance(v, (int, float, str, list, type(None))) else str(v)) for k, v in row.items()}

@@ -1,17 +1,21 @@
-"""Small helpers shared by the tabs."""
+"""What the tabs share: session and navigation state, the labelling handlers of the Images and Videos tabs,
+request helpers."""
 from __future__ import annotations
 
+import functools
+import threading
+
 import gradio as gr
+
+from storage import catalog
+
+from . import render
+from .service import LabelError, ReviewService
 
 
 def counts_html(ws) -> str:
     """The header line: images, videos, triples, label events (five count(*): a few ms at 100,000 rows)."""
-    from storage import catalog
-
-    c = catalog.counts(ws)
-    return ('<div class="counts">'
-            + " · ".join(f"<b>{c[k]:,}</b> {k.replace('_', ' ')}" for k in ("images", "videos", "triples", "labels"))
-            + "</div>")
+    return render.counts_line(catalog.counts(ws))
 
 
 def session_of(request: gr.Request | None) -> str:
@@ -73,19 +77,32 @@ class SessionLocks:
     """One lock per browser session: a session's navigation state changes one request at a time."""
 
     def __init__(self) -> None:
-        import threading
-
         self._guard = threading.Lock()
         self._locks: dict = {}
 
     def __call__(self, session: str):
-        import threading
-
         with self._guard:
             lk = self._locks.get(session)
             if lk is None:
                 lk = self._locks[session] = threading.Lock()
             return lk
+
+
+class Sessions:
+    """The item each browser session has on screen: work started for an item (overlays, a score run) redraws
+    the view only while its session still shows that item."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._current: dict[str, int | None] = {}
+
+    def set(self, session: str, item_id: int | None) -> None:
+        with self._lock:
+            self._current[session] = item_id
+
+    def get(self, session: str) -> int | None:
+        with self._lock:
+            return self._current.get(session)
 
 
 PAGE = 50
@@ -151,14 +168,103 @@ def nav_show(st: dict, item_id: int) -> None:
         st["i"] = pos
 
 
+def nav_jump(st: dict, item_id: int) -> None:
+    """Make item_id, one of the items ahead (the up-next strip), the current item; any other id is ignored."""
+    if item_id not in st["hist"][st["i"] + 1:] + st["queue"]:
+        return
+    if item_id in st["hist"]:
+        st["i"] = st["hist"].index(item_id)
+    else:
+        st["queue"].remove(item_id)
+        st["hist"].append(item_id)
+        st["seen"].append(item_id)
+        st["i"] = len(st["hist"]) - 1
+
+
 def locked(locks: "SessionLocks", fn):
     """fn (a handler with a `request` keyword) run under its session's lock; the signature is kept, so Gradio
     still injects gr.Request and gr.EventData."""
-    import functools
-
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         req = kwargs.get("request") or next((a for a in args if isinstance(a, gr.Request)), None)
         with locks(session_of(req)):
             return fn(*args, **kwargs)
     return wrapper
+
+
+class QueueTab:
+    """What the Images and Videos tabs share: a queue walked per browser session (the nav_* state in a
+    gr.State), the item each session has on screen, and labelling, undo and navigation of that item. A tab sets
+    `kind` (the label events' item_kind) and provides `queue(**filters, limit, offset)` (rows with an "id") and
+    `view(st, session, layers)` (the outputs that follow the state)."""
+
+    kind = ""
+
+    def __init__(self, svc: ReviewService) -> None:
+        self.svc = svc
+        self.sessions = Sessions()
+        self.locks = SessionLocks()
+
+    def queue(self, **kw) -> list[dict]:
+        raise NotImplementedError
+
+    def view(self, st: dict, session: str, layers: list[str] | None) -> tuple:
+        raise NotImplementedError
+
+    def advance(self, st: dict) -> None:
+        f = st["filters"]
+        nav_advance(st, lambda offset, limit: [r["id"] for r in self.queue(**f, limit=limit, offset=offset)])
+
+    def _label(self, value: str, st, reasons, note, annotator, client_key, layers, request):
+        """Label the item that was on the designer's screen when the key was pressed (the key ends in '@<id>':
+        a fast second key press arrives while the first request is still in flight and belongs to the item the
+        designer saw); the queue moves on only when that item is the current one. Reasons and note are cleared
+        for the next item (no update when already empty)."""
+        session = session_of(request)
+        with self.locks(session):
+            key, shown = split_key(client_key)
+            cur = nav_current(st)
+            item = shown if shown is not None else cur
+            if item is None:
+                raise gr.Error(f"No {self.kind} selected: load the queue first.")
+            try:
+                self.svc.label(item_kind=self.kind, item_id=item, value=value,
+                               annotator=annotator_of(request, annotator), reasons=reasons or [],
+                               note=note or None, client_key=key, session=session)
+            except LabelError as exc:
+                raise gr.Error(str(exc)) from None
+            if item == cur:
+                self.advance(st)
+            st["msg"] = f"Saved: {self.kind} {item} → {value}"
+            return (st, *self.view(st, session, layers), [] if reasons else gr.skip(), "" if note else gr.skip())
+
+    def h_skip(self, st, reasons, note, annotator, client_key, layers, request: gr.Request):
+        return self._label("skip", st, reasons, note, annotator, client_key, layers, request)
+
+    def h_undo(self, st, annotator, client_key, layers, request: gr.Request):
+        """Undo the annotator's latest label of this tab's kind and show that item, to be labelled again."""
+        try:
+            res = self.svc.undo(annotator=annotator_of(request, annotator), item_kinds=(self.kind,),
+                                client_key=client_key or None, session=session_of(request))
+        except LabelError as exc:
+            raise gr.Error(str(exc)) from None
+        if res is None:
+            gr.Info("Nothing to undo.")
+            st["msg"] = "Nothing to undo"
+        else:
+            nav_show(st, res["item_id"])
+            st["msg"] = f"Undone: {self.kind} {res['item_id']} ({res.get('value')})"
+        return (st, *self.view(st, session_of(request), layers))
+
+    def h_prev(self, st, layers, request: gr.Request):
+        nav_prev(st)
+        return (st, *self.view(st, session_of(request), layers))
+
+    def h_next(self, st, layers, request: gr.Request):
+        self.advance(st)
+        return (st, *self.view(st, session_of(request), layers))
+
+    def on_app_load(self, demo: gr.Blocks) -> None:
+        """The queue loads with the page (the tab's `load_args`, set by its build: handler, inputs, outputs)."""
+        fn, inputs, outputs = self.load_args
+        demo.load(fn, inputs, outputs, api_visibility="private", show_progress="hidden")

@@ -2,8 +2,6 @@
 prompt following and on quality in the advertising context (keys 1 / 2 / 0 for each criterion)."""
 from __future__ import annotations
 
-from typing import Any
-
 import gradio as gr
 
 from storage import review_store as rs
@@ -44,51 +42,14 @@ class CompareTab:
     def __init__(self, svc: ReviewService) -> None:
         self.svc = svc
 
-    def pair_html(self, pair: dict[str, Any] | None) -> tuple[str, str]:
-        if pair is None:
-            return (render.empty_state("No pairs to compare",
-                                       "Every pair of models has been judged on every case by you, or the workspace "
-                                       "has no case with videos from two models."), "")
-        L, R = pair["left"], pair["right"]
-        prompt_l, prompt_r = L.get("prompt") or "", R.get("prompt") or ""
-        if prompt_l == prompt_r or pair["same_prompt"]:
-            prompts = f'<div class="prompt">“{render.esc(prompt_l)}”</div>'
-        else:
-            prompts = (f'<div class="prompt"><b>Left:</b> “{render.esc(prompt_l)}”</div>'
-                       f'<div class="prompt"><b>Right:</b> “{render.esc(prompt_r)}”</div>'
-                       '<div class="muted">No two models share an identical prompt for this ad in this workspace; '
-                       'the pair shares the source image.</div>')
-        src = (f'<div class="cmp-src"><img alt="source ad" src="{render.file_url(L["image_path"])}" '
-               f'style="max-height:180px;border-radius:8px"></div>' if L.get("image_path") else "")
-        head = (f'<div class="meta cmp-head">{src}<div><b>{render.esc(L.get("product") or "")}</b>{prompts}'
-                f'<div class="muted">Models are hidden until you choose; sides are randomised.</div></div></div>')
-        vids = (f'<div class="cmp" style="display:flex;gap:12px">'
-                f'<div class="cmp-side" style="flex:1"><h3>Left</h3>'
-                f'<video class="cmp-v" src="{render.file_url(L["video_path"])}" controls muted loop playsinline '
-                f'preload="auto"></video></div>'
-                f'<div class="cmp-side" style="flex:1"><h3>Right</h3>'
-                f'<video class="cmp-v" src="{render.file_url(R["video_path"])}" controls muted loop playsinline '
-                f'preload="auto"></video></div></div>')
-        return vids, head
-
     def results_html(self) -> str:
-        rows = rs.pair_results(self.svc.ws)
-        if not rows:
-            return '<div class="muted">No judgements yet.</div>'
-        out = ['<table class="scorecard"><tr><th>Model</th><th>Prompt following W/L/T</th>'
-               '<th>Ad quality W/L/T</th></tr>']
-        for r in rows:
-            out.append(f'<tr><td>{render.esc(r["model"])}</td>'
-                       f'<td>{r["prompt_following_win"]}/{r["prompt_following_loss"]}/{r["prompt_following_tie"]}</td>'
-                       f'<td>{r["ad_quality_win"]}/{r["ad_quality_loss"]}/{r["ad_quality_tie"]}</td></tr>')
-        out.append("</table>")
-        return "".join(out)
+        return render.compare_results(rs.pair_results(self.svc.ws))
 
     # -- handlers ------------------------------------------------------------------------------
     def h_next(self, annotator, request: gr.Request):
         ann = annotator_of(request, annotator) or "anonymous"
         pair = self.svc.next_pair(ann)
-        vids, head = self.pair_html(pair)
+        vids, head = render.compare_pair(pair)
         return pair, vids, head, None, None, self.results_html()
 
     def h_submit(self, pair, pf, aq, annotator, client_key, request: gr.Request):
@@ -105,7 +66,7 @@ class CompareTab:
         msg = (f"Saved (event {ev['event_id']}): prompt following → {pf}, ad quality → {aq}. "
                f"Left was {pair['left']['model']}, right was {pair['right']['model']}.")
         nxt = self.svc.next_pair(annotator_of(request, annotator))
-        vids, head = self.pair_html(nxt)
+        vids, head = render.compare_pair(nxt)
         return nxt, vids, head, None, None, self.results_html(), msg
 
     def h_undo(self, annotator, client_key, request: gr.Request):

@@ -1,47 +1,24 @@
 """The Images tab: queue with filters, large view with toggleable overlays, one-key labelling."""
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
 import gradio as gr
 
+from curation import overlays as ovl
 from storage import images
 from storage import review_store as rs
 
-from . import overlays as ovl
 from . import render
-from .service import IMAGE_REASONS, LabelError, ReviewService
-from .ui_common import (SessionLocks, annotator_of, counts_html, key_js, locked, session_of, shown_js,
-                        split_key)
+from .service import IMAGE_REASONS
+from .ui_common import QueueTab, counts_html, key_js, locked, nav_current, nav_jump, new_nav, session_of, shown_js
 
 ORDERS = [("Uncertainty (closest to threshold)", "uncertainty"), ("Score high → low", "score"), ("Score low → high", "score_asc"),
           ("Newest first", "newest"), ("Catalogue order", "id")]
 LABEL_STATES = [("Unlabelled", "unlabelled"), ("Labelled", "labelled"), ("Good", "good"), ("Bad", "bad"),
                 ("Any", "any")]
 OVERLAYS = ["Product mask", "OCR boxes", "Filter flags", "Classifier score"]
-PAGE = 50
-
-
-class ImageSessions:
-    """Per-browser-session navigation: the items shown (history), the position, the pending queue."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.current: dict[str, int | None] = {}
-
-    def set_current(self, session: str, image_id: int | None) -> None:
-        with self._lock:
-            self.current[session] = image_id
-
-    def is_current(self, session: str, image_id: int) -> bool:
-        with self._lock:
-            return self.current.get(session) == image_id
-
-
-def new_state(filters: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"filters": filters or {}, "hist": [], "i": -1, "queue": [], "seen": [], "offset": 0, "exhausted": False}
 
 
 def _filters(order: str, label_state: str, category: Any, score_min: Any, score_max: Any, failed: Any,
@@ -58,54 +35,16 @@ def _filters(order: str, label_state: str, category: Any, score_min: Any, score_
             "failed_filter": failed or None, "annotator": annotator_filter or None, "diverse": bool(diverse)}
 
 
-class ImagesTab:
-    def __init__(self, svc: ReviewService) -> None:
-        self.svc = svc
-        self.sessions = ImageSessions()
-        self.locks = SessionLocks()
+class ImagesTab(QueueTab):
+    kind = "image"
 
-    # -- navigation ----------------------------------------------------------------------------
-    def _refill(self, st: dict[str, Any]) -> None:
-        seen = set(st["seen"]) | set(st["queue"])
-        for _ in range(20):
-            if st["exhausted"]:
-                return
-            rows = self.svc.image_queue(**st["filters"], limit=PAGE, offset=st["offset"])
-            if st["filters"].get("label_state") == "unlabelled":
-                # labelled items leave the result set; skipped ones stay and are passed by `seen`
-                st["offset"] += sum(1 for r in rows if r["id"] in seen)
-            else:
-                st["offset"] += len(rows)
-            new = [r["id"] for r in rows if r["id"] not in seen]
-            st["queue"].extend(new)
-            if len(rows) < PAGE:
-                st["exhausted"] = True
-            if new:
-                return
-
-    def _advance(self, st: dict[str, Any]) -> None:
-        if st["i"] < len(st["hist"]) - 1:
-            st["i"] += 1
-            return
-        if not st["queue"]:
-            self._refill(st)
-        if st["queue"]:
-            nid = st["queue"].pop(0)
-            st["hist"].append(nid)
-            st["seen"].append(nid)
-            st["i"] = len(st["hist"]) - 1
-        else:
-            st["i"] = len(st["hist"])  # past the end: "queue done"
-
-    def current_id(self, st: dict[str, Any]) -> int | None:
-        if 0 <= st["i"] < len(st["hist"]):
-            return st["hist"][st["i"]]
-        return None
+    def queue(self, **kw: Any) -> list[dict[str, Any]]:
+        return self.svc.image_queue(**kw)
 
     # -- rendering -----------------------------------------------------------------------------
     def view(self, st: dict[str, Any], session: str, toggles: list[str] | None = None) -> tuple[str, str, str]:
-        iid = self.current_id(st)
-        self.sessions.set_current(session, iid)
+        iid = nav_current(st)
+        self.sessions.set(session, iid)
         progress = self.progress_html()
         if iid is None:
             msg = ("No images match these filters." if not st["hist"] else
@@ -133,16 +72,13 @@ class ImagesTab:
         of ms at 100,000 images); the follow-up after every label redraws it with fresh=True (kept up to date
         incrementally, a few ms)."""
         prog = rs.label_progress_live(self.svc.ws, "image") if fresh else rs.label_progress_cached(self.svc.ws, "image")
-        return (f'<div class="progress-line"><b>{prog.get("labelled", 0)}</b> of {prog["total"]} images labelled'
-                f' · good {prog.get("good", 0)} · bad {prog.get("bad", 0)}</div>')
+        return render.progress_line(prog, "images labelled", {"good": "good", "bad": "bad"})
 
     def gallery(self, st: dict[str, Any]) -> str:
         """The next items as small pictures (file URLs; thumbnails cached under thumbs/ only for large images)."""
         ids = (st["hist"][st["i"] + 1:] + st["queue"])[:12]
-        if not ids:
-            return '<div class="muted">Nothing queued.</div>'
-        rows = images.thumb_rows(self.svc.ws, ids)
-        out = ['<div class="upnext-grid">']
+        rows = images.thumb_rows(self.svc.ws, ids) if ids else {}
+        thumbs = []
         for i in ids:
             r = rows.get(i)
             if r is None:
@@ -153,43 +89,16 @@ class ImagesTab:
                     p = str(ovl.thumbnail(self.svc.root, r[1], r[2]))
                 except Exception:  # noqa: BLE001 - an unreadable file shows no thumbnail; the view says why
                     continue
-            out.append(f'<img loading="lazy" data-jump="{i}" title="image {i}" alt="image {i}" '
-                       f'src="{render.file_url(p)}">')
-        out.append("</div>")
-        return "".join(out)
+            thumbs.append((i, p))
+        return render.upnext_strip(thumbs)
 
     # -- handlers (thin; named API endpoints) -------------------------------------------------
     def h_load(self, order, label_state, category, score_min, score_max, failed, ann_filter, diverse, toggles,
                request: gr.Request):
-        st = new_state(_filters(order, label_state, category, score_min, score_max, failed, ann_filter, diverse))
-        self._advance(st)
+        st = new_nav(_filters(order, label_state, category, score_min, score_max, failed, ann_filter, diverse))
+        self.advance(st)
         v, info, prog = self.view(st, session_of(request), toggles)
         return st, v, info, prog, self.gallery(st), ""
-
-    def _label(self, value: str, st, reasons, note, annotator, client_key, toggles, request):
-        with self.locks(session_of(request)):
-            return self._label_locked(value, st, reasons, note, annotator, client_key, toggles, request)
-
-    def _label_locked(self, value: str, st, reasons, note, annotator, client_key, toggles, request):
-        key, shown = split_key(client_key)
-        cur = self.current_id(st or {"hist": [], "i": -1})
-        # the item on the designer's screen when the key was pressed (a fast second key press arrives while
-        # the previous request is still in flight: it belongs to the item the designer saw)
-        iid = shown if shown is not None else cur
-        if iid is None:
-            raise gr.Error("No image selected: load the queue first.")
-        try:
-            self.svc.label(item_kind="image", item_id=iid, value=value, annotator=annotator_of(request, annotator),
-                           reasons=reasons or [], note=note or None, client_key=key,
-                           session=session_of(request))
-        except LabelError as exc:
-            raise gr.Error(str(exc)) from None
-        if iid == cur:
-            self._advance(st)
-        v, info, prog = self.view(st, session_of(request), toggles)
-        st["msg"] = f"Saved: image {iid} → {value}"
-        # reasons and note are cleared for the next item; untouched (no update to render) when already empty
-        return st, v, info, prog, [] if reasons else gr.skip(), "" if note else gr.skip()
 
     def h_good(self, st, reasons, note, annotator, client_key, toggles, request: gr.Request):
         return self._label("good", st, reasons, note, annotator, client_key, toggles, request)
@@ -197,60 +106,15 @@ class ImagesTab:
     def h_bad(self, st, reasons, note, annotator, client_key, toggles, request: gr.Request):
         return self._label("bad", st, reasons, note, annotator, client_key, toggles, request)
 
-    def h_skip(self, st, reasons, note, annotator, client_key, toggles, request: gr.Request):
-        return self._label("skip", st, reasons, note, annotator, client_key, toggles, request)
-
-    def h_undo(self, st, annotator, client_key, toggles, request: gr.Request):
-        try:
-            res = self.svc.undo(annotator=annotator_of(request, annotator), item_kinds=("image",),
-                                client_key=client_key or None, session=session_of(request))
-        except LabelError as exc:
-            raise gr.Error(str(exc)) from None
-        if res is None:
-            gr.Info("Nothing to undo.")
-            msg = "Nothing to undo"
-        else:
-            iid = res["item_id"]
-            # show the item whose label was undone, so it can be labelled again
-            if iid in st["hist"]:
-                st["i"] = st["hist"].index(iid)
-            else:
-                st["hist"].insert(max(st["i"], 0), iid)
-                st["i"] = max(st["i"], 0)
-            msg = f"Undone: image {iid} ({res.get('value')})"
-        st["msg"] = msg
-        v, info, prog = self.view(st, session_of(request), toggles)
-        return st, v, info, prog
-
-    def h_prev(self, st, toggles, request: gr.Request):
-        st["i"] = max(0, min(st["i"], len(st["hist"])) - 1) if st["hist"] else -1
-        v, info, prog = self.view(st, session_of(request), toggles)
-        return st, v, info, prog
-
-    def h_next(self, st, toggles, request: gr.Request):
-        self._advance(st)
-        v, info, prog = self.view(st, session_of(request), toggles)
-        return st, v, info, prog
-
     def h_jump(self, st, toggles, evt: gr.EventData, request: gr.Request):
-        data = getattr(evt, "_data", None) or {}
-        target = int(data.get("id", -1))
-        ahead = st["hist"][st["i"] + 1:] + st["queue"]
-        if target in ahead:
-            if target in st["hist"]:
-                st["i"] = st["hist"].index(target)
-            else:
-                st["queue"].remove(target)
-                st["hist"].append(target)
-                st["seen"].append(target)
-                st["i"] = len(st["hist"]) - 1
-        v, info, prog = self.view(st, session_of(request), toggles)
-        return st, v, info, prog
+        """A picture of the up-next strip was clicked (JUMP_JS: trigger('jump', {id})): show that image."""
+        nav_jump(st, int(getattr(evt, "id", -1)))
+        return (st, *self.view(st, session_of(request), toggles))
 
     def h_after(self, st):
         """Once a new item is on screen (the page asks, debounced, after drawing it: off the key-press path):
         the fresh progress line, the up-next strip, the last message and the header counts."""
-        return (self.progress_html(fresh=True), self.gallery(st or new_state()), (st or {}).get("msg", ""),
+        return (self.progress_html(fresh=True), self.gallery(st or new_nav()), (st or {}).get("msg", ""),
                 counts_html(self.svc.ws))
 
     def h_overlays(self, st, toggles, request: gr.Request):
@@ -261,7 +125,7 @@ class ImagesTab:
 
     def _overlays_when_ready(self, st, toggles, request: gr.Request) -> tuple[str, str] | None:
         """(view, info) once the current image's overlays are cached; None when nothing needs redrawing."""
-        iid = self.current_id(st or {"hist": [], "i": -1})
+        iid = nav_current(st)
         if iid is None:
             return None
         sha = images.sha256_of(self.svc.ws, iid)
@@ -271,7 +135,7 @@ class ImagesTab:
             return None
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            if not self.sessions.is_current(session_of(request), iid):
+            if self.sessions.get(session_of(request)) != iid:
                 return None
             if ovl.cached_image_overlays(self.svc.root, sha) is not None:
                 break
@@ -285,7 +149,7 @@ class ImagesTab:
                     gr.Warning(f"Overlays failed: {exc}")
                     return None
             time.sleep(0.1)
-        if not self.sessions.is_current(session_of(request), iid):
+        if self.sessions.get(session_of(request)) != iid:
             return None
         v, info, _ = self.view(st, session_of(request), toggles)
         return v, info
@@ -331,7 +195,7 @@ class ImagesTab:
                 status = gr.Markdown(elem_id="img-status")
             with gr.Column(scale=1, min_width=260):
                 info = gr.HTML(elem_id="img-info")
-        st = gr.State(new_state())
+        st = gr.State(new_nav())
         client_key = gr.Textbox(visible=False)
         filt = [order, label_state, category, score_min, score_max, failed, ann_filter, diverse, toggles]
         outs_nav = [st, view, info, progress]
@@ -345,7 +209,7 @@ class ImagesTab:
                      concurrency_limit=4, concurrency_id="overlays", trigger_mode="always_last")
 
         apply.click(self.h_load, filt, outs_nav + [gallery, status], api_name="images_load")
-        self.load_event = (self.h_load, filt, outs_nav + [gallery, status])
+        self.load_args = (self.h_load, filt, outs_nav + [gallery, status])
         label_in = [st, reasons, note, annotator, client_key, toggles]
         label_out = outs_nav + [reasons, note]
         for btn, fn, name in ((good, self.h_good, "image_good"), (bad, self.h_bad, "image_bad"),
@@ -358,8 +222,6 @@ class ImagesTab:
         nxt.click(locked(self.locks, self.h_next), [st, toggles], outs_nav, api_name="image_next", **fast)
         gallery.jump(locked(self.locks, self.h_jump), [st, toggles], outs_nav, api_visibility="private", **fast)
         toggles.change(None, [toggles], None, js=TOGGLE_JS)
-        self.inputs_for_load = filt
-        self.outputs_for_load = outs_nav + [gallery, status]
 
 
 TOGGLE_JS = """(t) => {

@@ -3,7 +3,6 @@
 curation.stats.compute_stats), run in the background with progress and cancel; errors are shown."""
 from __future__ import annotations
 
-import importlib
 import json
 import time
 from pathlib import Path
@@ -11,18 +10,12 @@ from typing import Any, Callable
 
 import gradio as gr
 
+from curation import benchmark, classifier, export, stats
 from storage import review_store as rs
 
 from . import render
 from .jobs import JobRunner, progress_md
 from .service import ReviewService
-
-
-def _module(name: str):
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
 
 
 def _best_metrics(cv: Any) -> dict[str, Any]:
@@ -33,16 +26,6 @@ def _best_metrics(cv: Any) -> dict[str, Any]:
     if isinstance(ests, dict) and cv.get("best") in ests:
         return ests[cv["best"]] or {}
     return cv
-
-
-def _present(name: str) -> bool:
-    """Whether a module exists, without importing it (start-up stays fast)."""
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def _files_of(summary: Any) -> list[str]:
@@ -97,23 +80,8 @@ class MiscTabs:
 
     # -- Classifier ----------------------------------------------------------------------------
     def history_html(self) -> str:
-        runs = rs.classifier_runs(self.svc.ws)
-        if not runs:
-            return '<div class="muted">No classifier runs yet.</div>'
-        out = ['<table class="scorecard"><tr><th>Run</th><th>When</th><th>Labels</th><th>Features</th>'
-               '<th>Estimator</th><th>ROC-AUC</th><th>PR-AUC</th><th>Threshold</th></tr>']
-        for r in runs[:20]:
-            cvb = _best_metrics(r.get("cv_metrics"))
-            def g(k):
-                v = cvb.get(k) if isinstance(cvb, dict) else None
-                return f"{v:.3f}" if isinstance(v, (int, float)) else "—"
-            thr = "—" if r.get("threshold") is None else format(r["threshold"], ".2f")
-            out.append(f'<tr><td>{r["id"]}</td><td>{render.esc(str(r["created_at"])[:16])}</td><td>{r["n_labels"]}</td>'
-                       f'<td>{render.esc(r["features"])}</td><td>{render.esc(r.get("estimator"))}</td>'
-                       f'<td>{g("roc_auc")}</td><td>{g("pr_auc")}</td>'
-                       f'<td>{thr}</td></tr>')
-        out.append("</table>")
-        return "".join(out)
+        runs = rs.classifier_runs(self.svc.ws)[:20]
+        return render.classifier_history([(r, _best_metrics(r.get("cv_metrics"))) for r in runs])
 
     def roc_figure(self):
         """ROC curve and confusion matrix of the newest run, drawn from its stored CV metrics."""
@@ -166,19 +134,12 @@ class MiscTabs:
         return f"**{k['kept']:,}** of {k['scored']:,} scored images would be kept at {threshold:.0f}%."
 
     def h_train(self, features, request: gr.Request):
-        clf = _module("curation.classifier")
-        if clf is None:
-            raise gr.Error("The classifier (curation.classifier) is not in this build yet.")
-
         def work(job):
-            return clf.train(self.svc.ws, features=features or "auto",
-                             progress=lambda f, m: job.say(m, f), cancel=job.cancel)
+            return classifier.train(self.svc.ws, features=features or "auto", progress=job.progress,
+                                    cancel=job.cancel)
         yield from self._job("train", "Training the quality classifier", work)
 
     def build_classifier(self) -> None:
-        if not _present("curation.classifier"):
-            gr.Markdown("The quality classifier (curation.classifier) is not in this build yet; its runs will "
-                        "appear here.")
         gr.Markdown("Retrain from the current designer labels (latest label per image; conflicts resolved as "
                     "documented in docs/curation.md). Training runs in the background; cancel stops between folds.")
         features = gr.Dropdown([("Automatic (CLIP + DINO, classical when weights are absent)", "auto"),
@@ -197,24 +158,17 @@ class MiscTabs:
                                  api_visibility="private", show_progress="hidden")
         self.classifier_refresh = (lambda: (self.history_html(), self.roc_figure()), [hist, plot])
         thr.change(self.kept_md, [thr], [kept], api_name="classifier_kept", show_progress="hidden")
-        self._kept_load = (self.kept_md, [thr], [kept])
 
     # -- Benchmark -----------------------------------------------------------------------------
     def h_bench(self, bset, request: gr.Request):
-        mod = _module("curation.benchmark")
-        if mod is None:
-            raise gr.Error("The benchmark (curation.benchmark) is not in this build yet.")
         out = self.svc.root / "exports" / f"bench_{time.strftime('%Y%m%d_%H%M%S')}"
 
         def work(job):
-            return mod.run_benchmark(self.svc.ws, out, benchmark_set=bset or None,
-                                     progress=lambda f, m: job.say(m, f), cancel=job.cancel)
+            return benchmark.run_benchmark(self.svc.ws, out, benchmark_set=bset or None,
+                                           progress=job.progress, cancel=job.cancel)
         yield from self._job("bench", "Running the benchmark", work)
 
     def build_benchmark(self) -> None:
-        if not _present("curation.benchmark"):
-            gr.Markdown("The benchmark (`python -m curation bench`) is not in this build yet; model rankings with "
-                        "confidence intervals will appear here.")
         gr.Markdown("Scores every model of a benchmark set with the six metrics (missing scores are computed), "
                     "ranks them with bootstrap intervals and writes the report under the workspace `exports/`. "
                     "Same code path as `python -m curation bench`.")
@@ -223,19 +177,13 @@ class MiscTabs:
 
     # -- Export --------------------------------------------------------------------------------
     def h_export(self, out_dir, request: gr.Request):
-        mod = _module("curation.export")
-        if mod is None:
-            raise gr.Error("Export (curation.export) is not in this build yet.")
         target = Path(out_dir) if out_dir else self.svc.root / "exports" / f"export_{time.strftime('%Y%m%d_%H%M%S')}"
 
         def work(job):
-            return mod.export_splits(self.svc.ws, target, progress=lambda f, m: job.say(m, f), cancel=job.cancel)
+            return export.export_splits(self.svc.ws, target, progress=job.progress, cancel=job.cancel)
         yield from self._job("export", "Exporting the dataset", work)
 
     def build_export(self) -> None:
-        if not _present("curation.export"):
-            gr.Markdown("Export (`python -m curation export`) is not in this build yet; split counts and files "
-                        "will appear here.")
         gr.Markdown("Writes the accepted items as train/val/test splits (near-duplicate groups never straddle "
                     "splits). Same code path as `python -m curation export`.")
         out_dir = gr.Textbox(label="Output folder (blank: a new folder under the workspace exports/)",
@@ -244,25 +192,14 @@ class MiscTabs:
 
     # -- Statistics ----------------------------------------------------------------------------
     def h_stats(self, request: gr.Request):
-        mod = _module("curation.stats")
-        if mod is None:
-            raise gr.Error("Statistics (curation.stats) are not in this build yet.")
         out = self.svc.root / "exports" / "stats"
 
         def work(job):
-            return mod.compute_stats(self.svc.ws, out, progress=lambda f, m: job.say(m, f))
+            return stats.compute_stats(self.svc.ws, out, progress=job.progress, cancel=job.cancel)
         yield from self._job("stats", "Computing statistics", work)
 
     def build_stats(self) -> None:
-        if not _present("curation.stats"):
-            gr.Markdown("Statistics (`python -m curation stats`) are not in this build yet; the dataset figures "
-                        "will appear here.")
-        img = rs.label_progress(self.svc.ws, "image")
-        vid = rs.label_progress(self.svc.ws, "video")
-        gr.HTML(f'<div class="card"><table class="kv"><tr><th>Images labelled</th><td>{img.get("labelled", 0)} of '
-                f'{img["total"]} (good {img.get("good", 0)}, bad {img.get("bad", 0)})</td></tr>'
-                f'<tr><th>Videos reviewed</th><td>{vid.get("labelled", 0)} of {vid["total"]} (accepted '
-                f'{vid.get("accept", 0)}, rejected {vid.get("reject", 0)})</td></tr></table></div>')
+        gr.HTML(render.progress_table(rs.label_progress(self.svc.ws, "image"), rs.label_progress(self.svc.ws, "video")))
         gr.Markdown("Domain and category distribution, metric distributions, prompt lengths and frequent terms "
                     "(Figure 3 of the paper). Same code path as `python -m curation stats`.")
         self._section("stats", "Compute statistics", self.h_stats, [], "stats_run")

@@ -2,28 +2,27 @@
 from __future__ import annotations
 
 import functools
-import json
-import threading
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from curation import overlays as ovl
+from curation import video_overlay_data as vod
+from curation.executors import run_scoring
+from media.motion_curve import motion_series, motion_svg
 from storage import metric_results
 from storage import review_store as rs
 
-from . import overlays as ovl
 from . import render
 from .jobs import JobRunner, progress_md
-from .service import VIDEO_REASONS, LabelError, ReviewService
-from .ui_common import (SessionLocks, annotator_of, counts_html, key_js, locked, nav_advance, nav_current, nav_prev,
-                        nav_show, new_nav, session_of, shown_js, split_key)
+from .service import VIDEO_REASONS, ReviewService
+from .ui_common import QueueTab, counts_html, key_js, locked, nav_current, new_nav, session_of, shown_js
 
 LAYERS = ["Product mask", "OCR boxes", "Frame counter"]
 LAYER_KEYS = {"Product mask": "mask", "OCR boxes": "ocr", "Frame counter": "counter"}
 LABEL_STATES = [("Unreviewed", "unlabelled"), ("Reviewed", "labelled"), ("Accepted", "accept"),
                 ("Rejected", "reject"), ("All", "any")]
-METRIC_CHOICES = [("(no metric filter)", "")] + [(render.METRIC_NAMES[m], m) for m in rs.METRICS]
+METRIC_CHOICES = [("(no metric filter)", "")] + [(name, m) for m, name in render.METRIC_NAMES.items()]
 
 CURVE_JS = """
 element.addEventListener('click', (e) => {
@@ -46,75 +45,40 @@ element.addEventListener('click', (e) => {
 """
 
 
-class VideoSessions:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.current: dict[str, int | None] = {}
+class VideosTab(QueueTab):
+    kind = "video"
 
-    def set(self, session: str, vid: int | None) -> None:
-        with self._lock:
-            self.current[session] = vid
-
-    def get(self, session: str) -> int | None:
-        with self._lock:
-            return self.current.get(session)
-
-
-class VideosTab:
     def __init__(self, svc: ReviewService) -> None:
-        self.svc = svc
-        self.sessions = VideoSessions()
+        super().__init__(svc)
         self.jobs = JobRunner()
-        self.locks = SessionLocks()
 
     # -- data ----------------------------------------------------------------------------------
-    def _fetch(self, st: dict[str, Any]):
-        f = st["filters"]
-
-        def fetch(offset: int, limit: int) -> list[int]:
-            return [r["id"] for r in self.svc.video_queue(**f, limit=limit, offset=offset)]
-        return fetch
+    def queue(self, **kw: Any) -> list[dict[str, Any]]:
+        return self.svc.video_queue(**kw)
 
     def overlay_data(self, card: dict[str, Any], results: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
         """Per-frame overlay data from the traces; when there is none, what was computed for review."""
         size = (int(card["width"] or 0), int(card["height"] or 0))
-        ov = ovl.video_overlay_data(results, size)
-        key = json.dumps(sorted((r["metric"], r.get("id")) for r in results if r.get("trace")))
-        if not ov["masks"] or not ov["ocr"]:
-            p = self.svc.root / "overlays" / card["sha256"][:2] / f"{card['sha256']}_vdata_v{ovl.OVERLAY_VERSION}.json"
-            if p.exists():
-                comp = ovl.data_to_overlay(json.loads(p.read_text(encoding="utf-8")), size)
-                if not ov["masks"] and comp["masks"]:
-                    ov["masks"], ov["sources"]["mask"] = comp["masks"], comp["sources"].get("mask")
-                if not ov["ocr"] and comp["ocr"]:
-                    ov["ocr"], ov["sources"]["ocr"] = comp["ocr"], comp["sources"].get("ocr")
-                key += "|computed"
-        return ov, key
+        return vod.overlay_for_video(self.svc.root, card["sha256"], size, results)
 
     def ensure_overlay_data(self, card: dict[str, Any]):
-        job = functools.partial(ovl.compute_video_overlay_data, n=16, product=card.get("product"))
+        job = functools.partial(vod.compute_video_overlay_data, n=16, product=card.get("product"))
         return self.svc.worker.submit("v:" + card["sha256"], job, self.svc.root, card["sha256"], card["path"])
 
     def player(self, card: dict[str, Any], ov: dict[str, Any], key: str, layers: list[str] | None) -> str:
         want = {LAYER_KEYS[x] for x in (layers or []) if x in LAYER_KEYS}
-        if ("mask" in want and not ov["masks"]) or ("ocr" in want and not ov["ocr"]):
-            missing = [k for k in ("mask", "ocr") if k in want and not ov[{"mask": "masks", "ocr": "ocr"}[k]]]
+        missing = [k for k in ("mask", "ocr") if k in want and not ov[{"mask": "masks", "ocr": "ocr"}[k]]]
+        if missing:
             self.ensure_overlay_data(card)
-            note = f'<div class="ov-status">computing {" and ".join(missing)} overlay data for this video…</div>'
-        else:
-            note = ""
         src = ovl.render_video_overlay(self.svc.root, card["sha256"], card["path"], ov, want, key)
-        srcs = " · ".join(f"{k}: {v}" for k, v in ov["sources"].items() if v)
-        return (f'<div class="vid-wrap" data-video-id="{card["id"]}" data-item="{card["id"]}">' + render.video_player(src) + note
-                + (f'<div class="muted">overlay data — {render.esc(srcs)}</div>' if srcs else "") + "</div>")
+        return render.video_view(card["id"], src, missing, ov["sources"])
 
     def view(self, st: dict[str, Any], session: str, layers: list[str] | None):
         """-> player html, curve html, source html, scorecard html, progress html"""
         vid = nav_current(st)
         self.sessions.set(session, vid)
         prog = rs.label_progress_cached(self.svc.ws, "video", ttl=0.0)   # a few ms even at 10,000 videos: always fresh
-        progress = (f'<div class="progress-line"><b>{prog.get("labelled", 0)}</b> of {prog["total"]} videos reviewed'
-                    f' · accepted {prog.get("accept", 0)} · rejected {prog.get("reject", 0)}</div>')
+        progress = render.progress_line(prog, "videos reviewed", {"accept": "accepted", "reject": "rejected"})
         if vid is None:
             msg = ("No videos match these filters." if not st["hist"] else
                    "Queue done — every video matching these filters has been reviewed.")
@@ -125,49 +89,10 @@ class VideosTab:
         results = metric_results.results_for_video(self.svc.ws, vid, with_trace=True)
         ov, key = self.overlay_data(card, results)
         player = self.player(card, ov, key, layers)
-        series = ovl.motion_series(ov["motion"])
+        series = motion_series(ov["motion"])
         n_frames = int(card.get("frame_count") or 0)
-        if series:
-            svg = ovl.motion_svg(series, n_frames).replace(
-                "<svg ", f'<svg data-fps="{float(card.get("fps") or 0):.4f}" ', 1)
-            extra = " · ".join(f"{k} = {series[k]:.3g}" for k in ("A", "S", "R") if isinstance(series.get(k), (int, float)))
-            curve = ('<div class="curve"><div class="muted">Motion energy: <span style="color:#9aa5b1">E<sub>t</sub>'
-                     '</span>, <span style="color:#3b5bdb">smoothed Ẽ<sub>t</sub></span>, '
-                     '<span style="color:#e8590c">threshold τ</span>, <span style="color:#2b8a3e">active runs</span>'
-                     f' — click a point to see that frame. {render.esc(extra)}</div>{svg}</div>')
-        else:
-            curve = ('<div class="muted">No MotionX trace yet — press <b>Score this video</b> to compute the '
-                     'motion-energy curve.</div>')
-        src_html = self.source_html(card)
-        dec = card.get("label")           # the label rule's decision, not the newest label by anyone
-        if dec:
-            who = (f'by {dec["annotators"][0]}' if dec["n_annotators"] == 1
-                   else f'{dec["n_pos"]}–{dec["n_neg"]} of {dec["n_annotators"]} annotators')
-            reasons = sorted({r for lab in card.get("labels") or [] for r in (lab.get("reasons") or [])})
-            src_html += (f'<div class="label-line">Current: <b class="lb-{render.esc(dec["label"])}">'
-                         f'{render.esc(dec["label"])}</b> {render.esc(who)}'
-                         + (f' — {render.esc(", ".join(reasons))}' if reasons else "") + "</div>")
-        spurious = sorted({t for r in results if r["metric"] == "tsscore" and isinstance(r.get("trace"), dict)
-                           for t in (r["trace"].get("spurious_texts") or [])})
-        card_html = render.scorecard(results)
-        if spurious:
-            card_html += ('<div class="spurious"><b>Text in the video that is not in the ad</b> (a watermark or '
-                          'invented caption — usually a reason to reject): '
-                          + ", ".join(f"<code>{render.esc(t)}</code>" for t in spurious[:12]) + "</div>")
-        return player, curve, src_html, card_html, progress
-
-    def source_html(self, card: dict[str, Any]) -> str:
-        img = ""
-        if card.get("source_image_path"):
-            img = (f'<div class="src-img"><img alt="source ad" '
-                   f'src="{render.file_url(card["source_image_path"])}"></div>')
-        else:
-            img = '<div class="muted">no source image recorded</div>'
-        return (f'{img}<div class="meta"><div><span class="pill">{render.esc(card.get("model") or "unknown model")}'
-                f'</span><b>{render.esc(card.get("product") or "—")}</b></div>'
-                f'<div class="prompt">“{render.esc(card.get("prompt") or "no prompt recorded")}”</div>'
-                f'<div class="muted">{render.esc(Path(card["path"]).name)} · {card.get("width")}×{card.get("height")}'
-                f' · {card.get("frame_count")} frames @ {float(card.get("fps") or 0):.3g} fps</div></div>')
+        curve = render.motion_curve(motion_svg(series, n_frames) if series else None, series, card.get("fps"))
+        return player, curve, render.video_source(card), render.video_scorecard(results), progress
 
     # -- handlers ------------------------------------------------------------------------------
     def _filters(self, label_state, model, metric, mmin, mmax, order) -> dict[str, Any]:
@@ -182,76 +107,23 @@ class VideosTab:
 
     def h_load(self, label_state, model, metric, mmin, mmax, order, layers, request: gr.Request):
         st = new_nav(self._filters(label_state, model, metric, mmin, mmax, order))
-        nav_advance(st, self._fetch(st))
+        self.advance(st)
         return (st, *self.view(st, session_of(request), layers), self.queue_html(st))
 
     def queue_html(self, st: dict[str, Any]) -> str:
-        ids = [i for i in (st["hist"][max(st["i"], 0):] + st["queue"])][:10]
+        """The current video and the next ones (ten in all): only those rows are read."""
+        ids = (st["hist"][max(st["i"], 0):] + st["queue"])[:10]
         if not ids:
             return ""
-        rows = {r["id"]: r for r in self.svc.video_queue(**{**st["filters"], "label_state": "any"}, limit=10_000)
-                if r["id"] in set(ids)} if len(ids) else {}
-        out = ['<div class="qlist">']
-        for i in ids:
-            r = rows.get(i)
-            if not r:
-                continue
-            cur = " current" if i == nav_current(st) else ""
-            lab = f' · <b class="lb-{render.esc(r["label"])}">{render.esc(r["label"])}</b>' if r.get("label") else ""
-            out.append(f'<div class="qrow{cur}"><span class="qid">#{i}</span> {render.esc(Path(r["path"]).stem)}'
-                       f'<div class="muted">{render.esc(r.get("model") or "")} · MotionX {render.pct(r.get("motionx"))}'
-                       f'{lab}</div></div>')
-        out.append("</div>")
-        return "".join(out)
-
-    def _label(self, value, st, reasons, note, annotator, client_key, layers, request):
-        with self.locks(session_of(request)):
-            key, shown = split_key(client_key)
-            cur = nav_current(st)
-            vid = shown if shown is not None else cur
-            if vid is None:
-                raise gr.Error("No video selected: load the queue first.")
-            try:
-                self.svc.label(item_kind="video", item_id=vid, value=value,
-                               annotator=annotator_of(request, annotator), reasons=reasons or [],
-                               note=note or None, client_key=key, session=session_of(request))
-            except LabelError as exc:
-                raise gr.Error(str(exc)) from None
-            if vid == cur:
-                nav_advance(st, self._fetch(st))
-            st["msg"] = f"Saved: video {vid} → {value}"
-            return (st, *self.view(st, session_of(request), layers), [] if reasons else gr.skip(),
-                    "" if note else gr.skip())
+        rows = {r["id"]: r for r in self.svc.video_queue(**{**st["filters"], "label_state": "any"}, ids=ids,
+                                                         limit=len(ids))}
+        return render.video_queue_list([rows[i] for i in ids if i in rows], nav_current(st))
 
     def h_accept(self, st, reasons, note, annotator, client_key, layers, request: gr.Request):
         return self._label("accept", st, reasons, note, annotator, client_key, layers, request)
 
     def h_reject(self, st, reasons, note, annotator, client_key, layers, request: gr.Request):
         return self._label("reject", st, reasons, note, annotator, client_key, layers, request)
-
-    def h_skip(self, st, reasons, note, annotator, client_key, layers, request: gr.Request):
-        return self._label("skip", st, reasons, note, annotator, client_key, layers, request)
-
-    def h_undo(self, st, annotator, client_key, layers, request: gr.Request):
-        try:
-            res = self.svc.undo(annotator=annotator_of(request, annotator), item_kinds=("video",),
-                                client_key=client_key or None, session=session_of(request))
-        except LabelError as exc:
-            raise gr.Error(str(exc)) from None
-        msg = "Nothing to undo"
-        if res:
-            nav_show(st, res["item_id"])
-            msg = f"Undone: video {res['item_id']} ({res.get('value')})"
-        st["msg"] = msg
-        return (st, *self.view(st, session_of(request), layers))
-
-    def h_prev(self, st, layers, request: gr.Request):
-        nav_prev(st)
-        return (st, *self.view(st, session_of(request), layers))
-
-    def h_next(self, st, layers, request: gr.Request):
-        nav_advance(st, self._fetch(st))
-        return (st, *self.view(st, session_of(request), layers))
 
     def h_layers(self, st, layers, request: gr.Request):
         """Redraw the player with the chosen overlay layers (rendered server-side, cached per combination)."""
@@ -294,10 +166,10 @@ class VideosTab:
     def h_frame(self, st, layers, evt: gr.EventData, request: gr.Request):
         """A point on the motion curve was selected: that frame with its overlays."""
         vid = nav_current(st)
-        data = getattr(evt, "_data", None) or {}
-        if vid is None or "frame" not in data:
+        frame = getattr(evt, "frame", None)       # the curve's trigger('frame_select', {frame: k})
+        if vid is None or frame is None:
             return gr.skip(), gr.skip()
-        return self.frame_image(vid, int(data["frame"]), layers)
+        return self.frame_image(vid, int(frame), layers)
 
     def frame_image(self, vid: int, frame: int, layers: list[str] | None):
         card = rs.video_card(self.svc.ws, vid)
@@ -305,7 +177,7 @@ class VideosTab:
         ov, key = self.overlay_data(card, results)
         want = {LAYER_KEYS[x] for x in (layers or []) if x in LAYER_KEYS}
         path = ovl.render_frame_png(self.svc.root, card["sha256"], card["path"], frame, ov, want, key)
-        series = ovl.motion_series(ov["motion"])
+        series = motion_series(ov["motion"])
         info = f"Frame {frame + 1} of {card.get('frame_count')}"
         if series and frame < len(series["E_smooth"]):
             info += f" · Ẽ = {series['E_smooth'][frame]:.3g}"
@@ -323,44 +195,15 @@ class VideosTab:
         vid = nav_current(st)
         if vid is None:
             raise gr.Error("No video selected.")
-        try:
-            from curation import scoring
-            from metrics.registry import METRICS
-        except ImportError as exc:
-            raise gr.Error(f"scoring is not available in this build: {exc}") from None
         ws = self.svc.ws
         key = f"score:{session_of(request)}"
 
-        def usable(m: str) -> bool:
-            try:
-                from metrics.registry import get_spec
-
-                get_spec(m)
-                return True
-            except Exception:  # noqa: BLE001 - a metric module not in this build is skipped, and said so
-                return False
-
         def work(job):
-            metrics = [m for m in METRICS if usable(m)]
-            missing = [m for m in METRICS if m not in metrics]
-            if missing:
-                job.say(f"not in this build (skipped): {', '.join(missing)}")
-            jobs, _ = scoring.plan(ws, metrics, video_ids=[vid])
-            todo = [j for j in jobs if j.todo]
-            if not todo:
-                job.say("every metric is already scored for this video (cached)", 1.0)
-                return 0
-            n = len(todo[0].todo)
-            done = [0]
-
-            def prog(msg: str) -> None:
-                done[0] += 1
-                job.say(msg.strip(), min(1.0, done[0] / max(n, 1)))
-
-            job.say(f"scoring {n} metric result(s)…", 0.0)
-            res = scoring.score_video(todo[0], workspace=str(ws.root), progress=prog)
-            scoring.write_results(ws, res)
-            return len(res)
+            job.progress(0.0, f"scoring video {vid}…")
+            out = run_scoring(ws, video_ids=[vid], progress=job.progress, cancel=job.cancel)
+            if not out["fresh"]:
+                job.progress(1.0, "every metric is already scored for this video (cached)")
+            return out["fresh"]
 
         try:
             job = self.jobs.start(key, f"Scoring video {vid}", work)
@@ -457,12 +300,7 @@ class VideosTab:
                       show_progress="minimal", concurrency_limit=2)
         curve.frame_select(self.h_frame, [st, layers], [frame_img, frame_info], api_visibility="private",
                            show_progress="minimal")
-        score_ev = score_btn.click(self.h_score, [st, layers], [score_status, player, curve, card],
-                                   api_name="video_score", concurrency_limit=2)
+        score_btn.click(self.h_score, [st, layers], [score_status, player, curve, card], api_name="video_score",
+                        concurrency_limit=2)
         cancel_btn.click(self.h_cancel, None, [score_status], api_name="video_score_cancel", concurrency_limit=None)
         gr.api(self.h_frame_api, api_name="video_frame")
-        del score_ev
-
-    def on_app_load(self, demo: gr.Blocks) -> None:
-        fn, inputs, outputs = self.load_args
-        demo.load(fn, inputs, outputs, api_visibility="private", show_progress="hidden")

@@ -1,10 +1,11 @@
 """The one video decoder every metric shares: one demux pass for timestamps, one decode pass for pixels.
 
-Each metric states what it needs as a `FrameRequest` (uniform N frames, all frames, or a target fps;
-RGB or grayscale; an optional longest-side limit so frames are downscaled while they are converted,
-by FFmpeg's swscale, instead of after). `decode_video(path, requests)` decodes the file once and
-serves every request; the scoring runner collects the requests of all metrics it runs, so no video is
-decoded twice per scoring run.
+Each metric states what it needs as a `FrameRequest` (uniform N frames, all frames, a target fps, or
+chosen frame indices; RGB or grayscale; an optional longest-side limit so frames are downscaled while
+they are converted, by FFmpeg's swscale, instead of after). `decode_video(path, requests)` decodes the
+file once and serves every request; the scoring runner collects the requests of all metrics it runs, so
+no video is decoded twice per scoring run. `read_frames` is the same decoder for one request (the review
+app's overlays, caption frames): its frame i is the frame the metrics call i.
 
 A metric that consumes every frame in order (MotionX's optical flow) can pass a *sink* for its request:
 the sink gets each frame as soon as it is decoded, on a thread of its own, and the frames are not kept:
@@ -37,14 +38,15 @@ class DecodeError(Exception):
 
 @dataclass(frozen=True)
 class FrameRequest:
-    mode: str = "uniform"            # "uniform" | "all" | "fps"
+    mode: str = "uniform"            # "uniform" | "all" | "fps" | "indices"
     n: int = 32                      # uniform: number of frames (fewer when the video has fewer)
     fps: float = 0.0                 # fps: target sampling rate (all frames when the video is slower)
     max_side: int | None = None      # downscale so the longest side is at most this (never upscale)
     gray: bool = False               # 8-bit luma instead of RGB
+    indices: tuple[int, ...] = ()    # indices: these source frames (those past the end are left out)
 
     def __post_init__(self) -> None:
-        if self.mode not in ("uniform", "all", "fps"):
+        if self.mode not in ("uniform", "all", "fps", "indices"):
             raise ValueError(f"unknown sampling mode {self.mode!r}")
         if self.mode == "uniform" and self.n < 1:
             raise ValueError("uniform sampling needs n >= 1")
@@ -52,6 +54,8 @@ class FrameRequest:
             raise ValueError("fps sampling needs fps > 0")
 
     def sampling(self) -> tuple:
+        if self.mode == "indices":
+            return (self.mode, self.indices)
         return (self.mode, self.n if self.mode == "uniform" else 0, self.fps if self.mode == "fps" else 0.0)
 
 
@@ -100,6 +104,7 @@ class SampledFrames:
     source_size: tuple[int, int]     # (width, height) of the decoded video
     n_source_frames: int
     fps: float                       # average rate of the source (frames / duration)
+    nominal_fps: float = 0.0         # the rate the stream declares (0 when none): what players show it at
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -145,6 +150,8 @@ def sample_indices(request: FrameRequest, times: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     if request.mode == "all":
         return np.arange(t_count)
+    if request.mode == "indices":
+        return np.unique(np.array([i for i in request.indices if 0 <= i < t_count], dtype=np.int64))
     if request.mode == "uniform":
         idx = np.round(np.linspace(0, t_count - 1, min(request.n, t_count))).astype(np.int64)
         return np.unique(idx)
@@ -221,6 +228,10 @@ def decode_video(path: str | Path, requests: Iterable[FrameRequest],
         for i in idx.tolist():
             need.setdefault(i, []).append(r)
     out: dict[FrameRequest, dict[int, np.ndarray]] = {r: {} for r in requests}
+    # only chosen indices may stop the decode early: the other modes decode to the end, so that a broken
+    # tail is noticed and they are sampled again on what decoded
+    early = requests and all(r.mode == "indices" for r in requests)
+    last = max(need, default=0) if early else t_count - 1
     # one reformatter per output size keeps its swscale context: a fresh one per frame (what
     # frame.to_ndarray(width=...) does) costs more than the conversion itself
     formatters: dict[tuple[int, int, bool], object] = {}
@@ -237,7 +248,7 @@ def decode_video(path: str | Path, requests: Iterable[FrameRequest],
                 # one) would make the two compete, and on 2 cores cost more time than it saves
                 st.codec_context.thread_count = max(1, (os.cpu_count() or 1) - 1)
             for i, frame in enumerate(c.decode(st)):
-                if i >= t_count:
+                if i > last:
                     break
                 width, height = frame.width, frame.height
                 if width * height > MAX_PIXELS:
@@ -258,7 +269,7 @@ def decode_video(path: str | Path, requests: Iterable[FrameRequest],
                 feeder.join()     # nobody will ask for the sinks: do not leave their thread behind
     if decoded == 0:
         raise DecodeError("video stream has no decodable frame")
-    if decoded < t_count:
+    if decoded <= last:
         # fewer decodable frames than packets (truncated file, dropped frames): resample on what exists
         times = times[:decoded]
         t_count = decoded
@@ -283,8 +294,23 @@ def decode_video(path: str | Path, requests: Iterable[FrameRequest],
         frames = [out[r][i] for i in idx.tolist() if i in out[r]]
         idx = np.array([i for i in idx.tolist() if i in out[r]], dtype=np.int64)
         video.samples[r] = SampledFrames(request=r, indices=idx, times=times[idx], frames=frames,
-                                         source_size=(width, height), n_source_frames=t_count, fps=fps)
+                                         source_size=(width, height), n_source_frames=t_count, fps=fps,
+                                         nominal_fps=nominal)
     return video
+
+
+def read_frames(path: str | Path, *, n: int | None = None, indices: Iterable[int] | None = None,
+                max_side: int | None = None) -> SampledFrames:
+    """RGB frames of one video by the metrics' numbering: every frame, `n` spread evenly (as a metric's
+    uniform request samples them) or the source frames `indices` (decoding stops after the last of them;
+    those past the end are left out). Raises DecodeError."""
+    if indices is not None:
+        req = FrameRequest("indices", indices=tuple(sorted({int(i) for i in indices})), max_side=max_side)
+    elif n is not None:
+        req = FrameRequest("uniform", n=n, max_side=max_side)
+    else:
+        req = FrameRequest("all", max_side=max_side)
+    return decode_video(path, [req]).get(req)
 
 
 def _convert(frame, reqs: Sequence[FrameRequest], out: dict, i: int, formatters: dict, sinks: dict,

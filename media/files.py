@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -137,20 +136,6 @@ def probe_animated(path: str | Path) -> dict[str, Any]:
             "frame_count": len(durations), "width": width, "height": height, "duration": duration}
 
 
-def read_animated_frames(path: str | Path, max_frames: int | None = None) -> tuple[list[np.ndarray], list[float]]:
-    """All (or the first max_frames) frames of an animated GIF/WebP as RGB arrays, with their timestamps (s)."""
-    frames, times, t = [], [], 0.0
-    with _open_image(Path(path)) as im:
-        for i in range(int(getattr(im, "n_frames", 1))):
-            if max_frames is not None and i >= max_frames:
-                break
-            im.seek(i)
-            frames.append(np.asarray(im.convert("RGB")))
-            times.append(t)
-            t += float(im.info.get("duration") or 100) / 1000.0
-    return frames, times
-
-
 def probe_video(path: str | Path) -> dict[str, Any]:
     """Probe a video with FFmpeg (PyAV): stream facts, and one decoded frame to prove it plays."""
     import av  # deferred: only ingest and decode need it
@@ -205,7 +190,3 @@ def _count_packets(path: Path) -> int:
 
     with av.open(str(path), metadata_errors="ignore") as c:
         return sum(1 for p in c.demux(c.streams.video[0]) if p.size)
-
-
-def fraction_fps(fps: float) -> Fraction:
-    return Fraction(fps).limit_denominator(1001)

@@ -16,6 +16,10 @@ from media.decode import FrameRequest
 NAME = "aesscore"
 VERSION = "1.0"
 REFERENCE = False
+DISPLAY = "AesScore"  # the paper's name: reports, exports, leaderboards
+SHORT = "AesScore"  # scorecards and charts
+BACKENDS = ("aesthetic",)  # what produces it (metrics.backends roles): part of the cache key
+SUMMARY = "LAION aesthetic score of sampled frames"
 
 
 @dataclass(frozen=True)

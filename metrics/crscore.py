@@ -24,6 +24,10 @@ from media.decode import FrameRequest
 NAME = "crscore"
 VERSION = "1.1"   # 1.1: sampled runs, bare-score reply, prompt without identity/text
 REFERENCE = True
+DISPLAY = "CRScore"  # the paper's name: reports, exports, leaderboards
+SHORT = "CRScore"  # scorecards and charts
+BACKENDS = ("mllm",)  # what produces it (metrics.backends roles): part of the cache key
+SUMMARY = "creativity and rationality (MLLM judge)"
 
 PROMPT = (
     "You are an expert judge of product advertising videos. The images are {n} frames sampled uniformly, in "

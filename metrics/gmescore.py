@@ -15,6 +15,10 @@ from media.decode import FrameRequest
 NAME = "gmescore"
 VERSION = "2.0"   # 2.0: OpenS2V's configuration (7B, query/corpus instructions, native frames)
 REFERENCE = True
+DISPLAY = "GmeScore"  # the paper's name: reports, exports, leaderboards
+SHORT = "GmeScore"  # scorecards and charts
+BACKENDS = ("text_video",)  # what produces it (metrics.backends roles): part of the cache key
+SUMMARY = "prompt-video relevance"
 
 
 @dataclass(frozen=True)

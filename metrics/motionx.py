@@ -52,6 +52,10 @@ from media.decode import FrameRequest, SampledFrames
 NAME = "motionx"
 VERSION = "2.0"   # 1.1: E_t over every second pixel; 1.2: on the flow's own grid; 2.0: one analysis rate (8 fps)
 REFERENCE = False        # video-level metric: triple_id = 0
+DISPLAY = "MotionXScore"  # the paper's name: reports, exports, leaderboards
+SHORT = "MotionX"  # scorecards and charts
+BACKENDS = ("opencv",)  # what produces it (metrics.backends roles): part of the cache key
+SUMMARY = "motion activation, amplitude and smoothness"
 
 
 @dataclass(frozen=True)

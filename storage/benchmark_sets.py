@@ -19,7 +19,3 @@ def get_benchmark_set(ws: Workspace, name: str) -> dict[str, Any] | None:
     if row is None:
         return None
     return json.loads(row[0]) if isinstance(row[0], str) else row[0]
-
-
-def list_benchmark_sets(ws: Workspace) -> list[dict[str, Any]]:
-    return ws.query_dicts("SELECT name, source_path, imported_at FROM benchmark_sets ORDER BY name")

@@ -5,7 +5,6 @@ The catalogue's entities have their own modules: images, videos, prompts, triple
 from __future__ import annotations
 
 from .db import Workspace
-from .prompts import add_prompt  # noqa: F401  (storage/backend_store.py calls catalog.add_prompt)
 
 
 def counts(ws: Workspace) -> dict[str, int]:

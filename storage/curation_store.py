@@ -19,11 +19,6 @@ def all_images(ws: Workspace) -> list[dict[str, Any]]:
                           "FROM images ORDER BY id")
 
 
-def image_ids_and_shas(ws: Workspace) -> tuple[np.ndarray, list[str]]:
-    tbl = ws._cursor().sql("SELECT id, sha256 FROM images ORDER BY id").to_arrow_table()
-    return tbl.column("id").to_numpy(), tbl.column("sha256").to_pylist()
-
-
 def embeddings_unordered(ws: Workspace, model_id: str) -> tuple[list[str], np.ndarray]:
     """Every cached vector of a model as (hashes, matrix), in storage order (no sort, no join: the fast
     path when most images are wanted)."""

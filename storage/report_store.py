@@ -16,13 +16,6 @@ from .taxonomy import category_counts, uncategorised_counts  # noqa: F401
 from .triples import triples_with_media as triples  # noqa: F401
 
 
-def current_labels(ws: Workspace, kinds: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Current label per (item, annotator) for these item kinds (undone and skipped events excluded)."""
-    return ws.query_dicts("SELECT item_kind, item_id, annotator, value, reasons, note, event_id, created_at "
-                          "FROM current_labels WHERE item_kind IN (SELECT unnest(?::VARCHAR[])) ORDER BY event_id",
-                          [list(kinds)])
-
-
 def pair_judgements(ws: Workspace) -> list[dict[str, Any]]:
     """Current Compare-tab judgements (item_kind 'pair') with their payloads decoded."""
     rows = ws.query_dicts(

@@ -16,7 +16,6 @@ from .classifier_runs import kept_count as kept_at_threshold  # noqa: F401  (the
 from .classifier_runs import list_runs as classifier_runs  # noqa: F401  (the Classifier tab's history)
 from .db import Workspace
 
-METRICS = ("motionx", "tsscore", "productscore", "aesscore", "gmescore", "crscore")
 _COUNT_SQL = {"image": "SELECT count(*) FROM images", "video": "SELECT count(*) FROM videos"}
 
 
@@ -108,34 +107,35 @@ def label_progress(ws: Workspace, item_kind: str = "image") -> dict[str, int]:
 
 
 # -- videos -----------------------------------------------------------------------------------
-def _metric_pivot() -> str:
-    cols = ", ".join(f"avg(value) FILTER (WHERE metric = '{m}' AND status = 'ok') AS {m}" for m in METRICS)
-    return ("SELECT video_id, " + cols + " FROM (SELECT video_id, triple_id, metric, value, status, "
-            "row_number() OVER (PARTITION BY video_id, triple_id, metric ORDER BY id DESC) AS rn "
-            "FROM metric_results) WHERE rn = 1 GROUP BY video_id")
+_LATEST_OK = ("SELECT video_id, metric, avg(value) AS value FROM (SELECT video_id, metric, value, status, "
+              "row_number() OVER (PARTITION BY video_id, triple_id, metric ORDER BY id DESC) AS rn "
+              "FROM metric_results WHERE {where}) WHERE rn = 1 AND status = 'ok' GROUP BY video_id, metric")
+_QUEUE_ORDER = {"id": "v.id", "newest": "v.added_at DESC, v.id DESC", "metric": "f.value ASC NULLS LAST, v.id"}
 
 
 def video_queue(ws: Workspace, *, label_state: str = "unlabelled", model: str | None = None,
                 metric: str | None = None, metric_min: float | None = None, metric_max: float | None = None,
-                order: str = "id", limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
-    """Videos with their metric values (mean over triples of each metric's newest result), filtered.
+                order: str = "id", limit: int = 50, offset: int = 0,
+                ids: list[int] | None = None) -> list[dict[str, Any]]:
+    """Videos with their metric values (key -> mean over triples of each metric's newest ok result), filtered.
 
     metric_min/max are fractions 0-1; a video without an ok value of `metric` is excluded by a range filter.
-    label_state: unlabelled | labelled | any | accept | reject.
+    label_state: unlabelled | labelled | any | accept | reject. order: id | newest | metric (needs `metric`).
+    ids: only these videos (the few rows a list shows).
     """
-    where, params = [], []
+    where, params = [], [metric]
+    if ids is not None:
+        where.append("list_contains(?::BIGINT[], v.id)")
+        params.append([int(i) for i in ids])
     if model:
         where.append("v.model = ?")
         params.append(model)
-    if metric:
-        if metric not in METRICS:
-            raise ValueError(f"unknown metric {metric!r}; one of {METRICS}")
-        if metric_min is not None:
-            where.append(f"m.{metric} >= ?")
-            params.append(float(metric_min))
-        if metric_max is not None:
-            where.append(f"m.{metric} <= ?")
-            params.append(float(metric_max))
+    if metric and metric_min is not None:
+        where.append("f.value >= ?")
+        params.append(float(metric_min))
+    if metric and metric_max is not None:
+        where.append("f.value <= ?")
+        params.append(float(metric_max))
     if label_state == "unlabelled":
         where.append("l.label IS NULL")
     elif label_state == "labelled":
@@ -143,20 +143,22 @@ def video_queue(ws: Workspace, *, label_state: str = "unlabelled", model: str | 
     elif label_state in ("accept", "reject"):
         where.append("l.label = ?")
         params.append(label_state)
-    orders = {"id": "v.id", "newest": "v.added_at DESC, v.id DESC"}
-    if metric and order == "metric":
-        order_sql = f"m.{metric} ASC NULLS LAST, v.id"
-    else:
-        order_sql = orders.get(order, "v.id")
-    metric_cols = ", ".join(f"m.{m}" for m in METRICS)
+    order_sql = _QUEUE_ORDER.get(order if metric or order != "metric" else "id", "v.id")
     sql = ("WITH l AS (SELECT item_id, label FROM resolved_labels WHERE item_kind = 'video'), "
-           f"m AS ({_metric_pivot()}) "
-           f"SELECT v.id, v.path, v.sha256, v.model, v.fps, v.frame_count, v.width, v.height, l.label, {metric_cols} "
-           "FROM videos v LEFT JOIN l ON l.item_id = v.id LEFT JOIN m ON m.video_id = v.id "
+           f"f AS ({_LATEST_OK.format(where='metric = ?')}) "
+           "SELECT v.id, v.path, v.sha256, v.model, v.fps, v.frame_count, v.width, v.height, l.label "
+           "FROM videos v LEFT JOIN l ON l.item_id = v.id LEFT JOIN f ON f.video_id = v.id "
            + (("WHERE " + " AND ".join(where)) if where else "")
            + f" ORDER BY {order_sql} LIMIT ? OFFSET ?")
-    params += [int(limit), int(offset)]
-    return ws.query_dicts(sql, params)
+    rows = ws.query_dicts(sql, params + [int(limit), int(offset)])
+    means: dict[int, dict[str, float]] = {}
+    if rows:
+        for vid, m, value in ws.query(_LATEST_OK.format(where="video_id IN (SELECT unnest(?::BIGINT[]))"),
+                                      [[int(r["id"]) for r in rows]]):
+            means.setdefault(int(vid), {})[m] = float(value)
+    for r in rows:
+        r["metrics"] = means.get(int(r["id"]), {})
+    return rows
 
 
 def video_models(ws: Workspace) -> list[str]:

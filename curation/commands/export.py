@@ -55,7 +55,8 @@ def _human(s: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export import ExportCancelled, ExportError, export_splits, verify_export
+    from ..export import ExportError, export_splits, verify_export
+    from ..jobs import Cancelled
     from ..splits import ExportOptions
 
     if args.action == "verify":
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     except (ExportError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except ExportCancelled as exc:
+    except Cancelled as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 130
     emit(args, s, _human)

@@ -58,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     show = None
     if not args.json and sys.stderr.isatty():
-        def _show(done: int, total: int, path: str) -> None:
-            print(f"\r  {done}/{total} {path[-60:]:<60}", end="", file=sys.stderr, flush=True)
+        def _show(fraction: float | None, msg: str) -> None:
+            print(f"\r  {msg[-70:]:<70}", end="", file=sys.stderr, flush=True)
         show = _show
     with Workspace.open(args.workspace, create=False) as ws:
         try:

@@ -57,6 +57,10 @@ def _human(payload: dict) -> str:
     return "\n".join(lines)
 
 
+def _say(fraction: float | None, message: str) -> None:
+    print(message, file=sys.stderr, flush=True)       # one line per video: logs keep "[i/N] path"
+
+
 def run(args: argparse.Namespace) -> int:
     from metrics.registry import parse_metrics
 
@@ -65,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from ..executors import run_parallel
+    from ..executors import run_scoring
+    from ..jobs import Cancelled
 
     try:
         video_ids = [int(v) for v in args.video_ids.split(",") if v.strip()] if args.video_ids else None
@@ -74,10 +79,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     with Workspace.open(args.workspace, create=False) as ws:
         try:
-            payload = run_parallel(ws, metrics, executor=args.executor, workers=args.workers, address=args.address,
-                                   device=args.device, force=args.force, video_ids=video_ids, model=args.model,
-                                   limit=args.limit, progress=not args.no_progress)
-        except (ValueError, RuntimeError) as exc:
+            payload = run_scoring(ws, metrics, executor=args.executor, workers=args.workers, address=args.address,
+                                  device=args.device, force=args.force, video_ids=video_ids, model=args.model,
+                                  limit=args.limit, bar=not args.no_progress, progress=_say)
+        except (ValueError, RuntimeError, Cancelled) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     emit(args, payload, _human)

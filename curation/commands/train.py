@@ -40,7 +40,7 @@ def _human(r: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..classifier import NotEnoughLabels, train
-    from ..features import Cancelled
+    from ..jobs import Cancelled
 
     show = None
     if not args.json and sys.stderr.isatty():

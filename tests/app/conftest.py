@@ -31,12 +31,12 @@ def free_port() -> int:
 def app_server(tmp_path_factory, _demo_workspace_template):
     """(url, workspace) of a running app on a fresh demo workspace copy, with MotionX scored for video 1."""
     app_module = load_app_module()
-    from curation import scoring
+    from curation import executors
 
     root = tmp_path_factory.mktemp("app_ws") / "ws"
     shutil.copytree(_demo_workspace_template, root)
     with serve_app(app_module, root,
-                   lambda ws: scoring.run_scoring(ws, ["motionx"], video_ids=[1], progress=lambda m: None)) as served:
+                   lambda ws: executors.run_scoring(ws, ["motionx"], video_ids=[1])) as served:
         yield served
 
 

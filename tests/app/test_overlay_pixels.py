@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw
 
 REPO = Path(__file__).resolve().parents[2]
 VIDEO = "videos/case12_a_text_stays.mp4"     # a jar under a headline and a tagline that stay put
-MASK_LINE = (255, 45, 140)                  # the product outline's colour (labeling/overlays.py)
+MASK_LINE = (255, 45, 140)                  # the product outline's colour (media/mask_draw.py)
 FALLBACK_SEGMENTER = "classical-grabcut"    # its masks are hidden unless asked for
 SEGMENT_COLOURS = [(0, 200, 255), (255, 200, 0), (120, 255, 80), (255, 90, 90)]
 

@@ -7,7 +7,8 @@ import uuid
 import gradio as gr
 
 from labeling.service import ReviewService
-from labeling.ui_images import ImagesTab, _filters, new_state
+from labeling.ui_common import new_nav
+from labeling.ui_images import ImagesTab, _filters
 from storage import Workspace
 from storage.review_store import label_progress
 
@@ -18,8 +19,8 @@ def test_follow_up_redraws_a_fresh_progress_line_after_fast_labels(demo_workspac
     with Workspace.open(demo_workspace) as ws:
         tab = ImagesTab(ReviewService(ws))
         req = gr.Request(username=None, session_hash="fast-keys")
-        st = new_state(_filters("id", "unlabelled", None, 0, 100, None, None, False))
-        tab._advance(st)
+        st = new_nav(_filters("id", "unlabelled", None, 0, 100, None, None, False))
+        tab.advance(st)
         tab.progress_html()                                   # the cache holds "0 labelled" now
         for handler in (tab.h_good, tab.h_bad, tab.h_good):  # three labels well inside the cache's second
             st = handler(st, [], "", "fast", uuid.uuid4().hex, TOGGLES, req)[0]

@@ -105,6 +105,8 @@ def test_sam2_image_and_video_predictor(ckpts, monkeypatch):
     _use(monkeypatch, a)
     seg = get_segmenter()
     assert seg.name == "sam2-hiera-tiny"
+    # the input size changes the masks, so it is part of the version (and the score cache key)
+    assert seg.version.endswith("; image size 256")
     img = np.full((120, 160, 3), 230, np.uint8)
     img[30:90, 50:110] = (200, 30, 30)
     m = seg.segment_image(img, box=(50, 30, 110, 90))

@@ -196,8 +196,9 @@ def test_run_filters_stores_results_and_skips_cached(demo_workspace, real_backen
     with Workspace.open(demo_workspace) as ws:
         n = len(cs.all_images(ws))
         seen = []
-        r1 = F.run_filters(ws, backends=real_backends, progress=lambda d, t, p: seen.append((d, t)))
-        assert r1["computed"] == 4 * n and r1["cached"] == 0 and seen[-1] == (n, n)
+        r1 = F.run_filters(ws, backends=real_backends, progress=lambda f, m: seen.append((f, m)))
+        assert r1["computed"] == 4 * n and r1["cached"] == 0 and len(seen) == n
+        assert seen[-1][0] == 1.0 and seen[-1][1].startswith(f"[{n}/{n}] ")
         r2 = F.run_filters(ws, backends=real_backends)
         assert r2["computed"] == 0 and r2["cached"] == 4 * n
         r3 = F.run_filters(ws, names=("quality",), params={"quality": {"blur_min": 10.0}}, backends=real_backends)

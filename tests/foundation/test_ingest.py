@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from curation.demo import write_mp4
+from media.encode import write_mp4
 from curation.ingest import ingest
 from storage import catalog, images, triples, videos
 

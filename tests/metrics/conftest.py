@@ -35,7 +35,7 @@ def pan_frames(n: int, vx: float, vy: float, size: int = 256, canvas: int = 512,
 
 
 def write_video(path: Path, frames: list[np.ndarray], fps: int = 16) -> Path:
-    from curation.demo import write_mp4
+    from media.encode import write_mp4
 
     write_mp4(path, frames, fps=fps)
     return path

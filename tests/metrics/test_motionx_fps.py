@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from curation.demo import write_mp4
+from media.encode import write_mp4
 from media.decode import decode_video
 from metrics import motionx
 

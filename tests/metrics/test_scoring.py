@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from curation.scoring import run_scoring
+from curation.executors import run_scoring
 from metrics import motionx
 from metrics.motionx import MotionXConfig
 from storage import Workspace, metric_results
@@ -56,7 +56,7 @@ def test_score_cli_json_cache_and_rescore(demo_workspace, tmp_path):
     assert json.loads(p2.stdout)["scored"] == 0 and "from the cache" in p2.stderr
     # changing a parameter re-scores, and the stored row carries version + params hash
     with Workspace.open(demo_workspace) as ws:
-        again = run_scoring(ws, ["motionx"], configs={"motionx": MotionXConfig(p_left=0.5)}, progress=lambda m: None)
+        again = run_scoring(ws, ["motionx"], configs={"motionx": MotionXConfig(p_left=0.5)}, progress=lambda f, m: None)
         assert again["scored"] == 12
         vid = ws.query_one("SELECT id FROM videos ORDER BY id LIMIT 1")[0]
         rows = ws.query("SELECT DISTINCT params_hash, metric_version FROM metric_results "
@@ -69,7 +69,7 @@ def test_score_cli_json_cache_and_rescore(demo_workspace, tmp_path):
 
 def test_bad_video_and_video_without_triple(tmp_path, fieldmedia):
     from curation.ingest import ingest
-    from curation.demo import write_mp4
+    from media.encode import write_mp4
     import numpy as np
 
     media = tmp_path / "media"
@@ -82,7 +82,7 @@ def test_bad_video_and_video_without_triple(tmp_path, fieldmedia):
         # the file goes bad after ingest (truncated on disk): scoring reports it and goes on
         data = (media / "broken.mp4").read_bytes()
         (media / "broken.mp4").write_bytes(data[:200])
-        out = run_scoring(ws, ["motionx", "tsscore", "productscore"], progress=lambda m: None,
+        out = run_scoring(ws, ["motionx", "tsscore", "productscore"], progress=lambda f, m: None,
                           configs={"tsscore": __import__("metrics.tsscore", fromlist=["x"]).TSConfig(target_frames=4)})
     res = out["results"]
     broken = [r for r in res if r["video"].endswith("broken.mp4")]
@@ -117,7 +117,7 @@ def test_side_lane_gives_the_same_results_in_the_same_order(demo_workspace, tmp_
     def run(lane):
         monkeypatch.setattr(scoring, "side_lane", lambda: frozenset(lane))
         where = {}
-        res = scoring.score_video(job, progress=lambda m: where.setdefault(m.split()[0],
+        res = scoring.score_video(job, progress=lambda f, m: where.setdefault(m.split()[0],
                                                                             threading.current_thread().name))
         for r in res:                                   # timings differ between runs
             r.pop("seconds")

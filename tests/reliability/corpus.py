@@ -11,7 +11,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from curation.demo import write_mp4
+from media.encode import write_mp4
 
 SQLISH = "'); DROP TABLE images; --"
 

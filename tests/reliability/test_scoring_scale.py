@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from curation.executors import run_parallel
-from curation.scoring import run_scoring
+from curation.executors import run_scoring
 from storage import Workspace
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,7 +51,7 @@ def _copy(src: Path, dst: Path) -> Path:
 def sequential(tmp_path_factory, _demo_workspace_template):
     root = _copy(_demo_workspace_template, tmp_path_factory.mktemp("seq") / "ws")
     with Workspace.open(root) as ws:
-        out = run_scoring(ws, METRICS, progress=lambda m: None)
+        out = run_scoring(ws, METRICS)
     assert out["scored"] == 12
     return _values(out["results"])
 
@@ -60,14 +59,14 @@ def sequential(tmp_path_factory, _demo_workspace_template):
 def test_parallel_equals_sequential(sequential, tmp_path, _demo_workspace_template):
     root = _copy(_demo_workspace_template, tmp_path / "ws")
     with Workspace.open(root) as ws:
-        out = run_parallel(ws, METRICS, executor="local", workers=2, progress=False, say=lambda m: None)
+        out = run_scoring(ws, METRICS, executor="local", workers=2)
         assert out["scored"] == 12 and out["workers"] == 2 and out["cached"] == 0
         par = _values(out["results"])
         _same(par, sequential)                        # same statuses and values
         # the store holds exactly one row per key, written by this (the parent) process
         n = ws.query_one("SELECT count(*), count(DISTINCT (metric, video_id, triple_id)) FROM metric_results")
         assert n[0] == n[1] == len(sequential)
-        again = run_parallel(ws, METRICS, workers=2, progress=False, say=lambda m: None)
+        again = run_scoring(ws, METRICS, executor="local", workers=2)
         n_cached = len([v for v in sequential.values() if v[0] in ("ok", "n/a")])   # unavailable is retried
         assert again["cached"] == n_cached and again["fresh"] == len(sequential) - n_cached
 
@@ -77,10 +76,9 @@ def test_filters_limit_video_ids_model(tmp_path, _demo_workspace_template):
     with Workspace.open(root) as ws:
         model = ws.query_one("SELECT model FROM triples WHERE model IS NOT NULL ORDER BY id LIMIT 1")[0]
         want = {r[0] for r in ws.query("SELECT DISTINCT video_id FROM triples WHERE model = ?", [model])}
-        out = run_parallel(ws, ["motionx"], executor="sequential", model=model, progress=False, say=lambda m: None)
+        out = run_scoring(ws, ["motionx"], model=model)
         assert {r["video_id"] for r in out["results"]} == want and out["scored"] == len(want)
-        out = run_parallel(ws, ["motionx"], executor="sequential", video_ids=[1, 2, 3], limit=2, progress=False,
-                           say=lambda m: None)
+        out = run_scoring(ws, ["motionx"], video_ids=[1, 2, 3], limit=2)
         assert out["scored"] == 2 - len(want & {1, 2})
 
 
@@ -152,8 +150,7 @@ def test_ray_executor_on_local_instance(sequential, tmp_path, _demo_workspace_te
              runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})
     try:
         with Workspace.open(root) as ws:
-            out = run_parallel(ws, METRICS, executor="ray", video_ids=[1, 2, 3, 4], progress=False,
-                               say=lambda m: None)
+            out = run_scoring(ws, METRICS, executor="ray", video_ids=[1, 2, 3, 4])
     finally:
         ray.shutdown()
     assert out["scored"] == 4 and out["executor"] == "ray"
@@ -177,7 +174,7 @@ def test_bad_input_corpus_scores_to_results_or_clear_errors(tmp_path):
         bad = next(p for p in videos.values() if p.endswith("one_frame.mp4"))
         Path(bad).write_bytes(b"\x00" * 100)
         metrics = ["motionx", "productscore", "aesscore", "gmescore"]
-        out = run_parallel(ws, metrics, workers=2, progress=False, say=lambda m: None)
+        out = run_scoring(ws, metrics, executor="local", workers=2)
     res = out["results"]
     for vid in videos:
         mine = [r for r in res if r["video_id"] == vid]

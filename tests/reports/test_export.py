@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from curation.cli import main
-from curation.export import MARKER, ExportCancelled, ExportError, export_splits, verify_export
+from curation.export import MARKER, ExportError, export_splits, verify_export
+from curation.jobs import Cancelled
 from curation.splits import ExportOptions
 from storage import labels
 
@@ -172,7 +173,7 @@ def test_cancel_leaves_an_incomplete_marker(fx):
             ev.set()
 
     with fx.open() as ws:
-        with pytest.raises(ExportCancelled):
+        with pytest.raises(Cancelled):
             export_splits(ws, "cancelled", ExportOptions(**ANY, shard_size=5), progress=progress, cancel=ev)
     out = fx.root / "exports" / "cancelled"
     assert json.loads((out / MARKER).read_text())["complete"] is False
