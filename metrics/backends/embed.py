@@ -30,13 +30,11 @@ from ._common import (
     torch_dtype,
 )
 
-CLIP_MODELS = {  # arch -> (dim, image size)
-    "ViT-B-32": (512, 224),
-    "ViT-B-16": (512, 224),
-    "ViT-L-14": (768, 224),
+CLIP_MODELS = {  # arch -> embedding dim (the input size and normalisation come from the model itself)
+    "ViT-B-32": 512,
+    "ViT-B-16": 512,
+    "ViT-L-14": 768,
 }
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 DINO_MODELS = {  # short name -> timm name, dim
     "vit_small_patch14_dinov2": 384,
     "vit_base_patch14_dinov2": 768,
@@ -45,8 +43,6 @@ DINO_MODELS = {  # short name -> timm name, dim
 }
 DINO_ALIASES = {"dinov2-s": "vit_small_patch14_dinov2", "dinov2-b": "vit_base_patch14_dinov2",
                 "dinov3-s": "vit_small_patch16_dinov3", "dinov3-b": "vit_base_patch16_dinov3"}
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 WEIGHT_EXTS = (".safetensors", ".pt", ".bin", ".pth")
 
 
@@ -98,10 +94,11 @@ def gpu_preprocess(images: list[np.ndarray], size: int, mean, std, device: str, 
 
 
 class _TorchEmbedder:
+    """The model knows its preprocessing: each subclass reads image size, mean and std from the model it built."""
     batch_size = 64
-    image_size = 224
-    mean = CLIP_MEAN
-    std = CLIP_STD
+    image_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
     name: str
     model_id: str
     dim: int
@@ -157,7 +154,11 @@ class CLIPEmbedder(_TorchEmbedder):
             model = model.half()
         self.model = model.to(self.device).to(memory_format=__import__("torch").channels_last)
         self.tokenizer = open_clip.get_tokenizer(arch)
-        self.dim, self.image_size = CLIP_MODELS[arch]
+        self.dim = CLIP_MODELS[arch]
+        size = model.visual.image_size
+        self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
+        self.mean = tuple(float(v) for v in model.visual.image_mean)
+        self.std = tuple(float(v) for v in model.visual.image_std)
         self.name = f"clip-{arch}"
         self.model_id = f"open_clip:{arch}:{sha8(self.weights) if self.weights else 'random'}"
         self.version = f"open_clip {open_clip.__version__}"
@@ -183,8 +184,7 @@ class CLIPEmbedder(_TorchEmbedder):
 
 
 class DINOEmbedder(_TorchEmbedder):
-    mean = IMAGENET_MEAN
-    std = IMAGENET_STD
+    image_size = 224     # DINO runs at 224 px here (timm interpolates its position embeddings), not its 518
 
     def __init__(self, name: str = "vit_small_patch14_dinov2", device: str | None = None, *,
                  random_weights: bool = False) -> None:
@@ -213,6 +213,8 @@ class DINOEmbedder(_TorchEmbedder):
             model = model.half()
         self.model = model.to(self.device).to(memory_format=torch.channels_last)
         self.dim = DINO_MODELS[name]
+        self.mean = tuple(float(v) for v in model.pretrained_cfg["mean"])
+        self.std = tuple(float(v) for v in model.pretrained_cfg["std"])
         self.name = f"dino-{name}"
         self.model_id = f"timm:{name}:{sha8(self.weights) if self.weights else 'random'}"
         self.version = f"timm {timm.__version__}"

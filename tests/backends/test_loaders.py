@@ -86,6 +86,25 @@ def test_clip_image_and_text_towers(ckpts, monkeypatch):
     assert not np.allclose(emb2.embed_texts(["a red can of cola"]), t[:1], atol=1e-3)
 
 
+def test_clip_preprocessing_is_open_clips_own(ckpts, monkeypatch):
+    """On a 224 px square (no resize, no crop) our device preprocessing gives the tensor open_clip's own image
+    transform gives: size and normalisation are read from the model, not restated."""
+    import open_clip
+    from PIL import Image
+
+    from metrics.backends.embed import gpu_preprocess
+
+    a, _ = ckpts
+    _use(monkeypatch, a)
+    emb = get_embedder("clip")
+    img = np.random.default_rng(3).integers(0, 256, (224, 224, 3), dtype=np.uint8)
+    _, _, preprocess = open_clip.create_model_and_transforms("ViT-B-32", pretrained=None, force_quick_gelu=True)
+    ref = preprocess(Image.fromarray(img)).numpy()
+    ours = gpu_preprocess([img], emb.image_size, emb.mean, emb.std, "cpu", torch.float32)[0].numpy()
+    assert ours.shape == ref.shape == (3, 224, 224)
+    np.testing.assert_allclose(ours, ref, atol=1e-4)
+
+
 def test_dinov2(ckpts, monkeypatch):
     a, b = ckpts
     _use(monkeypatch, a)
