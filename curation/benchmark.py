@@ -32,6 +32,7 @@ import numpy as np
 from storage import Workspace, report_store, triples
 
 from . import agreement, benchset, report
+from .current import current_keys, stale_counts
 from .executors import run_scoring
 from .jobs import Cancelled, Progress, check, quiet, sub
 from .stats import DISPLAY, METRIC_NAMES, ok_value, triple_records
@@ -103,6 +104,7 @@ def aggregate(records: list[dict[str, Any]], metrics: list[str], key: Callable[[
     per: dict[Any, dict[str, dict[tuple, list[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     status: dict[Any, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
     reasons: dict[Any, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
+    backends: dict[Any, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
     for r in records:
         g = key(r)
         for m in metrics:
@@ -114,6 +116,7 @@ def aggregate(records: list[dict[str, Any]], metrics: list[str], key: Callable[[
             v = ok_value(r, m)
             if v is not None:
                 per[g][m][_case_key(r)].append(v)
+                backends[g][m][backend_label(res)] += 1
     out: dict[Any, dict[str, dict[str, Any]]] = {}
     for g in status:
         out[g] = {}
@@ -121,8 +124,37 @@ def aggregate(records: list[dict[str, Any]], metrics: list[str], key: Callable[[
             cases = per[g][m]
             vals = [float(np.mean(v)) for v in cases.values()]
             out[g][m] = {"mean": 100.0 * float(np.mean(vals)) if vals else None, "n": len(vals),
-                         "status": dict(status[g][m]), "reasons": dict(reasons[g][m])}
+                         "status": dict(status[g][m]), "reasons": dict(reasons[g][m]),
+                         "backends": dict(backends[g][m])}
     return out
+
+
+def backend_label(res: dict[str, Any]) -> str:
+    """The stored backend id and metric version of one result, as a leaderboard column names it."""
+    return f"{res.get('backend') or 'unknown backend'}, v{res.get('version')}"
+
+
+class MixedBackends(ValueError):
+    """Models of one leaderboard column were scored by different backends (or metric versions)."""
+
+
+def check_mixed(agg: dict[str, dict[str, dict[str, Any]]], metrics: list[str], allow_mixed: bool) -> list[bool]:
+    """Per metric: whether its column mixes backends. Raises MixedBackends (naming the models and backends)
+    unless allow_mixed."""
+    mixed, problems = [], []
+    for m in metrics:
+        by_backend: dict[str, list[str]] = defaultdict(list)
+        for model in sorted(agg):
+            for b in agg[model][m]["backends"]:
+                by_backend[b].append(model)
+        mixed.append(len(by_backend) > 1)
+        if len(by_backend) > 1:
+            problems.append(f"{DISPLAY[m]}: " + "; ".join(f"{b} for {', '.join(ms)}" for b, ms in by_backend.items()))
+    if any(mixed) and not allow_mixed:
+        raise MixedBackends("refusing to rank models scored by different backends — " + " | ".join(problems)
+                            + ". Re-score them with one backend (`python -m curation score --force`), or pass "
+                            "--allow-mixed to rank them anyway with the cells marked")
+    return mixed
 
 
 def _cell_status(cell: dict[str, Any]) -> str:
@@ -133,15 +165,22 @@ def _cell_status(cell: dict[str, Any]) -> str:
 
 
 def build_leaderboard(records: list[dict[str, Any]], metrics: list[str], types: dict[str, str],
-                      type_order: list[str], title: str) -> tuple[report.Leaderboard, dict]:
+                      type_order: list[str], title: str, *, allow_mixed: bool = False
+                      ) -> tuple[report.Leaderboard, dict]:
     agg = aggregate(records, metrics)
+    mixed = check_mixed(agg, metrics, allow_mixed)
     rows = []
     for model in sorted(agg):
         cells = agg[model]
         rows.append(report.Row(model=model, type=types.get(model, UNTYPED),
                                values=[cells[m]["mean"] for m in metrics],
                                status=[_cell_status(cells[m]) for m in metrics],
-                               n=[cells[m]["n"] for m in metrics]))
+                               n=[cells[m]["n"] for m in metrics],
+                               backends=[" + ".join(sorted(cells[m]["backends"])) for m in metrics]))
+    columns = []
+    for m in metrics:
+        seen = sorted({b for model in agg for b in agg[model][m]["backends"]})
+        columns.append(" / ".join(seen))
     order = list(type_order) + ([UNTYPED] if any(r.type == UNTYPED for r in rows) and UNTYPED not in type_order
                                 else [])
     notes = []
@@ -157,7 +196,7 @@ def build_leaderboard(records: list[dict[str, Any]], metrics: list[str], types: 
             reason = "; ".join(f"{r}" for r, _ in why.most_common(2))
             notes.append(f"{DISPLAY[m]}: {parts}" + (f" — {reason}" if reason else ""))
     board = report.Leaderboard(metrics=[DISPLAY[m] for m in metrics], rows=rows, type_order=order, notes=notes,
-                               title=title)
+                               title=title, backends=columns, mixed=mixed)
     return board, agg
 
 
@@ -297,9 +336,12 @@ def _user_study_figure(us: dict[str, Any], out: Path) -> dict[str, str]:
 def run_benchmark(ws: Workspace, out_dir: str | Path, *, benchmark_set: str | None = None,
                   set_file: str | Path | None = None, model_types: dict[str, str] | None = None,
                   metrics: list[str] | None = None, score: bool = True, n_boot: int = 1000, seed: int = 0,
-                  progress: Progress | None = None, cancel: threading.Event | None = None) -> dict[str, Any]:
+                  progress: Progress | None = None, cancel: threading.Event | None = None,
+                  allow_mixed: bool = False) -> dict[str, Any]:
     """Run the benchmark on a set (imported first from `set_file` when given) and write the report files
-    under out_dir. Returns a summary dict (also written as summary.json) with the paths in "files"."""
+    under out_dir. Returns a summary dict (also written as summary.json) with the paths in "files".
+    Only current results count (curation.current); stale ones are re-scored when `score`. Raises
+    MixedBackends when a column's models were scored by different backends, unless allow_mixed."""
     say = progress or quiet
     metrics = [m for m in (metrics or list(METRIC_NAMES))]
     unknown = [m for m in metrics if m not in METRIC_NAMES]
@@ -320,9 +362,11 @@ def run_benchmark(ws: Workspace, out_dir: str | Path, *, benchmark_set: str | No
     unnamed = [r for r in records if not r["model"]]
     records = [r for r in records if r["model"]]
     scoring = {"scored_videos": 0, "skipped": True}
-    if score and records:
-        say(0.1, "scoring what is missing")
-        scoring = score_missing(ws, records, metrics, progress=sub(say, 0.1, 0.6), cancel=cancel)
+    current = current_keys(ws)
+    here = [m for m in metrics if current[m]["source"] == "this machine"]   # the others cannot be scored here
+    if score and records and here:
+        say(0.1, "scoring what is missing or stale")
+        scoring = score_missing(ws, records, here, progress=sub(say, 0.1, 0.6), cancel=cancel)
         if scoring.get("scored_videos"):
             records = [r for r in triple_records(ws, benchmark_set=name) if r["model"]]
     assign_cases(records)
@@ -330,7 +374,7 @@ def run_benchmark(ws: Workspace, out_dir: str | Path, *, benchmark_set: str | No
     say(0.62, "leaderboard and radar")
     types, type_order = benchset.model_types(ws, name, model_types)
     title = f"InnoAds-Bench: {name}" if name else "InnoAds-Bench: all triples"
-    board, agg = build_leaderboard(records, metrics, types, type_order, title)
+    board, agg = build_leaderboard(records, metrics, types, type_order, title, allow_mixed=allow_mixed)
     files = report.write_leaderboard(board, out)
     check(cancel, "benchmark")
     say(0.72, "per-domain breakdown")
@@ -382,12 +426,19 @@ def run_benchmark(ws: Workspace, out_dir: str | Path, *, benchmark_set: str | No
         warnings.append("some (case, model) pairs have several videos; their scores are averaged per case")
     if scoring.get("error"):
         warnings.append(f"scoring failed ({scoring['error']}); cached scores only")
+    stale = {m: n for m, n in stale_counts(ws, current).items() if m in metrics}
+    for m, n in stale.items():
+        warnings.append(f"{DISPLAY[m]}: {n} stored result(s) of another version or backend are stale and not "
+                        "shown" + ("" if current[m]["source"] == "this machine" else
+                                   " (this machine cannot re-score them)"))
     summary = {
         "benchmark_set": name, "cases": len(cases), "models": sorted(models), "videos": len(records),
         "model_coverage": coverage, "imported": imported, "scoring": scoring, "warnings": warnings,
-        "metrics": metrics,
+        "metrics": metrics, "stale": stale,
+        "backends": {m: {"column": board.backends[j], "mixed": board.mixed[j]} for j, m in enumerate(metrics)},
         "leaderboard": [{"model": r.model, "type": r.type,
-                         **{m: {"pct": r.values[j], "n": r.n[j], "status": r.status[j] or "ok"}
+                         **{m: {"pct": r.values[j], "n": r.n[j], "status": r.status[j] or "ok",
+                                "backend": r.backends[j]}
                             for j, m in enumerate(metrics)}} for r in board.ordered_rows()],
         "unavailable": board.notes, "domains": dom, "agreement": agr, "user_study": us,
         "seconds": None, "files": files,

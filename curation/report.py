@@ -25,6 +25,7 @@ class Row:
     values: list[float | None]                    # in %, per metric column
     status: list[str | None] = field(default_factory=list)   # per column: None when a value, else 'n/a' ...
     n: list[int] = field(default_factory=list)    # per column: number of cases averaged
+    backends: list[str] = field(default_factory=list)   # per column: the stored backend id(s) of its values
 
 
 @dataclass
@@ -35,6 +36,15 @@ class Leaderboard:
     decimals: int = 2
     notes: list[str] = field(default_factory=list)        # footnotes (reasons for missing values)
     title: str = "Leaderboard"
+    backends: list[str] = field(default_factory=list)     # per column: "backend id, vN" that produced it
+    mixed: list[bool] = field(default_factory=list)       # per column: models scored by different backends
+
+    def column_title(self, j: int) -> str:
+        b = self.backends[j] if j < len(self.backends) else ""
+        return f"{self.metrics[j]} ({b})" if b else self.metrics[j]
+
+    def is_mixed(self, j: int) -> bool:
+        return j < len(self.mixed) and self.mixed[j]
 
     def grouped(self) -> list[tuple[str, list[Row]]]:
         order = list(self.type_order) + sorted({r.type for r in self.rows} - set(self.type_order))
@@ -48,11 +58,13 @@ class Leaderboard:
         """From {"metrics": [...], "type_order": [...], "models": [{"model", "type", "values": [...]}]}."""
         rows = [Row(model=m["model"], type=m.get("type", ""), values=[None if v is None else float(v)
                                                                        for v in m["values"]],
-                    status=list(m.get("status") or []), n=list(m.get("n") or []))
+                    status=list(m.get("status") or []), n=list(m.get("n") or []),
+                    backends=list(m.get("backends") or []))
                 for m in d["models"]]
         return cls(metrics=list(d["metrics"]), rows=rows, type_order=list(d.get("type_order") or []),
                    decimals=int(d.get("decimals", 2)), notes=list(d.get("notes") or []),
-                   title=d.get("title", "Leaderboard"))
+                   title=d.get("title", "Leaderboard"), backends=list(d.get("backends") or []),
+                   mixed=[bool(x) for x in d.get("mixed") or []])
 
 
 def rank_marks(values: list[float | None], decimals: int = 2) -> list[str]:
@@ -77,29 +89,42 @@ def column_marks(board: Leaderboard) -> dict[tuple[str, int], str]:
     return marks
 
 
-def _cell_text(row: Row, j: int, decimals: int) -> str:
+MIXED_MARK = "†"
+
+
+def _cell_text(row: Row, j: int, decimals: int, mixed: bool = False) -> str:
     v = row.values[j]
     if v is None:
         return (row.status[j] if j < len(row.status) and row.status[j] else "not scored")
-    return f"{v:.{decimals}f}"
+    return f"{v:.{decimals}f}" + (MIXED_MARK if mixed else "")
+
+
+def _mixed_note(board: Leaderboard) -> list[str]:
+    cols = [board.metrics[j] for j in range(len(board.metrics)) if board.is_mixed(j)]
+    if not cols:
+        return []
+    return [f"{MIXED_MARK} {', '.join(cols)}: models were scored by different backends (allowed with "
+            "--allow-mixed); each cell's backend is in the CSV. These values are not comparable."]
 
 
 def to_markdown(board: Leaderboard) -> str:
     marks = column_marks(board)
-    head = ["Type", "Model"] + board.metrics
+    head = ["Type", "Model"] + [board.column_title(j) for j in range(len(board.metrics))]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join([":--", ":--"] + [":-:"] * len(board.metrics)) + "|"]
     for gtype, rows in board.grouped():
         for i, r in enumerate(rows):
             cells = []
             for j in range(len(board.metrics)):
-                t = _cell_text(r, j, board.decimals)
+                t = _cell_text(r, j, board.decimals, board.is_mixed(j))
                 mk = marks[(r.model, j)]
                 cells.append(f"**{t}**" if mk == "best" else f"<u>{t}</u>" if mk == "second" else t)
             lines.append("| " + " | ".join([gtype if i == 0 else "", r.model] + cells) + " |")
     out = "\n".join(lines) + "\n"
-    out += "\nScores in %. **Bold**: best per column; <u>underlined</u>: second best (ties share the mark).\n"
-    if board.notes:
-        out += "\n" + "\n".join(f"- {n}" for n in board.notes) + "\n"
+    out += ("\nScores in %. **Bold**: best per column; <u>underlined</u>: second best (ties share the mark). "
+            "Each column names the backend and metric version that produced it.\n")
+    notes = _mixed_note(board) + board.notes
+    if notes:
+        out += "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
     return out
 
 
@@ -109,13 +134,14 @@ def to_csv(board: Leaderboard) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["type", "model"] + board.metrics + [f"{m} mark" for m in board.metrics]
-               + [f"{m} status" for m in board.metrics])
+               + [f"{m} status" for m in board.metrics] + [f"{m} backend" for m in board.metrics])
     for r in board.ordered_rows():
         vals = ["" if v is None else f"{v:.{board.decimals}f}" for v in r.values]
         mk = [marks[(r.model, j)] for j in range(len(board.metrics))]
         st = [("ok" if r.values[j] is not None else (r.status[j] if j < len(r.status) and r.status[j]
                                                      else "not scored")) for j in range(len(board.metrics))]
-        w.writerow([r.type, r.model] + vals + mk + st)
+        be = [r.backends[j] if j < len(r.backends) else "" for j in range(len(board.metrics))]
+        w.writerow([r.type, r.model] + vals + mk + st + be)
     return buf.getvalue()
 
 
@@ -133,7 +159,9 @@ def to_html(board: Leaderboard, *, standalone: bool = True) -> str:
     marks = column_marks(board)
     e = html.escape
     parts = ['<table class="lb">', "<thead><tr><th>Type</th><th>Model</th>"
-             + "".join(f"<th>{e(m)}</th>" for m in board.metrics) + "</tr></thead><tbody>"]
+             + "".join(f"<th>{e(m)}" + (f'<br><small class="backend">{e(board.backends[j])}</small>'
+                                        if j < len(board.backends) and board.backends[j] else "") + "</th>"
+                       for j, m in enumerate(board.metrics)) + "</tr></thead><tbody>"]
     for gtype, rows in board.grouped():
         for i, r in enumerate(rows):
             tr = '<tr class="group-start">' if i == 0 else "<tr>"
@@ -141,7 +169,7 @@ def to_html(board: Leaderboard, *, standalone: bool = True) -> str:
                 tr += f'<td class="type" rowspan="{len(rows)}">{e(gtype)}</td>'
             tr += f'<td class="model">{e(r.model)}</td>'
             for j in range(len(board.metrics)):
-                t = e(_cell_text(r, j, board.decimals))
+                t = e(_cell_text(r, j, board.decimals, board.is_mixed(j)))
                 mk = marks[(r.model, j)]
                 if r.values[j] is None:
                     tr += f'<td class="missing">{t}</td>'
@@ -155,8 +183,9 @@ def to_html(board: Leaderboard, *, standalone: bool = True) -> str:
     parts.append("</tbody></table>")
     parts.append('<p class="notes">Scores in %. <b>Bold</b>: best per column; <u>underlined</u>: second best '
                  "(ties share the mark).</p>")
-    if board.notes:
-        parts.append('<ul class="notes">' + "".join(f"<li>{e(n)}</li>" for n in board.notes) + "</ul>")
+    notes = _mixed_note(board) + board.notes
+    if notes:
+        parts.append('<ul class="notes">' + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
     body = "\n".join(parts)
     if not standalone:
         return body
@@ -188,13 +217,15 @@ def render_radar(board: Leaderboard, png: str | Path | None, svg: str | Path | N
     vmax = max([v for r in rows for v in r.values if v is not None] + [1.0])
     top = 100.0 if vmax > 60 else float(np.ceil(vmax / 10.0) * 10.0)
     for i, r in enumerate(rows):
-        vals = np.array([0.0 if v is None else float(v) for v in r.values] + [0.0 if r.values[0] is None
-                                                                                else float(r.values[0])])
+        # a missing value is a gap in the series, never a 0 at the centre
+        vals = np.array([np.nan if v is None else float(v) for v in r.values] + [np.nan if r.values[0] is None
+                                                                                   else float(r.values[0])])
         ls = styles[0] if not board.type_order or r.type == board.type_order[0] else styles[1]
         (line,) = ax.plot(closed, vals, ls, color=cmap(i % cmap.N), linewidth=1.6, label=f"{r.model}",
                           marker="o", markersize=3)
         line.set_gid(f"radar-series-{i}")
-        ax.fill(closed, vals, color=cmap(i % cmap.N), alpha=0.03)
+        if not np.isnan(vals).any():
+            ax.fill(closed, vals, color=cmap(i % cmap.N), alpha=0.03)
     labels = []
     for j, m in enumerate(board.metrics):
         missing = [r for r in rows if r.values[j] is None]
@@ -230,9 +261,9 @@ def write_leaderboard(board: Leaderboard, out_dir: str | Path, stem: str = "lead
         files[ext] = str(p)
     marks = column_marks(board)
     data = {"title": board.title, "metrics": board.metrics, "type_order": board.type_order,
-            "decimals": board.decimals, "notes": board.notes,
+            "decimals": board.decimals, "notes": board.notes, "backends": board.backends, "mixed": board.mixed,
             "models": [{"model": r.model, "type": r.type, "values": r.values, "status": r.status, "n": r.n,
-                        "marks": [marks[(r.model, j)] for j in range(len(board.metrics))]}
+                        "backends": r.backends, "marks": [marks[(r.model, j)] for j in range(len(board.metrics))]}
                        for r in board.ordered_rows()]}
     p = out / f"{stem}.json"
     p.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from metrics.registry import METRICS, display_names
-from storage import Workspace, labels, report_store
+from storage import Workspace, labels, metric_results, report_store
 
+from .current import current_keys, key_list
 from .jobs import Progress, check, quiet
 
 METRIC_NAMES = METRICS                 # the metric keys, in the benchmark's order (metrics.registry)
@@ -61,9 +62,11 @@ def image_decisions(ws: Workspace) -> dict[int, dict[str, Any]]:
 
 
 def metric_table(ws: Workspace, trip: list[dict[str, Any]]) -> dict[int, dict[str, dict[str, Any]]]:
-    """triple id -> metric -> newest result. A result stored for the triple wins; a video-level result
-    (triple_id 0: MotionX, AesScore) applies to every triple of the video."""
-    results = report_store.latest_metric_results(ws, [t["video_id"] for t in trip]) if trip else []
+    """triple id -> metric -> newest current result (curation.current: stale versions and backends are left
+    out). A result stored for the triple wins; a video-level result (triple_id 0: MotionX, AesScore) applies
+    to every triple of the video."""
+    keys = key_list(current_keys(ws))
+    results = metric_results.latest_metric_results(ws, [t["video_id"] for t in trip], keys=keys) if trip else []
     by_key = {(int(r["video_id"]), int(r["triple_id"]), r["metric"]): r for r in results}
     out: dict[int, dict[str, dict[str, Any]]] = {}
     for t in trip:

@@ -139,6 +139,14 @@ def scorecard(results: list[dict[str, Any]]) -> str:
             out.append(f'<tr class="st-none"><td title="{esc(METRIC_HELP[m])}">{name}</td><td>—</td><td></td>'
                        f'<td class="muted">not scored yet</td></tr>')
             continue
+        stale = [r for r in rs if r.get("stale")]
+        rs = [r for r in rs if not r.get("stale")]
+        if not rs:       # only results of another version or backend: shown as such, never as a score
+            old = ", ".join(sorted({f"{r.get('backend') or '?'}, v{r.get('metric_version')}" for r in stale}))
+            out.append(f'<tr class="st-stale"><td title="{esc(METRIC_HELP[m])}">{name}</td><td>stale</td>'
+                       f'<td>{esc(old)}</td><td class="muted">scored by another version or backend; '
+                       "Score this video re-scores it</td></tr>")
+            continue
         oks = [r["value"] for r in rs if r["status"] == "ok" and r.get("value") is not None]
         statuses = sorted({r["status"] for r in rs})
         if oks:
@@ -147,7 +155,7 @@ def scorecard(results: list[dict[str, Any]]) -> str:
         else:
             val, bar = esc(statuses[0] if statuses else "—"), ""
         reasons = "; ".join(sorted({r["reason"] for r in rs if r.get("reason")}))
-        backend = ", ".join(sorted({r["backend"] for r in rs if r.get("backend")}))
+        backend = ", ".join(sorted({f"{r['backend']}, v{r.get('metric_version')}" for r in rs if r.get("backend")}))
         st = "ok" if "ok" in statuses else statuses[0].replace("/", "")
         short = reasons if len(reasons) <= 110 else reasons[:107] + "…"
         out.append(f'<tr class="st-{esc(st)}"><td title="{esc(METRIC_HELP[m])}">{name}</td><td>{val}{bar}</td>'

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from curation.overlays import OverlayWorker
+from curation.current import current_keys, key_list
 from curation.queue import image_queue
 from metrics.registry import METRICS
-from storage import Workspace, labels, triples
+from storage import Workspace, labels, metric_results, triples
 from storage import review_store as rs
 
 IMAGE_VALUES = ("good", "bad", "skip")
@@ -89,11 +90,20 @@ class ReviewService:
             r.setdefault("id", r.get("image_id"))
         return rows
 
+    def video_results(self, video_id: int) -> list[dict[str, Any]]:
+        """The video's newest result per (metric, triple), with traces; each marked "stale" when it is not
+        under the metric's current key (curation.current): the scorecard shows it as such, not as a score."""
+        keys = set(key_list(current_keys(self.ws)))
+        rows = metric_results.results_for_video(self.ws, int(video_id), with_trace=True)
+        for r in rows:
+            r["stale"] = f"{r['metric']}|{r['metric_version']}|{r['params_hash']}" not in keys
+        return rows
+
     def video_queue(self, **kw: Any) -> list[dict[str, Any]]:
         """The Videos tab's queue; each row's "metrics" maps metric key -> mean of its newest ok results."""
         if kw.get("metric") and kw["metric"] not in METRICS:
             raise ValueError(f"unknown metric {kw['metric']!r}; one of {', '.join(METRICS)}")
-        return rs.video_queue(self.ws, **kw)
+        return rs.video_queue(self.ws, keys=key_list(current_keys(self.ws)), **kw)
 
     # -- pairs ---------------------------------------------------------------------------------
     def next_pair(self, annotator: str, exclude: set[tuple[int, int]] | None = None) -> dict[str, Any] | None:

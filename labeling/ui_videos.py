@@ -10,7 +10,6 @@ from curation import overlays as ovl
 from curation import video_overlay_data as vod
 from curation.executors import run_scoring
 from media.motion_curve import motion_series, motion_svg
-from storage import metric_results
 from storage import review_store as rs
 
 from . import render
@@ -86,7 +85,7 @@ class VideosTab(QueueTab):
         card = rs.video_card(self.svc.ws, vid)
         if card is None:
             return render.empty_state("Video not found", f"video {vid}"), "", "", "", progress
-        results = metric_results.results_for_video(self.svc.ws, vid, with_trace=True)
+        results = self.svc.video_results(vid)
         ov, key = self.overlay_data(card, results)
         player = self.player(card, ov, key, layers)
         series = motion_series(ov["motion"])
@@ -131,7 +130,7 @@ class VideosTab(QueueTab):
         if vid is None:
             return gr.skip()
         card = rs.video_card(self.svc.ws, vid)
-        results = metric_results.results_for_video(self.svc.ws, vid, with_trace=True)
+        results = self.svc.video_results(vid)
         ov, key = self.overlay_data(card, results)
         return self.player(card, ov, key, layers)
 
@@ -173,7 +172,7 @@ class VideosTab(QueueTab):
 
     def frame_image(self, vid: int, frame: int, layers: list[str] | None):
         card = rs.video_card(self.svc.ws, vid)
-        results = metric_results.results_for_video(self.svc.ws, vid, with_trace=True)
+        results = self.svc.video_results(vid)
         ov, key = self.overlay_data(card, results)
         want = {LAYER_KEYS[x] for x in (layers or []) if x in LAYER_KEYS}
         path = ovl.render_frame_png(self.svc.root, card["sha256"], card["path"], frame, ov, want, key)

@@ -19,14 +19,29 @@ _FOR_VIDEO = ("SELECT r.id, r.metric, r.metric_version, r.params_hash, r.video_i
 _FOR_VIDEO_WITH_TRACE = ("SELECT r.* FROM metric_results r WHERE r.video_id = ? AND r.id = ("
                          "SELECT max(id) FROM metric_results x WHERE x.video_id = r.video_id AND x.metric = r.metric "
                          "AND x.triple_id = r.triple_id) ORDER BY r.metric, r.triple_id")
-_LATEST = ("SELECT metric, metric_version, params_hash, video_id, triple_id, value, status, reason, backend FROM ("
-           "SELECT *, row_number() OVER (PARTITION BY video_id, triple_id, metric ORDER BY id DESC) AS rn "
-           "FROM metric_results) WHERE rn = 1 ORDER BY video_id, triple_id, metric")
-_LATEST_OF_VIDEOS = (
-    "SELECT metric, metric_version, params_hash, video_id, triple_id, value, status, reason, backend FROM ("
-    "SELECT *, row_number() OVER (PARTITION BY video_id, triple_id, metric ORDER BY id DESC) AS rn "
-    "FROM metric_results WHERE video_id IN (SELECT unnest(?::BIGINT[]))) WHERE rn = 1 "
-    "ORDER BY video_id, triple_id, metric")
+# "Current" rows: their (metric, version, params hash) is one of the keys the caller passes, as
+# "metric|version|params_hash" strings; the params hash covers the backend that produced the row.
+_KEY = "metric || '|' || metric_version || '|' || params_hash"
+_LATEST_COLS = "metric, metric_version, params_hash, video_id, triple_id, value, status, reason, backend"
+
+
+def _latest_sql(where: str) -> str:
+    return (f"SELECT {_LATEST_COLS} FROM (SELECT *, row_number() OVER (PARTITION BY video_id, triple_id, metric "
+            f"ORDER BY id DESC) AS rn FROM metric_results WHERE {where}) WHERE rn = 1 "
+            "ORDER BY video_id, triple_id, metric")
+
+
+_LATEST = _latest_sql("true")
+_LATEST_OF_VIDEOS = _latest_sql("video_id IN (SELECT unnest(?::BIGINT[]))")
+_LATEST_CURRENT = _latest_sql(f"{_KEY} IN (SELECT unnest(?::VARCHAR[]))")
+_LATEST_CURRENT_OF_VIDEOS = _latest_sql(f"{_KEY} IN (SELECT unnest(?::VARCHAR[])) "
+                                        "AND video_id IN (SELECT unnest(?::BIGINT[]))")
+_STALE = ("SELECT metric, count(*) FROM (SELECT DISTINCT metric, video_id, triple_id FROM metric_results) a "
+          "WHERE NOT EXISTS (SELECT 1 FROM metric_results c WHERE c.metric = a.metric AND c.video_id = a.video_id "
+          "AND c.triple_id = a.triple_id AND c.metric || '|' || c.metric_version || '|' || c.params_hash "
+          "IN (SELECT unnest(?::VARCHAR[]))) GROUP BY metric ORDER BY metric")
+_NEWEST_OK_KEY = ("SELECT metric_version, params_hash, backend FROM metric_results WHERE metric = ? "
+                  "AND metric_version = ? AND status = 'ok' ORDER BY id DESC LIMIT 1")
 
 
 def get_result(ws: Workspace, *, metric: str, version: str, params_hash: str, video_id: int,
@@ -57,13 +72,30 @@ def results_for_video(ws: Workspace, video_id: int, *, with_trace: bool = False)
     return [_decode(r) for r in ws.query_dicts(_FOR_VIDEO_WITH_TRACE if with_trace else _FOR_VIDEO, [video_id])]
 
 
-def latest_metric_results(ws: Workspace, video_ids: list[int] | None = None) -> list[dict[str, Any]]:
-    """Newest result per (video, triple, metric), optionally for some videos only (no traces)."""
-    if video_ids is None:
-        return ws.query_dicts(_LATEST)
-    if not video_ids:
+def latest_metric_results(ws: Workspace, video_ids: list[int] | None = None, *,
+                          keys: list[str] | None = None) -> list[dict[str, Any]]:
+    """Newest result per (video, triple, metric), optionally for some videos only (no traces). With `keys`
+    ("metric|version|params_hash"), only current rows count: an older version's or backend's row is not
+    returned, even when it is the newest."""
+    if video_ids is not None and not video_ids:
         return []
-    return ws.query_dicts(_LATEST_OF_VIDEOS, [sorted({int(v) for v in video_ids})])
+    vids = None if video_ids is None else sorted({int(v) for v in video_ids})
+    if keys is None:
+        return ws.query_dicts(_LATEST) if vids is None else ws.query_dicts(_LATEST_OF_VIDEOS, [vids])
+    keys = list(keys)
+    return (ws.query_dicts(_LATEST_CURRENT, [keys]) if vids is None
+            else ws.query_dicts(_LATEST_CURRENT_OF_VIDEOS, [keys, vids]))
+
+
+def stale_counts(ws: Workspace, keys: list[str]) -> dict[str, int]:
+    """metric -> number of (video, triple) pairs that have results of that metric, none of them current."""
+    return {m: int(n) for m, n in ws.query(_STALE, [list(keys)])}
+
+
+def newest_ok_key(ws: Workspace, metric: str, version: str) -> dict[str, Any] | None:
+    """The (version, params hash, backend) of the newest ok result of a metric at this version, or None."""
+    rows = ws.query_dicts(_NEWEST_OK_KEY, [metric, version])
+    return rows[0] if rows else None
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:

@@ -110,20 +110,24 @@ def label_progress(ws: Workspace, item_kind: str = "image") -> dict[str, int]:
 _LATEST_OK = ("SELECT video_id, metric, avg(value) AS value FROM (SELECT video_id, metric, value, status, "
               "row_number() OVER (PARTITION BY video_id, triple_id, metric ORDER BY id DESC) AS rn "
               "FROM metric_results WHERE {where}) WHERE rn = 1 AND status = 'ok' GROUP BY video_id, metric")
+_CURRENT = "metric || '|' || metric_version || '|' || params_hash IN (SELECT unnest(?::VARCHAR[]))"
 _QUEUE_ORDER = {"id": "v.id", "newest": "v.added_at DESC, v.id DESC", "metric": "f.value ASC NULLS LAST, v.id"}
 
 
 def video_queue(ws: Workspace, *, label_state: str = "unlabelled", model: str | None = None,
                 metric: str | None = None, metric_min: float | None = None, metric_max: float | None = None,
                 order: str = "id", limit: int = 50, offset: int = 0,
-                ids: list[int] | None = None) -> list[dict[str, Any]]:
+                ids: list[int] | None = None, keys: list[str] | None = None) -> list[dict[str, Any]]:
     """Videos with their metric values (key -> mean over triples of each metric's newest ok result), filtered.
 
     metric_min/max are fractions 0-1; a video without an ok value of `metric` is excluded by a range filter.
     label_state: unlabelled | labelled | any | accept | reject. order: id | newest | metric (needs `metric`).
-    ids: only these videos (the few rows a list shows).
+    ids: only these videos (the few rows a list shows). keys: the current "metric|version|params_hash" keys
+    (curation.current); only results under them are shown and filtered on (all results when None).
     """
-    where, params = [], [metric]
+    cur = "true" if keys is None else _CURRENT
+    kp = [] if keys is None else [list(keys)]
+    where, params = [], kp + [metric]
     if ids is not None:
         where.append("list_contains(?::BIGINT[], v.id)")
         params.append([int(i) for i in ids])
@@ -145,7 +149,7 @@ def video_queue(ws: Workspace, *, label_state: str = "unlabelled", model: str | 
         params.append(label_state)
     order_sql = _QUEUE_ORDER.get(order if metric or order != "metric" else "id", "v.id")
     sql = ("WITH l AS (SELECT item_id, label FROM resolved_labels WHERE item_kind = 'video'), "
-           f"f AS ({_LATEST_OK.format(where='metric = ?')}) "
+           f"f AS ({_LATEST_OK.format(where=cur + ' AND metric = ?')}) "
            "SELECT v.id, v.path, v.sha256, v.model, v.fps, v.frame_count, v.width, v.height, l.label "
            "FROM videos v LEFT JOIN l ON l.item_id = v.id LEFT JOIN f ON f.video_id = v.id "
            + (("WHERE " + " AND ".join(where)) if where else "")
@@ -153,8 +157,8 @@ def video_queue(ws: Workspace, *, label_state: str = "unlabelled", model: str | 
     rows = ws.query_dicts(sql, params + [int(limit), int(offset)])
     means: dict[int, dict[str, float]] = {}
     if rows:
-        for vid, m, value in ws.query(_LATEST_OK.format(where="video_id IN (SELECT unnest(?::BIGINT[]))"),
-                                      [[int(r["id"]) for r in rows]]):
+        for vid, m, value in ws.query(_LATEST_OK.format(where=cur + " AND video_id IN (SELECT unnest(?::BIGINT[]))"),
+                                      kp + [[int(r["id"]) for r in rows]]):
             means.setdefault(int(vid), {})[m] = float(value)
     for r in rows:
         r["metrics"] = means.get(int(r["id"]), {})

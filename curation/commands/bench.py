@@ -23,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                          "(e.g. open-source / commercial)")
     p.add_argument("--metrics", help="comma-separated subset of the six metrics")
     p.add_argument("--no-score", action="store_true", help="report cached scores only; score nothing")
+    p.add_argument("--allow-mixed", action="store_true",
+                   help="rank models even when one metric column was scored by different backends (cells marked)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
@@ -73,14 +75,14 @@ def run(args: argparse.Namespace) -> int:
             return 2
         from ..benchmark import run_benchmark
 
-        def progress(frac: float, msg: str) -> None:
-            print(f"[{100 * frac:5.1f}%] {msg}", file=sys.stderr, flush=True)
+        from ..jobs import to_stderr as progress
 
         with Workspace.open(args.workspace, create=False) as ws:
             s = run_benchmark(ws, args.out, benchmark_set=args.name, set_file=args.set_file,
                               model_types=parse_model_types(args.model_types),
                               metrics=[m.strip() for m in args.metrics.split(",")] if args.metrics else None,
-                              score=not args.no_score, n_boot=args.bootstrap, seed=args.seed, progress=progress)
+                              score=not args.no_score, n_boot=args.bootstrap, seed=args.seed, progress=progress,
+                              allow_mixed=args.allow_mixed)
     except (BenchSetError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

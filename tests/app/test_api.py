@@ -70,9 +70,16 @@ def test_video_queue_metric_range(client, app_server):
     from storage import metric_results
 
     _, ws = app_server
-    metric_results.put_result(ws, metric="motionx", version="t", params_hash="t", video_id=2, value=0.1, status="ok")
+    from curation.current import current_keys
+
+    cur = current_keys(ws)["motionx"]
+    metric_results.put_result(ws, metric="motionx", version=cur["version"], params_hash=cur["params_hash"],
+                              video_id=2, value=0.1, status="ok")
+    # a stale row (an older version) is neither shown nor filtered on
+    metric_results.put_result(ws, metric="motionx", version="0.1", params_hash="old", video_id=3, value=0.05,
+                              status="ok")
     low = client.predict(label_state="any", metric="motionx", metric_max=0.15, api_name="/video_queue")["items"]
-    assert [r["id"] for r in low] == [2]
+    assert [r["id"] for r in low] == [2] and low[0]["motionx"] == pytest.approx(0.1)
 
 
 def test_images_ui_endpoints(client, app_server):

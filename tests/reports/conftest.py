@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from curation.current import current_keys
 from storage import Workspace, images, labels, metric_results, prompts, taxonomy, triples, videos
 
 MODELS = ("GenA", "GenB", "GenC")
@@ -85,23 +86,29 @@ def build_fixture(tmp: Path, *, seed: int = 0) -> Fixture:
         fx.dup_pairs.append((images_by_cat[c0][1], images_by_cat[c1][1]))
         for a, b in fx.dup_pairs:
             ws.execute("UPDATE images SET dup_group = ? WHERE id IN (?, ?)", [min(a, b), a, b])
-        # scores and labels: quality depends on the model; designers accept high-quality videos
+        # scores and labels: quality depends on the model; designers accept high-quality videos. Results are
+        # stored under the keys this machine would write (curation.current), so they count as current
+        cur = current_keys(ws)
+
+        def put(metric: str, **kw) -> None:
+            metric_results.put_result(ws, metric=metric, version=cur[metric]["version"],
+                                      params_hash=cur[metric]["params_hash"], **kw)
+
         for t in fx.triples:
             q = MODEL_QUALITY[t["model"]] + rng.uniform(-0.2, 0.2)
             t["quality"] = q
-            metric_results.put_result(ws, metric="motionx", version="1.0", params_hash="p", video_id=t["video_id"],
-                                    value=q, status="ok", backend="flow")
+            put("motionx", video_id=t["video_id"],
+                value=q, status="ok", backend="flow")
             ts_na = t["triple_id"] % 7 == 0
-            metric_results.put_result(ws, metric="tsscore", version="1.0", params_hash="p", video_id=t["video_id"],
-                                    triple_id=t["triple_id"], value=None if ts_na else min(1.0, q + 0.1),
-                                    status="n/a" if ts_na else "ok", reason="no text" if ts_na else None)
-            metric_results.put_result(ws, metric="productscore", version="2.1", params_hash="p",
-                                    video_id=t["video_id"], triple_id=t["triple_id"], value=rng.uniform(0.3, 0.9),
-                                    status="ok", backend="classical")
-            metric_results.put_result(ws, metric="aesscore", version="1.0", params_hash="p", video_id=t["video_id"],
-                                    value=None, status="unavailable", reason="CLIP ViT-L/14 weights not found")
-            metric_results.put_result(ws, metric="gmescore", version="1.0", params_hash="p", video_id=t["video_id"],
-                                    triple_id=t["triple_id"], value=0.3 + 0.01 * (t["triple_id"] % 5), status="ok")
+            put("tsscore", video_id=t["video_id"],
+                triple_id=t["triple_id"], value=None if ts_na else min(1.0, q + 0.1),
+                status="n/a" if ts_na else "ok", reason="no text" if ts_na else None)
+            put("productscore", video_id=t["video_id"], triple_id=t["triple_id"], value=rng.uniform(0.3, 0.9),
+                status="ok", backend="classical")
+            put("aesscore", video_id=t["video_id"],
+                value=None, status="unavailable", reason="CLIP ViT-L/14 weights not found")
+            put("gmescore", video_id=t["video_id"],
+                triple_id=t["triple_id"], value=0.3 + 0.01 * (t["triple_id"] % 5), status="ok")
             # crscore: never scored for this fixture (the leaderboard says "not scored")
             accept = q >= 0.5
             (fx.accepted if accept else fx.rejected).add(t["triple_id"])

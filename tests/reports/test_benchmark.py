@@ -180,11 +180,13 @@ def test_set_import_make_set_and_cli(demo_workspace, demo_media, tmp_path, capsy
 def _paper_table_workspace(root: Path, media: Path, table: dict) -> None:
     """Two cases per model; per metric the two cases sit at the table value +/- 5 points, so the runner's
     mean over cases must land exactly on the table's number."""
+    from curation.current import current_keys
     from storage import images, metric_results, prompts, taxonomy, triples, videos
 
     display_to_metric = {d: m for m, d in DISPLAY.items()}
     metrics = [display_to_metric[d] for d in table["metrics"]]
     with Workspace.open(root) as ws:
+        cur = current_keys(ws)
         cat = taxonomy.taxonomy(ws)[0]["id"]
         cases = []
         for c in range(2):
@@ -203,8 +205,10 @@ def _paper_table_workspace(root: Path, media: Path, table: dict) -> None:
                 tid, _ = triples.add_triple(ws, video_id=video_id, image_id=image_id, prompt_id=prompt_id,
                                             model=row["model"], category_id=cat)
                 for metric, pct in zip(metrics, row["values"]):
-                    metric_results.put_result(ws, metric=metric, version="1.0", params_hash="p", video_id=video_id,
-                                            triple_id=tid, value=pct / 100 + offset, status="ok")
+                    metric_results.put_result(ws, metric=metric, version=cur[metric]["version"],
+                                              params_hash=cur[metric]["params_hash"], video_id=video_id,
+                                              triple_id=tid, value=pct / 100 + offset, status="ok",
+                                              backend=f"{metric}-backend")
 
 
 def _media_rec(folder: Path, name: str, text: str) -> dict:
@@ -250,3 +254,69 @@ def test_paper_table_through_the_benchmark_runner(tmp_path):
                                                          "**35.64**", "**73.75**"]
     ltx = next(line for line in md.splitlines() if "| LTX-Video |" in line)
     assert [c.strip() for c in ltx.split("|")[3:9]] == ["28.73", "52.66", "68.20", "50.47", "32.41", "50.25"]
+
+
+def test_a_column_never_mixes_backends_or_versions(fx, tmp_path):
+    """Stale rows (another version) are left out even when newer, and counted; a column whose models were
+    scored by different backends is refused, naming them, unless allowed, and then its cells are marked."""
+    from curation.benchmark import MixedBackends
+    from curation.current import current_keys
+    from storage import metric_results
+
+    with fx.open() as ws:
+        cur = current_keys(ws)
+        gen_a = [t for t in fx.triples if t["model"] == "GenA"]
+        for t in gen_a:     # newer rows of an older MotionX version: must not replace the current ones
+            metric_results.put_result(ws, metric="motionx", version="0.9", params_hash="old", video_id=t["video_id"],
+                                      value=0.0, status="ok", backend="flow")
+        for t in fx.triples[:5]:   # CRScore only under an old version: stale, not shown
+            metric_results.put_result(ws, metric="crscore", version="0.1", params_hash="old", video_id=t["video_id"],
+                                      triple_id=t["triple_id"], value=0.9, status="ok", backend="mllm:old")
+        s = run_benchmark(ws, tmp_path / "a", score=False, n_boot=50)
+        lb = {r["model"]: r for r in s["leaderboard"]}
+        exp = {}
+        for t in gen_a:
+            exp.setdefault(t["image_id"], []).append(t["quality"])
+        assert lb["GenA"]["motionx"]["pct"] == pytest.approx(100 * np.mean([np.mean(v) for v in exp.values()]))
+        assert s["stale"].get("crscore") == 5 and lb["GenA"]["crscore"]["pct"] is None
+        assert any("CRScore: 5 stored result(s)" in w for w in s["warnings"])
+        # the column names its backend and version in every file
+        md = (tmp_path / "a" / "leaderboard.md").read_text()
+        assert f"MotionXScore (flow, v{cur['motionx']['version']})" in md
+        assert "flow, v" in (tmp_path / "a" / "leaderboard.html").read_text()
+
+        # GenC's ProductScore re-scored by another backend under the current key: mixed
+        for t in fx.triples:
+            if t["model"] == "GenC":
+                metric_results.put_result(ws, metric="productscore", version=cur["productscore"]["version"],
+                                          params_hash=cur["productscore"]["params_hash"], video_id=t["video_id"],
+                                          triple_id=t["triple_id"], value=0.5, status="ok", backend="dino-v2")
+        with pytest.raises(MixedBackends) as err:
+            run_benchmark(ws, tmp_path / "b", score=False, n_boot=50)
+        assert "ProductScore" in str(err.value) and "dino-v2" in str(err.value) and "GenC" in str(err.value)
+        assert "classical" in str(err.value) and "GenA, GenB" in str(err.value)
+        s = run_benchmark(ws, tmp_path / "c", score=False, n_boot=50, allow_mixed=True)
+    assert s["backends"]["productscore"]["mixed"] and not s["backends"]["motionx"]["mixed"]
+    md = (tmp_path / "c" / "leaderboard.md").read_text()
+    assert "†" in md and "different backends" in md
+    rows = {r["model"]: r for r in csv.DictReader(open(tmp_path / "c" / "leaderboard.csv", encoding="utf-8"))}
+    assert rows["GenC"]["ProductScore backend"].startswith("dino-v2") and \
+        rows["GenA"]["ProductScore backend"].startswith("classical")
+
+
+def test_a_metric_this_machine_cannot_compute_keeps_its_stored_key(workspace):
+    """GmeScore scored on a GPU machine (GME weights there, none here) stays current here; an older metric
+    version never does."""
+    from curation.current import current_keys
+    from metrics import gmescore
+    from storage import metric_results
+
+    ws = workspace
+    assert current_keys(ws)["gmescore"]["source"] == "this machine"        # no GME here, nothing stored yet
+    metric_results.put_result(ws, metric="gmescore", version="0.5", params_hash="older", video_id=1, triple_id=1,
+                              value=0.4, status="ok", backend="gme-qwen2-vl-7b")
+    assert current_keys(ws)["gmescore"]["params_hash"] != "older"
+    metric_results.put_result(ws, metric="gmescore", version=gmescore.VERSION, params_hash="gpu-box", video_id=1,
+                              triple_id=1, value=0.4, status="ok", backend="gme-qwen2-vl-7b")
+    cur = current_keys(ws)["gmescore"]
+    assert cur["source"] == "stored" and cur["params_hash"] == "gpu-box" and cur["backend_key"] == "gme-qwen2-vl-7b"

@@ -14,6 +14,7 @@ import pytest
 from curation.cli import main
 from curation.export import MARKER, ExportError, export_splits, verify_export
 from curation.jobs import Cancelled
+from metrics import aesscore, motionx, productscore
 from curation.splits import ExportOptions
 from storage import labels
 
@@ -45,9 +46,9 @@ def test_export_formats_metadata_and_verify(fx, tmp_path, monkeypatch):
     assert (r["video_width"], r["video_height"], r["frame_count"], r["fps"]) == (384, 384, 80, 16.0)
     assert r["image_width"] >= 512 and r["label"] == "accept"
     assert r["labels"][0]["annotator"] == "dana" and r["labels"][0]["value"] == "accept"
-    assert r["metrics"]["motionx"]["version"] == "1.0" and r["metrics"]["motionx"]["status"] == "ok"
-    assert r["metrics"]["productscore"]["version"] == "2.1"
-    assert r["metrics"]["aesscore"] == {"value": None, "status": "unavailable", "version": "1.0",
+    assert r["metrics"]["motionx"]["version"] == motionx.VERSION and r["metrics"]["motionx"]["status"] == "ok"
+    assert r["metrics"]["productscore"]["version"] == productscore.VERSION
+    assert r["metrics"]["aesscore"] == {"value": None, "status": "unavailable", "version": aesscore.VERSION,
                                         "reason": "CLIP ViT-L/14 weights not found", "backend": None}
     assert r["metrics"]["crscore"]["status"] == "missing"
     assert (out / r["video"]).is_file() and (out / r["image"]).is_file()
@@ -60,7 +61,7 @@ def test_export_formats_metadata_and_verify(fx, tmp_path, monkeypatch):
     files = {k: str(out / "data" / f"{k}.parquet") for k in ("train", "val", "test")}
     ds = datasets.load_dataset("parquet", data_files=files, cache_dir=str(tmp_path / "hf"))
     assert {k: ds[k].num_rows for k in ds} == n
-    assert ds["train"][0]["metrics"]["motionx"]["version"] == "1.0"
+    assert ds["train"][0]["metrics"]["motionx"]["version"] == motionx.VERSION
     assert set(ds["train"].column_names) >= {"image", "video", "prompt", "category", "labels", "metrics"}
     ds2 = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "hf2"))
     assert {k: ds2[k].num_rows for k in ds2} == n
