@@ -55,7 +55,7 @@ def run_case(case: str, device: str, batch: int, seconds: float, size: int) -> d
             torch.set_num_threads(os.cpu_count() or 1)
     except ImportError:
         pass
-    from metrics.backends import embed, segment
+    from metrics.backends import classical_seg, embed, sam2_seg
     note = ""
     if case == "ocr":
         from metrics.backends.ocr import RapidOCRBackend
@@ -81,12 +81,12 @@ def run_case(case: str, device: str, batch: int, seconds: float, size: int) -> d
         note = f"{be.model_id}, {str(be.dtype).replace('torch.', '')}, batch {batch}, {size}px uint8 in"
     elif case == "sam2-tiny":
         try:
-            be = segment.SAM2Segmenter("tiny", device)
+            be = sam2_seg.SAM2Segmenter("tiny", device)
             pred = be.predictor
         except Exception:
             from sam2.build_sam import build_sam2
             from sam2.sam2_image_predictor import SAM2ImagePredictor
-            pred = SAM2ImagePredictor(build_sam2(segment.SAM2_SIZES["tiny"][1], None, device=device))
+            pred = SAM2ImagePredictor(build_sam2(sam2_seg.SAM2_SIZES["tiny"][1], None, device=device))
         img = _images(1, 512)[0]
         box = np.array([[100, 100, 400, 400]])
 
@@ -99,7 +99,7 @@ def run_case(case: str, device: str, batch: int, seconds: float, size: int) -> d
         items, per = [img], 1
         note = "set_image + one box predict, 512x512 in (SAM2 resizes to 1024)"
     elif case == "classical-seg":
-        be = segment.ClassicalSegmenter()
+        be = classical_seg.ClassicalSegmenter()
         img = _poster(size)
         fn, items, per = (lambda xs: [be.segment_image(x) for x in xs]), [img], 1
         note = f"GrabCut+saliency, {img.shape[1]}x{img.shape[0]} poster"

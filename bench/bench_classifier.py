@@ -179,7 +179,8 @@ def bench_field(seeds: int = 5) -> dict:
     from sklearn.metrics import roc_auc_score
 
     from curation import classifier as C
-    from curation.filters import FILTER_NAMES, DEFAULTS, run_filters
+    from curation.filter_runs import run_filters
+    from curation.filters import FILTER_NAMES, DEFAULTS
     from curation.ingest import ingest
     from storage import Workspace
     from storage import curation_store as cs

@@ -80,7 +80,7 @@ def main() -> int:
     args = ap.parse_args()
     from metrics.backends.minisam import MiniSAMSegmenter
     from metrics.backends.seg_eval import composites, evaluate_demo_masks, photo_composites
-    from metrics.backends.segment import ClassicalSegmenter
+    from metrics.backends.classical_seg import ClassicalSegmenter
     fm = Path(args.fieldmedia)
     seg = MiniSAMSegmenter()
     cut = list(composites(fm))

@@ -52,14 +52,14 @@ def timer(name, fn):
 def instrument() -> None:
     from media import decode
     from metrics import registry
-    from metrics.backends import aesthetic, embed, ocr, segment
+    from metrics.backends import aesthetic, embed, ocr, sam2_seg
 
     decode.decode_video = timer("decode (one pass, MotionX flow streamed in)", decode.decode_video)
     registry.MetricSpec.run = timer(lambda spec, *a, **k: f"metric: {spec.name}", registry.MetricSpec.run)
-    seg = segment.SAM2Segmenter
+    seg = sam2_seg.SAM2Segmenter
     seg.segment_image = timer("SAM2 image (box prompt)", seg.segment_image)
     seg.propagate = timer("SAM2 video: propagate (all of it)", seg.propagate)
-    segment.sam2_video_state = timer("SAM2 video: state + batched image encoder", segment.sam2_video_state)
+    sam2_seg.sam2_video_state = timer("SAM2 video: state + batched image encoder", sam2_seg.sam2_video_state)
     ocr.RapidOCRBackend.__call__ = timer("OCR: pipeline calls (all of them)", ocr.RapidOCRBackend.__call__)
     ocr.TorchSession.__call__ = timer(lambda s, *a, **k: f"OCR network: {getattr(s, 'part', '?')}",
                                       ocr.TorchSession.__call__)

@@ -48,7 +48,8 @@ def _human(r: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..filters import FILTER_NAMES, params_for, run_filters
+    from ..filter_runs import run_filters
+    from ..filters import FILTER_NAMES, params_for
 
     names = tuple(n.strip() for n in args.only.split(",")) if args.only else FILTER_NAMES
     try:

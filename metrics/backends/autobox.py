@@ -142,7 +142,7 @@ def _text_mask(shape: tuple[int, int], boxes: Sequence[tuple], k: float) -> np.n
 
 def candidates(seg, rgb: np.ndarray, emb: np.ndarray, scale: float, text_boxes: Sequence[tuple]) -> list[dict]:
     """Every candidate: {'prompt', 'mask' (working size), 'iou_pred', features, 'score'}."""
-    from .segment import estimate_box
+    from .classical_seg import estimate_box
     h, w = rgb.shape[:2]
     k = min(1.0, WORK / max(h, w))
     hw = (max(1, round(h * k)), max(1, round(w * k)))

@@ -264,7 +264,7 @@ class MiniSAMSegmenter:
 
     def classical(self):
         if self._classical is None:
-            from .segment import ClassicalSegmenter
+            from .classical_seg import ClassicalSegmenter
             self._classical = ClassicalSegmenter()
         return self._classical
 

@@ -36,7 +36,7 @@ def _video(n: int = 24) -> tuple[list[np.ndarray], np.ndarray]:
 
 def test_graphed_tracking_equals_eager(sam2_models, monkeypatch):
     from metrics.backends import set_models_dir
-    from metrics.backends.segment import SAM2Segmenter
+    from metrics.backends.sam2_seg import SAM2Segmenter
 
     set_models_dir(None)
     monkeypatch.setenv("ADVFX_MODELS", str(sam2_models))
@@ -66,7 +66,7 @@ def test_graphed_tracking_equals_eager(sam2_models, monkeypatch):
 
 def test_graphed_image_predictor_equals_eager(sam2_models, monkeypatch):
     from metrics.backends import set_models_dir
-    from metrics.backends.segment import SAM2Segmenter
+    from metrics.backends.sam2_seg import SAM2Segmenter
 
     set_models_dir(None)
     monkeypatch.setenv("ADVFX_MODELS", str(sam2_models))

@@ -150,7 +150,7 @@ def test_sam2_video_state_from_memory_matches_init_state(ckpts, monkeypatch, tmp
     import torch
     from PIL import Image
 
-    from metrics.backends.segment import _prefill_features, sam2_video_state
+    from metrics.backends.sam2_seg import _prefill_features, sam2_video_state
 
     monkeypatch.setenv("ADVFX_SAM2_IMAGE_SIZE", "256")
     _use(monkeypatch, ckpts[0])
@@ -192,7 +192,7 @@ def test_sam2_bf16_weights_track_as_autocast_does(ckpts, monkeypatch):
     import torch
     from sam2.build_sam import build_sam2_video_predictor
 
-    from metrics.backends.segment import bf16_matmul_weights, sam2_overrides, sam2_video_state
+    from metrics.backends.sam2_seg import bf16_matmul_weights, sam2_overrides, sam2_video_state
 
     monkeypatch.setenv("ADVFX_SAM2_IMAGE_SIZE", "256")
     _use(monkeypatch, ckpts[0])
@@ -227,7 +227,7 @@ def test_sam2_device_transforms_are_sam2s_own(ckpts, monkeypatch):
     sam2's own transform gives (here both on the CPU) and hands every other call to the original."""
     import torch
 
-    from metrics.backends.segment import DeviceTransforms
+    from metrics.backends.sam2_seg import DeviceTransforms
 
     monkeypatch.setenv("ADVFX_SAM2_IMAGE_SIZE", "256")
     _use(monkeypatch, ckpts[0])

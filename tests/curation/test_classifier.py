@@ -70,7 +70,7 @@ def test_unlabelled_images_get_predictions_and_pseudo_labels_join_training(label
     for iid in ids[:2] + ids[3:5]:
         ev = ws.query_one("SELECT event_id FROM current_labels WHERE item_kind = 'image' AND item_id = ?", [iid])
         append_event(ws, item_kind="image", item_id=iid, value="undo", annotator="alice", undoes=ev[0])
-    from curation.filters import run_filters
+    from curation.filter_runs import run_filters
     run_filters(ws, names=("quality", "layout"))
     r = C.train(ws, heuristics=True, pseudo_weight=0.25)
     assert r["n_labels"] == 20 and r["features"] == "classical-v1+heuristics-v1"

@@ -10,6 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
+from curation import filter_measures as M
+from curation import filter_runs as R
 from curation import filters as F
 
 
@@ -60,9 +62,9 @@ def test_jpeg_blockiness_and_noise_are_measured():
     ok, enc = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 5])
     blocky = cv2.imdecode(enc, cv2.IMREAD_COLOR)
     g = lambda a: cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)  # noqa: E731
-    assert F.blockiness(g(blocky)) > F.blockiness(g(img)) + 0.2
+    assert M.blockiness(g(blocky)) > M.blockiness(g(img)) + 0.2
     noisy = np.clip(img + np.random.default_rng(1).normal(0, 25, img.shape), 0, 255).astype(np.uint8)
-    assert F.noise_sigma(g(noisy)) > 3 * F.noise_sigma(g(img))
+    assert M.noise_sigma(g(noisy)) > 3 * M.noise_sigma(g(img))
 
 
 def test_layout_flags_collages_grids_and_odd_aspect_ratios():
@@ -180,11 +182,11 @@ def test_unavailable_backend_is_reported_not_invented():
 
 def test_params_hash_depends_on_thresholds_and_backend():
     p = F.params_for()
-    h = F.params_hash("quality", p["quality"], {})
-    assert h == F.params_hash("quality", F.params_for()["quality"], {"ocr": "x"})   # quality needs no backend
-    assert h != F.params_hash("quality", F.params_for({"quality": {"blur_min": 5}})["quality"], {})
-    assert F.params_hash("text", p["text"], {"ocr": "a", "segmenter": "s"}) != \
-        F.params_hash("text", p["text"], {"ocr": "b", "segmenter": "s"})
+    h = R.params_hash("quality", p["quality"], {})
+    assert h == R.params_hash("quality", F.params_for()["quality"], {"ocr": "x"})   # quality needs no backend
+    assert h != R.params_hash("quality", F.params_for({"quality": {"blur_min": 5}})["quality"], {})
+    assert R.params_hash("text", p["text"], {"ocr": "a", "segmenter": "s"}) != \
+        R.params_hash("text", p["text"], {"ocr": "b", "segmenter": "s"})
     with pytest.raises(ValueError, match="unknown parameter"):
         F.params_for({"quality": {"nope": 1}})
 
@@ -196,12 +198,12 @@ def test_run_filters_stores_results_and_skips_cached(demo_workspace, real_backen
     with Workspace.open(demo_workspace) as ws:
         n = len(cs.all_images(ws))
         seen = []
-        r1 = F.run_filters(ws, backends=real_backends, progress=lambda f, m: seen.append((f, m)))
+        r1 = R.run_filters(ws, backends=real_backends, progress=lambda f, m: seen.append((f, m)))
         assert r1["computed"] == 4 * n and r1["cached"] == 0 and len(seen) == n
         assert seen[-1][0] == 1.0 and seen[-1][1].startswith(f"[{n}/{n}] ")
-        r2 = F.run_filters(ws, backends=real_backends)
+        r2 = R.run_filters(ws, backends=real_backends)
         assert r2["computed"] == 0 and r2["cached"] == 4 * n
-        r3 = F.run_filters(ws, names=("quality",), params={"quality": {"blur_min": 10.0}}, backends=real_backends)
+        r3 = R.run_filters(ws, names=("quality",), params={"quality": {"blur_min": 10.0}}, backends=real_backends)
         assert r3["computed"] == n
         rows = ws.query("SELECT count(*), count(DISTINCT params_hash) FROM filter_results WHERE filter = 'quality'")
         assert rows[0] == (2 * n, 2)

@@ -51,7 +51,7 @@ def test_queue_orders_and_filters(labelled_demo):
     cat = cs.all_images(ws)[0]["category_id"]
     assert all(q["category_id"] == cat for q in image_queue(ws, label_state="any", category_id=cat))
     assert image_queue(ws, label_state="any", annotator="nobody") == []
-    from curation.filters import run_filters
+    from curation.filter_runs import run_filters
     run_filters(ws, names=("quality", "layout"))
     failed = image_queue(ws, label_state="any", failed_filter="quality", limit=100)
     assert failed and all("quality" in q["failed_filters"] for q in failed)
