@@ -26,7 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from curation.demo import generate_demo_media  # noqa: E402
-from curation.export import export_splits, verify_export  # noqa: E402
+from curation.export import export_splits  # noqa: E402
+from curation.export_verify import verify_export  # noqa: E402
 from curation.splits import ExportOptions  # noqa: E402
 from storage import Workspace, catalog, taxonomy  # noqa: E402
 

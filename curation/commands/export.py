@@ -55,7 +55,8 @@ def _human(s: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export import ExportError, export_splits, verify_export
+    from ..export import ExportError, export_splits
+    from ..export_verify import verify_export
     from ..jobs import Cancelled
     from ..splits import ExportOptions
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from curation.cli import main
-from curation.export import MARKER, ExportError, export_splits, verify_export
+from curation.export import MARKER, ExportError, export_splits
+from curation.export_verify import verify_export
 from curation.jobs import Cancelled
 from metrics import aesscore, motionx, productscore
 from curation.splits import ExportOptions
