@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 SEGMENT_COLOURS = [(0, 200, 255), (255, 200, 0), (120, 255, 80), (255, 90, 90), (190, 120, 255), (255, 150, 40),
                    (0, 255, 180), (255, 255, 255)]
-SPURIOUS_COLOUR = (255, 60, 60)    # text linked to no segment
+SPURIOUS_COLOUR = (255, 60, 60)    # reported spurious text
+CANDIDATE_COLOUR = (170, 170, 170)  # an OCR reading linked to no segment, not persistent enough to report
 # Segmenters whose masks are shown by default; the classical fallback's are hidden until asked for.
 FALLBACK_SEGMENTERS = ("classical-grabcut-v1",)
 CJK_FONT_PATHS = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
@@ -101,9 +102,14 @@ def draw_frame(frame: np.ndarray, i: int, n_frames: int, ov: dict[str, Any], lay
         boxes = nearest(ov.get("ocr", {}), i) or []
         for b in boxes:
             seg = b.get("segment", b.get("segment_id"))
-            # text linked to no segment (matching no reference text: a watermark, an invented caption) is red
-            col = SPURIOUS_COLOUR if seg is None or seg == -1 or b.get("spurious") else \
-                SEGMENT_COLOURS[int(seg) % len(SEGMENT_COLOURS)]
+            # reported spurious text (persistent, not in the ad: a watermark, an invented caption) is red; a
+            # one-off OCR reading linked to nothing is grey (traces before TSScore 1.2 say neither: red)
+            if b.get("spurious") or ((seg is None or seg == -1) and "spurious" not in b):
+                col = SPURIOUS_COLOUR
+            elif seg is None or seg == -1:
+                col = CANDIDATE_COLOUR
+            else:
+                col = SEGMENT_COLOURS[int(seg) % len(SEGMENT_COLOURS)]
             q = b.get("quad") or b.get("box")
             if q is None:
                 continue

