@@ -87,7 +87,7 @@ def main() -> None:
             fr = all_frames.get(ts.FrameRequest("all", max_side=768))
             wm = Path(tmp) / f"{p.stem}_wm.mp4"
             write_mp4(wm, watermark(list(fr.frames)), fps=fr.nominal_fps or fr.fps)
-            lines.append(row(f"… + SAMPLE watermark", score(wm, ref, cfg)))
+            lines.append(row("… + SAMPLE watermark", score(wm, ref, cfg)))
             print(lines[-2], lines[-1], f"{time.perf_counter() - t0:.1f} s", sep="\n", flush=True)
     Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
