@@ -434,12 +434,13 @@ def run_benchmark(ws: Workspace, out_dir: str | Path, *, benchmark_set: str | No
     summary = {
         "benchmark_set": name, "cases": len(cases), "models": sorted(models), "videos": len(records),
         "model_coverage": coverage, "imported": imported, "scoring": scoring, "warnings": warnings,
-        "metrics": metrics, "stale": stale,
-        "backends": {m: {"column": board.backends[j], "mixed": board.mixed[j]} for j, m in enumerate(metrics)},
+        "metrics": metrics,
         "leaderboard": [{"model": r.model, "type": r.type,
                          **{m: {"pct": r.values[j], "n": r.n[j], "status": r.status[j] or "ok",
                                 "backend": r.backends[j]}
                             for j, m in enumerate(metrics)}} for r in board.ordered_rows()],
+        "backends": {m: {"column": board.backends[j], "mixed": board.mixed[j]} for j, m in enumerate(metrics)},
+        "stale": stale,
         "unavailable": board.notes, "domains": dom, "agreement": agr, "user_study": us,
         "seconds": None, "files": files,
     }
