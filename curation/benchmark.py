@@ -138,15 +138,17 @@ class MixedBackends(ValueError):
     """Models of one leaderboard column were scored by different backends (or metric versions)."""
 
 
-def check_mixed(agg: dict[str, dict[str, dict[str, Any]]], metrics: list[str], allow_mixed: bool) -> list[bool]:
-    """Per metric: whether its column mixes backends. Raises MixedBackends (naming the models and backends)
-    unless allow_mixed."""
-    mixed, problems = [], []
+def column_backends(agg: dict[str, dict[str, dict[str, Any]]], metrics: list[str], allow_mixed: bool
+                    ) -> tuple[list[str], list[bool]]:
+    """Per metric: the column's backend label(s) and whether it mixes backends. Raises MixedBackends (naming
+    the models and backends) unless allow_mixed."""
+    columns, mixed, problems = [], [], []
     for m in metrics:
         by_backend: dict[str, list[str]] = defaultdict(list)
         for model in sorted(agg):
             for b in agg[model][m]["backends"]:
                 by_backend[b].append(model)
+        columns.append(" / ".join(sorted(by_backend)))
         mixed.append(len(by_backend) > 1)
         if len(by_backend) > 1:
             problems.append(f"{DISPLAY[m]}: " + "; ".join(f"{b} for {', '.join(ms)}" for b, ms in by_backend.items()))
@@ -154,7 +156,7 @@ def check_mixed(agg: dict[str, dict[str, dict[str, Any]]], metrics: list[str], a
         raise MixedBackends("refusing to rank models scored by different backends — " + " | ".join(problems)
                             + ". Re-score them with one backend (`python -m curation score --force`), or pass "
                             "--allow-mixed to rank them anyway with the cells marked")
-    return mixed
+    return columns, mixed
 
 
 def _cell_status(cell: dict[str, Any]) -> str:
@@ -168,7 +170,7 @@ def build_leaderboard(records: list[dict[str, Any]], metrics: list[str], types: 
                       type_order: list[str], title: str, *, allow_mixed: bool = False
                       ) -> tuple[report.Leaderboard, dict]:
     agg = aggregate(records, metrics)
-    mixed = check_mixed(agg, metrics, allow_mixed)
+    columns, mixed = column_backends(agg, metrics, allow_mixed)
     rows = []
     for model in sorted(agg):
         cells = agg[model]
@@ -177,10 +179,6 @@ def build_leaderboard(records: list[dict[str, Any]], metrics: list[str], types: 
                                status=[_cell_status(cells[m]) for m in metrics],
                                n=[cells[m]["n"] for m in metrics],
                                backends=[" + ".join(sorted(cells[m]["backends"])) for m in metrics]))
-    columns = []
-    for m in metrics:
-        seen = sorted({b for model in agg for b in agg[model][m]["backends"]})
-        columns.append(" / ".join(seen))
     order = list(type_order) + ([UNTYPED] if any(r.type == UNTYPED for r in rows) and UNTYPED not in type_order
                                 else [])
     notes = []

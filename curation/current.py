@@ -29,7 +29,7 @@ def current_keys(ws: Workspace, configs: dict[str, Any] | None = None) -> dict[s
             if stored is not None:
                 rec.update(version=stored["metric_version"], params_hash=stored["params_hash"],
                            backend_key=stored["backend"] or "", source="stored")
-        rec["key"] = f"{m}|{rec['version']}|{rec['params_hash']}"
+        rec["key"] = metric_results.result_key(m, rec["version"], rec["params_hash"])
         out[m] = rec
     return out
 

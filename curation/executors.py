@@ -153,7 +153,7 @@ class _Progress:
         else:
             self.progress(self.done / self.total, msg)
 
-    def within(self, job: Job) -> Progress:
+    def within(self) -> Progress:
         """progress inside the video being scored in process (its metrics one by one)."""
         def say(fraction: float | None, message: str) -> None:
             if self.bar is None:
@@ -217,7 +217,7 @@ def run_scoring(ws: Workspace, metrics: Iterable[str] = METRICS, *, executor: st
             for job in todo:
                 if cancel is not None and cancel.is_set():
                     break
-                _, res, secs = _score_job(job, configs, str(ws.root), tracker.within(job), cancel)
+                _, res, secs = _score_job(job, configs, str(ws.root), tracker.within(), cancel)
                 sink(job, res, secs)
         else:
             _run_pool(todo, sink, configs=configs, workspace=str(ws.root), workers=min(workers, len(todo)),

@@ -33,7 +33,7 @@ def quiet(fraction: float | None, message: str) -> None:
 
 def to_stderr(fraction: float | None, message: str) -> None:
     """The CLI's progress callback: one line per message on stderr."""
-    print(message if fraction is None else f"[{100 * fraction:3.0f}%] {message}", file=sys.stderr, flush=True)
+    print(message if fraction is None else f"[{100 * fraction:5.1f}%] {message}", file=sys.stderr, flush=True)
 
 
 def sub(progress: Progress | None, lo: float, hi: float) -> Progress:
@@ -45,13 +45,4 @@ def sub(progress: Progress | None, lo: float, hi: float) -> Progress:
     return inner
 
 
-def counted(progress: Progress | None, total: int) -> Callable[[int, str], None]:
-    """progress for a loop over `total` items: call it with the number done and a message."""
-    outer = progress or quiet
-
-    def step(done: int, message: str) -> None:
-        outer(done / total if total else 1.0, message)
-    return step
-
-
-__all__ = ["Progress", "Cancelled", "check", "quiet", "to_stderr", "sub", "counted"]
+__all__ = ["Progress", "Cancelled", "check", "quiet", "to_stderr", "sub"]

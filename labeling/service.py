@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
-from curation.overlays import OverlayWorker
 from curation.current import current_keys, key_list
+from curation.overlays import OverlayWorker
 from curation.queue import image_queue
 from metrics.registry import METRICS
 from storage import Workspace, labels, metric_results, triples
 from storage import review_store as rs
 
+KEYS_TTL = 2.0                     # seconds a derivation of the current result keys is reused
 IMAGE_VALUES = ("good", "bad", "skip")
 VIDEO_VALUES = ("accept", "reject", "skip")
 PAIR_CHOICES = ("left", "right", "tie")
@@ -37,6 +39,7 @@ class ReviewService:
         self.worker = OverlayWorker()
         self._rng_lock = threading.Lock()
         self._rng = random.Random(seed)  # unseeded in the app; tests pass a seed
+        self._keys: tuple[float, list[str]] | None = None
 
     # -- labels --------------------------------------------------------------------------------
     def label(self, *, item_kind: str, item_id: int, value: str, annotator: str, reasons: list[str] | None = None,
@@ -93,17 +96,26 @@ class ReviewService:
     def video_results(self, video_id: int) -> list[dict[str, Any]]:
         """The video's newest result per (metric, triple), with traces; each marked "stale" when it is not
         under the metric's current key (curation.current): the scorecard shows it as such, not as a score."""
-        keys = set(key_list(current_keys(self.ws)))
+        keys = set(self.current_keys())
         rows = metric_results.results_for_video(self.ws, int(video_id), with_trace=True)
         for r in rows:
-            r["stale"] = f"{r['metric']}|{r['metric_version']}|{r['params_hash']}" not in keys
+            r["stale"] = metric_results.result_key(r["metric"], r["metric_version"], r["params_hash"]) not in keys
         return rows
+
+    def current_keys(self) -> list[str]:
+        """The current result keys (curation.current), re-derived at most every KEYS_TTL seconds: a view asks
+        up to three times and each derivation reads the backends' status and the store; the keys change only
+        when weights are installed or removed."""
+        now = time.monotonic()
+        if self._keys is None or now - self._keys[0] > KEYS_TTL:
+            self._keys = (now, key_list(current_keys(self.ws)))
+        return self._keys[1]
 
     def video_queue(self, **kw: Any) -> list[dict[str, Any]]:
         """The Videos tab's queue; each row's "metrics" maps metric key -> mean of its newest ok results."""
         if kw.get("metric") and kw["metric"] not in METRICS:
             raise ValueError(f"unknown metric {kw['metric']!r}; one of {', '.join(METRICS)}")
-        return rs.video_queue(self.ws, keys=key_list(current_keys(self.ws)), **kw)
+        return rs.video_queue(self.ws, keys=self.current_keys(), **kw)
 
     # -- pairs ---------------------------------------------------------------------------------
     def next_pair(self, annotator: str, exclude: set[tuple[int, int]] | None = None) -> dict[str, Any] | None:

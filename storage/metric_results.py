@@ -22,6 +22,7 @@ _FOR_VIDEO_WITH_TRACE = ("SELECT r.* FROM metric_results r WHERE r.video_id = ? 
 # "Current" rows: their (metric, version, params hash) is one of the keys the caller passes, as
 # "metric|version|params_hash" strings; the params hash covers the backend that produced the row.
 _KEY = "metric || '|' || metric_version || '|' || params_hash"
+CURRENT = f"{_KEY} IN (SELECT unnest(?::VARCHAR[]))"   # a WHERE fragment; its one parameter: the keys
 _LATEST_COLS = "metric, metric_version, params_hash, video_id, triple_id, value, status, reason, backend"
 
 
@@ -33,13 +34,12 @@ def _latest_sql(where: str) -> str:
 
 _LATEST = _latest_sql("true")
 _LATEST_OF_VIDEOS = _latest_sql("video_id IN (SELECT unnest(?::BIGINT[]))")
-_LATEST_CURRENT = _latest_sql(f"{_KEY} IN (SELECT unnest(?::VARCHAR[]))")
-_LATEST_CURRENT_OF_VIDEOS = _latest_sql(f"{_KEY} IN (SELECT unnest(?::VARCHAR[])) "
-                                        "AND video_id IN (SELECT unnest(?::BIGINT[]))")
+_LATEST_CURRENT = _latest_sql(CURRENT)
+_LATEST_CURRENT_OF_VIDEOS = _latest_sql(f"{CURRENT} AND video_id IN (SELECT unnest(?::BIGINT[]))")
+# inside the subquery the unqualified columns of CURRENT are c's (the innermost scope)
 _STALE = ("SELECT metric, count(*) FROM (SELECT DISTINCT metric, video_id, triple_id FROM metric_results) a "
           "WHERE NOT EXISTS (SELECT 1 FROM metric_results c WHERE c.metric = a.metric AND c.video_id = a.video_id "
-          "AND c.triple_id = a.triple_id AND c.metric || '|' || c.metric_version || '|' || c.params_hash "
-          "IN (SELECT unnest(?::VARCHAR[]))) GROUP BY metric ORDER BY metric")
+          f"AND c.triple_id = a.triple_id AND {CURRENT}) GROUP BY metric ORDER BY metric")
 _NEWEST_OK_KEY = ("SELECT metric_version, params_hash, backend FROM metric_results WHERE metric = ? "
                   "AND metric_version = ? AND status = 'ok' ORDER BY id DESC LIMIT 1")
 
@@ -85,6 +85,11 @@ def latest_metric_results(ws: Workspace, video_ids: list[int] | None = None, *,
     keys = list(keys)
     return (ws.query_dicts(_LATEST_CURRENT, [keys]) if vids is None
             else ws.query_dicts(_LATEST_CURRENT_OF_VIDEOS, [keys, vids]))
+
+
+def result_key(metric: str, version: str, params_hash: str) -> str:
+    """The key CURRENT compares: what identifies the code, config and backends that produced a result."""
+    return f"{metric}|{version}|{params_hash}"
 
 
 def stale_counts(ws: Workspace, keys: list[str]) -> dict[str, int]:

@@ -10,7 +10,7 @@ import json
 import time
 from typing import Any
 
-from . import labels
+from . import labels, metric_results
 from .classifier_runs import image_score
 from .classifier_runs import kept_count as kept_at_threshold  # noqa: F401  (the Classifier tab's slider)
 from .classifier_runs import list_runs as classifier_runs  # noqa: F401  (the Classifier tab's history)
@@ -110,7 +110,6 @@ def label_progress(ws: Workspace, item_kind: str = "image") -> dict[str, int]:
 _LATEST_OK = ("SELECT video_id, metric, avg(value) AS value FROM (SELECT video_id, metric, value, status, "
               "row_number() OVER (PARTITION BY video_id, triple_id, metric ORDER BY id DESC) AS rn "
               "FROM metric_results WHERE {where}) WHERE rn = 1 AND status = 'ok' GROUP BY video_id, metric")
-_CURRENT = "metric || '|' || metric_version || '|' || params_hash IN (SELECT unnest(?::VARCHAR[]))"
 _QUEUE_ORDER = {"id": "v.id", "newest": "v.added_at DESC, v.id DESC", "metric": "f.value ASC NULLS LAST, v.id"}
 
 
@@ -125,7 +124,7 @@ def video_queue(ws: Workspace, *, label_state: str = "unlabelled", model: str | 
     ids: only these videos (the few rows a list shows). keys: the current "metric|version|params_hash" keys
     (curation.current); only results under them are shown and filtered on (all results when None).
     """
-    cur = "true" if keys is None else _CURRENT
+    cur = "true" if keys is None else metric_results.CURRENT
     kp = [] if keys is None else [list(keys)]
     where, params = [], kp + [metric]
     if ids is not None:

@@ -57,7 +57,7 @@ def _human(s: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..export import ExportError, export_splits
     from ..export_verify import verify_export
-    from ..jobs import Cancelled
+    from ..jobs import Cancelled, to_stderr
     from ..splits import ExportOptions
 
     if args.action == "verify":
@@ -85,11 +85,8 @@ def run(args: argparse.Namespace) -> int:
         out = args.out or os.path.join(os.path.abspath(args.workspace), "exports",
                                        time.strftime("export-%Y%m%d-%H%M%S"))
 
-        def progress(frac: float, msg: str) -> None:
-            print(f"[{100 * frac:5.1f}%] {msg}", file=sys.stderr, flush=True)
-
         with Workspace.open(args.workspace, create=False) as ws:
-            s = export_splits(ws, out, opts, progress=progress, verify=not args.no_verify)
+            s = export_splits(ws, out, opts, progress=to_stderr, verify=not args.no_verify)
     except (ExportError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
