@@ -1,10 +1,12 @@
 """The InnoAds-Bench runner: `python -m curation bench --workspace W --out DIR` → `run_benchmark(ws, out_dir)`.
 
-Scores every (case, model) of a benchmark set with the six metrics (cached results are reused; what is
-missing is scored through curation.scoring when that module is present) and writes under out_dir:
+Scores every (case, model) of a benchmark set with the six metrics and the extras (CLIPScore; cached results
+are reused; what is missing is scored through curation.scoring when that module is present) and writes under
+out_dir:
 
 - leaderboard.md / .csv / .html / .json: the paper's Table 3 (models grouped by type, six metrics in %, best
-  bold, second underlined); radar.png / radar.svg: the paper's Figure 9 (left);
+  bold, second underlined), then one column per extra, headed "CLIPScore*" with the footnote "* not one of
+  InnoAds-Bench's six metrics"; radar.png / radar.svg: the paper's Figure 9 (left), the six only;
 - domains.md / domains.csv: every metric per domain (6 domains) and model;
 - agreement.md / agreement.json: metric-designer agreement (ROC-AUC of predicting "accept" per metric,
   Spearman / Kendall between per-model metric means and accept rates, bootstrap CIs);
@@ -29,6 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from metrics.registry import EXTRA_MARK, EXTRA_NOTE, is_paper, marked
 from storage import Workspace, report_store, triples
 
 from . import agreement, benchset, report
@@ -38,6 +41,16 @@ from .jobs import Cancelled, Progress, check, quiet, sub
 from .stats import DISPLAY, METRIC_NAMES, ok_value, triple_records
 
 UNTYPED = "Other"
+
+
+def _name(m: str) -> str:
+    """A metric's name in the report: the paper's for the six, the extras marked ("CLIPScore*")."""
+    return marked(m, DISPLAY[m])
+
+
+def _extra_footnote(metrics: list[str]) -> str:
+    extras = [_name(m) for m in metrics if not is_paper(m)]
+    return f"\n\\{EXTRA_MARK} {EXTRA_NOTE} ({', '.join(extras)}).\n" if extras else ""   # \*: no list item
 
 
 def resolve_set(ws: Workspace, name: str | None) -> str | None:
@@ -151,7 +164,7 @@ def column_backends(agg: dict[str, dict[str, dict[str, Any]]], metrics: list[str
         columns.append(" / ".join(sorted(by_backend)))
         mixed.append(len(by_backend) > 1)
         if len(by_backend) > 1:
-            problems.append(f"{DISPLAY[m]}: " + "; ".join(f"{b} for {', '.join(ms)}" for b, ms in by_backend.items()))
+            problems.append(f"{_name(m)}: " + "; ".join(f"{b} for {', '.join(ms)}" for b, ms in by_backend.items()))
     if any(mixed) and not allow_mixed:
         raise MixedBackends("refusing to rank models scored by different backends — " + " | ".join(problems)
                             + ". Re-score them with one backend (`python -m curation score --force`), or pass "
@@ -192,9 +205,9 @@ def build_leaderboard(records: list[dict[str, Any]], metrics: list[str], types: 
             n_all = sum(sum(agg[model][m]["status"].values()) for model in agg)
             parts = ", ".join(f"{k} for {v} of {n_all} videos" for k, v in total.most_common())
             reason = "; ".join(f"{r}" for r, _ in why.most_common(2))
-            notes.append(f"{DISPLAY[m]}: {parts}" + (f" — {reason}" if reason else ""))
+            notes.append(f"{_name(m)}: {parts}" + (f" — {reason}" if reason else ""))
     board = report.Leaderboard(metrics=[DISPLAY[m] for m in metrics], rows=rows, type_order=order, notes=notes,
-                               title=title, backends=columns, mixed=mixed)
+                               title=title, backends=columns, mixed=mixed, extra=[not is_paper(m) for m in metrics])
     return board, agg
 
 
@@ -215,7 +228,7 @@ def _domains_md(dom: dict[str, Any], metrics: list[str]) -> str:
     lines = []
     for d, models in dom.items():
         lines.append(f"### {d}\n")
-        lines.append("| Model | " + " | ".join(DISPLAY[m] for m in metrics) + " |")
+        lines.append("| Model | " + " | ".join(_name(m) for m in metrics) + " |")
         lines.append("|:--|" + "|".join(":-:" for _ in metrics) + "|")
         marks = {m: report.rank_marks([models[x][m]["mean"] for x in models]) for m in metrics}
         for i, (model, cells) in enumerate(models.items()):
@@ -228,7 +241,7 @@ def _domains_md(dom: dict[str, Any], metrics: list[str]) -> str:
                            f"<u>{t}</u>" if mk == "second" else t)
             lines.append(f"| {model} | " + " | ".join(out) + " |")
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines) + _extra_footnote(metrics)
 
 
 def designer_agreement(records: list[dict[str, Any]], metrics: list[str], *, n_boot: int, seed: int
@@ -247,7 +260,7 @@ def designer_agreement(records: list[dict[str, Any]], metrics: list[str], *, n_b
         corr = agreement.model_level_correlation(dict(per_model), n_boot=n_boot, seed=seed)
         if not pairs:
             auc["reason"] = "no labelled video has a value for this metric"
-        out["metrics"][m] = {"display": DISPLAY[m], "roc_auc": auc, "model_level": corr}
+        out["metrics"][m] = {"display": _name(m), "paper": is_paper(m), "roc_auc": auc, "model_level": corr}
     return out
 
 
@@ -270,7 +283,7 @@ def _agreement_md(a: dict[str, Any]) -> str:
         lines.append(f"| {d['display']} | {_fmt(auc['auc'], auc.get('ci'))} | {auc['n']} ({auc['n_accept']}/"
                      f"{auc['n_reject']}) | {_fmt(ml.get('spearman'), ml.get('spearman_ci'))} | "
                      f"{_fmt(ml.get('kendall'), ml.get('kendall_ci'))} | {ml['models']} | {note} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + _extra_footnote(list(a["metrics"]))
 
 
 CRITERIA = (("prompt_following", "Prompt following"), ("ad_quality", "Advertising quality"))
@@ -386,7 +399,7 @@ def run_benchmark(ws: Workspace, out_dir: str | Path, *, benchmark_set: str | No
             for model, cells in models.items():
                 for m in metrics:
                     c = cells[m]
-                    w.writerow([d, model, DISPLAY[m], "" if c["mean"] is None else f"{c['mean']:.4f}", c["n"],
+                    w.writerow([d, model, _name(m), "" if c["mean"] is None else f"{c['mean']:.4f}", c["n"],
                                 c["status"] or "ok"])
     (out / "domains.md").write_text("## Per-domain breakdown (scores in %)\n\n" + _domains_md(dom, metrics),
                                     encoding="utf-8")
@@ -426,13 +439,13 @@ def run_benchmark(ws: Workspace, out_dir: str | Path, *, benchmark_set: str | No
         warnings.append(f"scoring failed ({scoring['error']}); cached scores only")
     stale = {m: n for m, n in stale_counts(ws, current).items() if m in metrics}
     for m, n in stale.items():
-        warnings.append(f"{DISPLAY[m]}: {n} stored result(s) of another version or backend are stale and not "
+        warnings.append(f"{_name(m)}: {n} stored result(s) of another version or backend are stale and not "
                         "shown" + ("" if current[m]["source"] == "this machine" else
                                    " (this machine cannot re-score them)"))
     summary = {
         "benchmark_set": name, "cases": len(cases), "models": sorted(models), "videos": len(records),
         "model_coverage": coverage, "imported": imported, "scoring": scoring, "warnings": warnings,
-        "metrics": metrics,
+        "metrics": metrics, "extra_metrics": [m for m in metrics if not is_paper(m)],
         "leaderboard": [{"model": r.model, "type": r.type,
                          **{m: {"pct": r.values[j], "n": r.n[j], "status": r.status[j] or "ok",
                                 "backend": r.backends[j]}

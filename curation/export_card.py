@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from metrics.registry import EXTRA_MARK, EXTRA_NOTE, is_paper, marked
+
 from .splits import SPLITS, ExportOptions
 from .stats import DISPLAY, METRIC_NAMES, _summary
 
@@ -34,8 +36,8 @@ def dataset_card(rows: list[dict], counts: dict[str, Any], opts: ExportOptions, 
                 + {"accepted": " (only triples designers accepted)",
                    "not_rejected": " (accepted or not yet labelled)", "any": " (labels ignored)"}[opts.label_state],
                 f"- triples whose source image is labelled bad: {'excluded' if opts.exclude_bad_images else 'kept'}",
-                "- metric minimums: " + (", ".join(f"{DISPLAY[m]} >= {v:g}" for m, v in opts.metric_min.items())
-                                         or "none")
+                "- metric minimums: " + (", ".join(f"{marked(m, DISPLAY[m])} >= {v:g}"
+                                                   for m, v in opts.metric_min.items()) or "none")
                 + (f" (a thresholded metric without a value: {opts.missing_metric}; n/a passes)"
                    if opts.metric_min else ""),
                 f"- classifier score minimum: {opts.classifier_min if opts.classifier_min is not None else 'none'}",
@@ -75,9 +77,13 @@ def dataset_card(rows: list[dict], counts: dict[str, Any], opts: ExportOptions, 
                             and r["metrics"][m]["status"] != "ok")
             cells = ([f"{st[k]:.1f}" for k in ("mean", "std", "p10", "median", "p90")] if st["n"]
                      else ["—"] * 5)
-            L.append(f"| {DISPLAY[m]} | {s} | {st['n']} | " + " | ".join(cells) + " | "
+            L.append(f"| {marked(m, DISPLAY[m])} | {s} | {st['n']} | " + " | ".join(cells) + " | "
                      + (", ".join(f"{k}: {v}" for k, v in sorted(notok.items())) or "0") + " | "
                      + (", ".join(versions) or "—") + " |")
+    extras = [m for m in METRIC_NAMES if not is_paper(m)]
+    if extras:
+        L += ["", f"\\{EXTRA_MARK} {EXTRA_NOTE}; in its own column ("      # escaped: a paragraph, not a list item
+              + ", ".join(f"`{m}`" for m in extras) + ")."]
     L += ["", "## Files", ""]
     for s in SPLITS:
         if shards[s]:

@@ -1,6 +1,9 @@
 """Renderers of the benchmark report: the leaderboard in the shape of the paper's Table 3 (Markdown, CSV,
 HTML) and the radar chart of the six metrics per model (the paper's Figure 9, left; PNG and SVG).
 
+Columns of metrics that are not one of the paper's six (`extra`, e.g. CLIPScore) come after them, headed with
+the mark ("CLIPScore*") and footnoted, and are never drawn in the radar.
+
 A `Leaderboard` holds model rows grouped by type (e.g. open-source / commercial), one value in % per metric
 column (None where the metric has no value for that model, with a status such as "unavailable" and a
 reason). Per column the best value is bold and the second best underlined; values are compared at the
@@ -16,6 +19,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from metrics.registry import EXTRA_MARK, EXTRA_NOTE
 
 
 @dataclass
@@ -38,10 +43,18 @@ class Leaderboard:
     title: str = "Leaderboard"
     backends: list[str] = field(default_factory=list)     # per column: "backend id, vN" that produced it
     mixed: list[bool] = field(default_factory=list)       # per column: models scored by different backends
+    extra: list[bool] = field(default_factory=list)       # per column: not one of the paper's six metrics
+
+    def is_extra(self, j: int) -> bool:
+        return j < len(self.extra) and self.extra[j]
+
+    def label(self, j: int) -> str:
+        """The column's metric name, marked when it is not one of the paper's six ("CLIPScore*")."""
+        return f"{self.metrics[j]}{EXTRA_MARK}" if self.is_extra(j) else self.metrics[j]
 
     def column_title(self, j: int) -> str:
         b = self.backends[j] if j < len(self.backends) else ""
-        return f"{self.metrics[j]} ({b})" if b else self.metrics[j]
+        return f"{self.label(j)} ({b})" if b else self.label(j)
 
     def is_mixed(self, j: int) -> bool:
         return j < len(self.mixed) and self.mixed[j]
@@ -64,7 +77,7 @@ class Leaderboard:
         return cls(metrics=list(d["metrics"]), rows=rows, type_order=list(d.get("type_order") or []),
                    decimals=int(d.get("decimals", 2)), notes=list(d.get("notes") or []),
                    title=d.get("title", "Leaderboard"), backends=list(d.get("backends") or []),
-                   mixed=[bool(x) for x in d.get("mixed") or []])
+                   mixed=[bool(x) for x in d.get("mixed") or []], extra=[bool(x) for x in d.get("extra") or []])
 
 
 def rank_marks(values: list[float | None], decimals: int = 2) -> list[str]:
@@ -100,11 +113,20 @@ def _cell_text(row: Row, j: int, decimals: int, mixed: bool = False) -> str:
 
 
 def _mixed_note(board: Leaderboard) -> list[str]:
-    cols = [board.metrics[j] for j in range(len(board.metrics)) if board.is_mixed(j)]
+    cols = [board.label(j) for j in range(len(board.metrics)) if board.is_mixed(j)]
     if not cols:
         return []
     return [f"{MIXED_MARK} {', '.join(cols)}: models were scored by different backends (allowed with "
             "--allow-mixed); each cell's backend is in the CSV. These values are not comparable."]
+
+
+def _extra_note(board: Leaderboard) -> str:
+    """The footnote of the marked columns ("* not one of InnoAds-Bench's six metrics ..."), or ""."""
+    cols = [board.label(j) for j in range(len(board.metrics)) if board.is_extra(j)]
+    if not cols:
+        return ""
+    return (f"{EXTRA_MARK} {EXTRA_NOTE} ({', '.join(cols)}): shown after them under its own name, not in the "
+            "radar.")
 
 
 def to_markdown(board: Leaderboard) -> str:
@@ -122,6 +144,9 @@ def to_markdown(board: Leaderboard) -> str:
     out = "\n".join(lines) + "\n"
     out += ("\nScores in %. **Bold**: best per column; <u>underlined</u>: second best (ties share the mark). "
             "Each column names the backend and metric version that produced it.\n")
+    extra = _extra_note(board)
+    if extra:      # its own paragraph, the mark escaped: "- *" would open a nested list
+        out += "\n\\" + extra + "\n"
     notes = _mixed_note(board) + board.notes
     if notes:
         out += "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
@@ -133,8 +158,9 @@ def to_csv(board: Leaderboard) -> str:
     marks = column_marks(board)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["type", "model"] + board.metrics + [f"{m} mark" for m in board.metrics]
-               + [f"{m} status" for m in board.metrics] + [f"{m} backend" for m in board.metrics])
+    names = [board.label(j) for j in range(len(board.metrics))]     # extras marked: "CLIPScore*"
+    w.writerow(["type", "model"] + names + [f"{m} mark" for m in names]
+               + [f"{m} status" for m in names] + [f"{m} backend" for m in names])
     for r in board.ordered_rows():
         vals = ["" if v is None else f"{v:.{board.decimals}f}" for v in r.values]
         mk = [marks[(r.model, j)] for j in range(len(board.metrics))]
@@ -159,9 +185,9 @@ def to_html(board: Leaderboard, *, standalone: bool = True) -> str:
     marks = column_marks(board)
     e = html.escape
     parts = ['<table class="lb">', "<thead><tr><th>Type</th><th>Model</th>"
-             + "".join(f"<th>{e(m)}" + (f'<br><small class="backend">{e(board.backends[j])}</small>'
-                                        if j < len(board.backends) and board.backends[j] else "") + "</th>"
-                       for j, m in enumerate(board.metrics)) + "</tr></thead><tbody>"]
+             + "".join(f"<th>{e(board.label(j))}" + (f'<br><small class="backend">{e(board.backends[j])}</small>'
+                                                     if j < len(board.backends) and board.backends[j] else "")
+                       + "</th>" for j in range(len(board.metrics))) + "</tr></thead><tbody>"]
     for gtype, rows in board.grouped():
         for i, r in enumerate(rows):
             tr = '<tr class="group-start">' if i == 0 else "<tr>"
@@ -183,6 +209,8 @@ def to_html(board: Leaderboard, *, standalone: bool = True) -> str:
     parts.append("</tbody></table>")
     parts.append('<p class="notes">Scores in %. <b>Bold</b>: best per column; <u>underlined</u>: second best '
                  "(ties share the mark).</p>")
+    if _extra_note(board):
+        parts.append(f'<p class="notes">{e(_extra_note(board))}</p>')
     notes = _mixed_note(board) + board.notes
     if notes:
         parts.append('<ul class="notes">' + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
@@ -196,16 +224,18 @@ def to_html(board: Leaderboard, *, standalone: bool = True) -> str:
 def render_radar(board: Leaderboard, png: str | Path | None, svg: str | Path | None, *,
                  title: str | None = None) -> dict[str, Any]:
     """The radar of the six metrics per model (one closed series per model, values in %, 0 at the centre).
-    A metric without a value for a model is drawn at 0 and its axis label says so. Each series line carries
-    the SVG id `radar-series-<i>`. Returns {"series": n, "png": path, "svg": path}."""
+    A metric without a value for a model is a gap in its series and its axis label says so. Columns that are
+    not one of the paper's six (`extra`, CLIPScore) are not drawn: the paper's Figure 9 has six axes. Each
+    series line carries the SVG id `radar-series-<i>`. Returns {"series": n, "axes": [...], "png", "svg"}."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
+    cols = [j for j in range(len(board.metrics)) if not board.is_extra(j)]
     rows = board.ordered_rows()
-    k = len(board.metrics)
+    k = len(cols)
     angles = np.linspace(0, 2 * np.pi, k, endpoint=False)
     closed = np.concatenate([angles, angles[:1]])
     fig = plt.figure(figsize=(7.5, 6.5))
@@ -214,12 +244,12 @@ def render_radar(board: Leaderboard, png: str | Path | None, svg: str | Path | N
     ax.set_theta_direction(-1)
     cmap = plt.get_cmap("tab10" if len(rows) <= 10 else "tab20")
     styles = ["-", "--"]
-    vmax = max([v for r in rows for v in r.values if v is not None] + [1.0])
+    vmax = max([r.values[j] for r in rows for j in cols if r.values[j] is not None] + [1.0])
     top = 100.0 if vmax > 60 else float(np.ceil(vmax / 10.0) * 10.0)
     for i, r in enumerate(rows):
         # a missing value is a gap in the series, never a 0 at the centre
-        vals = np.array([np.nan if v is None else float(v) for v in r.values] + [np.nan if r.values[0] is None
-                                                                                   else float(r.values[0])])
+        shown = [r.values[j] for j in cols]
+        vals = np.array([np.nan if v is None else float(v) for v in shown + shown[:1]])
         ls = styles[0] if not board.type_order or r.type == board.type_order[0] else styles[1]
         (line,) = ax.plot(closed, vals, ls, color=cmap(i % cmap.N), linewidth=1.6, label=f"{r.model}",
                           marker="o", markersize=3)
@@ -227,7 +257,8 @@ def render_radar(board: Leaderboard, png: str | Path | None, svg: str | Path | N
         if not np.isnan(vals).any():
             ax.fill(closed, vals, color=cmap(i % cmap.N), alpha=0.03)
     labels = []
-    for j, m in enumerate(board.metrics):
+    for j in cols:
+        m = board.metrics[j]
         missing = [r for r in rows if r.values[j] is None]
         labels.append(m if not missing else (f"{m}\n(unavailable)" if len(missing) == len(rows)
                                              else f"{m}\n({len(missing)} missing)"))
@@ -238,7 +269,7 @@ def render_radar(board: Leaderboard, png: str | Path | None, svg: str | Path | N
     ax.legend(loc="upper left", bbox_to_anchor=(1.08, 1.05), fontsize=8, frameon=False)
     ax.set_title(title or board.title, pad=30)
     fig.subplots_adjust(left=0.07, right=0.68, top=0.85, bottom=0.08)
-    out: dict[str, Any] = {"series": len(rows)}
+    out: dict[str, Any] = {"series": len(rows), "axes": [board.metrics[j] for j in cols]}
     if png:
         fig.savefig(png, dpi=120)
         out["png"] = str(png)
@@ -262,6 +293,7 @@ def write_leaderboard(board: Leaderboard, out_dir: str | Path, stem: str = "lead
     marks = column_marks(board)
     data = {"title": board.title, "metrics": board.metrics, "type_order": board.type_order,
             "decimals": board.decimals, "notes": board.notes, "backends": board.backends, "mixed": board.mixed,
+            "extra": [board.is_extra(j) for j in range(len(board.metrics))],
             "models": [{"model": r.model, "type": r.type, "values": r.values, "status": r.status, "n": r.n,
                         "backends": r.backends, "marks": [marks[(r.model, j)] for j in range(len(board.metrics))]}
                        for r in board.ordered_rows()]}

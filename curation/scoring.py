@@ -146,12 +146,13 @@ def score_video(job: Job, *, configs: dict[str, Any] | None = None, workspace: s
 def side_lane() -> frozenset[str]:
     """Metrics that share nothing with the per-case SAM2 + OCR chain and run beside it on a thread: on a
     GPU machine the embedding metrics (their kernels fill the GPU while SAM2's tracking waits on the CPU
-    that launches its own) and CRScore; on the CPU only CRScore (it waits on the MLLM endpoint; the
-    embedders would compete with OCR for the cores). Results are the same either way."""
+    that launches its own; AesScore and CLIPScore share one CLIP model, one after the other on the lane) and
+    CRScore; on the CPU only CRScore (it waits on the MLLM endpoint; the embedders would compete with OCR for
+    the cores). Results are the same either way."""
     from metrics.backends import torch_device
 
     if str(torch_device()).startswith("cuda"):
-        return frozenset({"aesscore", "gmescore", "crscore"})
+        return frozenset({"aesscore", "gmescore", "clipscore", "crscore"})
     return frozenset({"crscore"})
 
 

@@ -20,14 +20,14 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Callable
 
-from metrics.registry import METRICS, display_names
+from metrics.registry import METRICS, display_names, is_paper
 from storage import Workspace, labels, metric_results, report_store
 
 from .current import current_keys, key_list
 from .jobs import Progress, check, quiet
 
-METRIC_NAMES = METRICS                 # the metric keys, in the benchmark's order (metrics.registry)
-DISPLAY = display_names()              # key -> the paper's name, as each metric module declares it
+METRIC_NAMES = METRICS                 # the metric keys, in the benchmark's order, extras (CLIPScore) last
+DISPLAY = display_names()              # key -> its name (the paper's for the six), as each module declares it
 
 
 def _decisions(ws: Workspace, item_kind: str, detail: Callable[[dict[str, Any]], dict[str, Any]],
@@ -162,7 +162,8 @@ def metric_distributions(records: list[dict[str, Any]]) -> dict[str, Any]:
         reasons = Counter(r["metrics"][m]["reason"] for r in records
                           if m in r["metrics"] and r["metrics"][m]["status"] != "ok" and r["metrics"][m]["reason"])
         versions = sorted({r["metrics"][m]["version"] for r in records if m in r["metrics"]})
-        out[m] = {"display": disp, "summary_pct": _summary(vals), "hist_pct": _hist(vals, 20, 0.0, 100.0),
+        out[m] = {"display": disp, "paper": is_paper(m), "summary_pct": _summary(vals),
+                  "hist_pct": _hist(vals, 20, 0.0, 100.0),
                   "status_counts": dict(status), "missing": sum(1 for r in records if m not in r["metrics"]),
                   "reasons": dict(reasons.most_common(5)), "versions": versions}
     return out
@@ -291,8 +292,8 @@ def render_stats_figures(stats: dict[str, Any], out: Path) -> dict[str, str]:
         ax_bar.set_xlabel(unit)
         ax_bar.set_title("Per subcategory")
 
-    def _metrics(axes):
-        for ax, (m, disp) in zip(axes, DISPLAY.items()):
+    def _metrics(axes):     # the paper's six (a 2 x 3 grid); the extras' numbers are in stats.json only
+        for ax, (m, disp) in zip(axes, [(m, d) for m, d in DISPLAY.items() if is_paper(m)]):
             md = stats["metrics"][m]
             h = md["hist_pct"]
             if md["summary_pct"]["n"]:

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from metrics.registry import short_names, summaries
+from metrics.registry import marked, short_names, summaries
 
-METRIC_NAMES = short_names()       # key -> short name, as each metric module declares it
+METRIC_NAMES = {m: marked(m, n) for m, n in short_names().items()}   # key -> short name; extras marked: CLIPScore*
 METRIC_HELP = summaries()
 
 
@@ -128,7 +128,8 @@ def image_info(card: dict[str, Any], overlays: dict[str, Any] | None) -> str:
 
 
 def scorecard(results: list[dict[str, Any]]) -> str:
-    """All six metrics: value, status, backend, reason (one row each, triples averaged in the value)."""
+    """Every metric, the six then the extras (CLIPScore*, its tooltip says it is not one of the six): value,
+    status, backend, reason (one row each, triples averaged in the value)."""
     by: dict[str, list[dict[str, Any]]] = {}
     for r in results:
         by.setdefault(r["metric"], []).append(r)

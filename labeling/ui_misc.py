@@ -169,7 +169,8 @@ class MiscTabs:
         yield from self._job("bench", "Running the benchmark", work)
 
     def build_benchmark(self) -> None:
-        gr.Markdown("Scores every model of a benchmark set with the six metrics (missing scores are computed), "
+        gr.Markdown("Scores every model of a benchmark set with the six metrics and CLIPScore* (not one of the "
+                    "paper's six: its own column, not in the radar; missing scores are computed), "
                     "ranks them with bootstrap intervals and writes the report under the workspace `exports/`. "
                     "Same code path as `python -m curation bench`.")
         bset = gr.Textbox(label="Benchmark set (blank: all triples)", elem_id="bench-set")

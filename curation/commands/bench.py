@@ -21,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--name", help="benchmark set (triples.benchmark_set) to run; default: the only one")
     p.add_argument("--model-types", help="MODEL=TYPE,... or a JSON file mapping models to types "
                                          "(e.g. open-source / commercial)")
-    p.add_argument("--metrics", help="comma-separated subset of the six metrics")
+    p.add_argument("--metrics", help="comma-separated subset of the metrics (default: the six and CLIPScore, "
+                                     "which is not one of the paper's six)")
     p.add_argument("--no-score", action="store_true", help="report cached scores only; score nothing")
     p.add_argument("--allow-mixed", action="store_true",
                    help="rank models even when one metric column was scored by different backends (cells marked)")

@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add_workspace_arg(p)
     p.add_argument("--metrics", default=None,
                    help="comma-separated subset of motionx,tsscore,productscore,aesscore,gmescore,crscore "
-                        "(default: all)")
+                        "and clipscore (not one of the paper's six) (default: all)")
     p.add_argument("--force", action="store_true", help="re-score even when the store has a result")
     p.add_argument("--json", action="store_true", help="print {scored, results} as JSON")
     _add_scale_args(p)

@@ -2,7 +2,7 @@
 one (fp16 there), batched, and described by a status record.
 
     from metrics.backends import (BackendUnavailable, OCRBox, backend_status, get_ocr, get_segmenter,
-                                  get_embedder, get_aesthetic, get_text_video, get_mllm)
+                                  get_embedder, get_aesthetic, get_text_video, get_text_image, get_mllm)
 
 Weights are looked up in the models folder: `--models-dir` (set_models_dir), else $ADVFX_MODELS, else
 ~/.cache/advfx/models. The layout is in docs/backends.md and `python -m curation models status`.
@@ -26,8 +26,9 @@ from .mllm import MLLMClient, MLLMConfig, MLLMError, parse_score
 from .ocr import OCRBox
 
 __all__ = ["BackendUnavailable", "OCRBox", "MLLMError", "MLLMClient", "MLLMConfig", "backend_status", "get_ocr",
-           "get_segmenter", "get_embedder", "get_aesthetic", "get_text_video", "get_mllm", "models_dir",
-           "set_models_dir", "clear_cache", "run_batched", "parse_score", "as_rgb_uint8", "torch_device"]
+           "get_segmenter", "get_embedder", "get_aesthetic", "get_text_video", "get_text_image", "get_mllm",
+           "models_dir", "set_models_dir", "clear_cache", "run_batched", "parse_score", "as_rgb_uint8",
+           "torch_device"]
 
 
 def _ws_root(workspace: Any):
@@ -77,9 +78,17 @@ def get_aesthetic(head: str = "improved-l14"):
 
 
 def get_text_video():
-    """GME when present, else CLIP ViT-L-14 cosine (a different, non-comparable backend)."""
+    """GME (GmeScore's backend); BackendUnavailable without it: no other model stands in for it."""
     from .textvideo import build_text_video
     return _cached(("text_video",), build_text_video)
+
+
+def get_text_image(model: str = "ViT-L-14"):
+    """CLIP text-image cosine (CLIPScore's backend): .similarity(prompt, images) -> per-image cosine, on the
+    process's one CLIP embedder of that architecture (get_embedder; AesScore's ViT-L-14 is the same model).
+    Raises BackendUnavailable when the CLIP weights are absent."""
+    from .textvideo import CLIPCosine
+    return _cached(("text_image", model), lambda: CLIPCosine(get_embedder("clip", model)))
 
 
 def get_mllm(workspace: Any = None, **overrides: Any) -> MLLMClient:

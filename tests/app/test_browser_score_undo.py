@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 CASE = "case12"                                     # text that stays vs text that deforms: every metric has text
 NAMES = {"motionx": "MotionX", "tsscore": "TSScore", "productscore": "ProductScore", "aesscore": "AesScore",
-         "gmescore": "GmeScore", "crscore": "CRScore"}
+         "gmescore": "GmeScore", "crscore": "CRScore", "clipscore": "CLIPScore*"}   # the six, then the extra
 
 
 @pytest.fixture(scope="module")
