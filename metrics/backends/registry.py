@@ -62,7 +62,7 @@ SPECS: list[ModelSpec] = [
     ModelSpec("clip-b32", "clip:ViT-B-32", "OpenAI CLIP ViT-B/32 (open_clip format)",
               (FileSpec("clip/ViT-B-32.safetensors", "hf:timm/vit_base_patch32_clip_224.openai/open_clip_model.safetensors"),),
               licence="MIT"),
-    ModelSpec("clip-l14", "clip:ViT-L-14", "OpenAI CLIP ViT-L/14 (open_clip format; aesthetic head and CLIP relevance)",
+    ModelSpec("clip-l14", "clip:ViT-L-14", "OpenAI CLIP ViT-L/14 (open_clip format; AesScore and CLIPScore)",
               (FileSpec("clip/ViT-L-14.safetensors", "hf:timm/vit_large_patch14_clip_224.openai/open_clip_model.safetensors"),),
               licence="MIT"),
     ModelSpec("dinov2-s", "dino:vit_small_patch14_dinov2", "DINOv2 ViT-S/14 (timm format)",

@@ -9,7 +9,8 @@ token's final hidden state, L2-normalised; cosine per frame. Folders: `<models>/
 `<models>/gme/gme-Qwen2-VL-2B-Instruct/`.
 
 Without GME there is no GmeScore: the CLIP text-image cosine measures something else on another scale, so it is
-not offered under this name (`CLIPCosine` stays for callers that ask for it by name).
+not offered under this name. `CLIPCosine` is that cosine under its own name: CLIPScore's backend
+(`get_text_image()`; metrics/clipscore.py, not one of the paper's six metrics).
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ import threading
 
 import numpy as np
 
-from ._common import BackendUnavailable, as_rgb_uint8, corrupt, models_dir, status_record, torch_device, torch_dtype
+from ._common import (BackendUnavailable, as_rgb_uint8, corrupt, models_dir, sha8, status_record, torch_device,
+                      torch_dtype)
 
 # (backend name, folder under the models folder), in order of preference: OpenS2V uses the 7B model
 GME_VARIANTS = (("gme-qwen2-vl-7b", "gme/gme-Qwen2-VL-7B-Instruct"),
@@ -58,6 +60,10 @@ class GMEScorer:
         self.processor.tokenizer.padding_side = "right"
         self.version = (f"transformers; {d.name}; query/corpus instructions as OpenS2V; "
                         f"{GME_MIN_IMAGE_TOKENS}-{GME_MAX_IMAGE_TOKENS} image tokens")
+        # as an image embedder (ProductScore's crops, as NexusScore's): the folder and its config name it
+        self.model_id = f"transformers:{d.name}:{sha8(d / 'config.json')}"
+        cfg = self.model.config
+        self.dim = int(getattr(cfg, "hidden_size", None) or cfg.text_config.hidden_size)
         self._lock = threading.Lock()
 
     def _embed(self, texts: list[str], images: list | None):
@@ -80,6 +86,18 @@ class GMEScorer:
         return (f"<|im_start|>system\n{instruction}<|im_end|>\n<|im_start|>user\n{body}<|im_end|>\n"
                 "<|im_start|>assistant\n<|endoftext|>")
 
+    def embed_images(self, images: list[np.ndarray], batch_size: int | None = None) -> np.ndarray:
+        """L2-normalised image embeddings as OpenS2V's NexusScore takes them for its reference and detected
+        crops (the wrapper's `get_image_embeddings(is_query=False)`: each image a corpus item under the default
+        instruction), one image per forward pass as `similarity` embeds frames."""
+        images = list(images)
+        if not images:
+            return np.zeros((0, self.dim), np.float32)
+        vis = "<|vision_start|><|image_pad|><|vision_end|>"
+        with self._lock:
+            return np.concatenate([self._embed([self._prompt(GME_DEFAULT_INSTRUCTION, vis)], [im])
+                                   for im in images]).astype(np.float32)
+
     def similarity(self, prompt: str, frames: list[np.ndarray]) -> np.ndarray:
         if not frames:
             return np.zeros((0,), np.float32)
@@ -91,6 +109,9 @@ class GMEScorer:
 
 
 class CLIPCosine:
+    """Prompt-image cosine on a CLIP embedder's text and image towers (both L2-normalised); the embedder
+    knows its own preprocessing. `clip-<arch>-cosine`: CLIPScore, never GmeScore."""
+
     def __init__(self, embedder) -> None:
         self.embedder = embedder
         self.name = f"clip-{embedder.arch}-cosine"

@@ -402,6 +402,12 @@ def test_gme_loader_on_tiny_qwen2vl(tmp_path, monkeypatch):
         s = tv.similarity("a red can", frames)
         assert s.shape == (2,) and np.isfinite(s).all() and (np.abs(s) <= 1.0001).all()
         sims.append(s)
+        # ProductScore's crops are embedded with GME when it is present, as OpenS2V's NexusScore does
+        from metrics.productscore import pick_embedder
+        fam, emb = pick_embedder("auto")
+        v = emb.embed_images(frames)
+        assert fam == "gme" and emb is tv and v.shape == (2, tv.dim)
+        assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-3) and "gme-Qwen2-VL-2B-Instruct" in emb.model_id
     assert not np.allclose(sims[0], sims[1], atol=1e-4)
     # the 7B model, OpenS2V's, is preferred when both are present
     _make_tiny_gme(tmp_path / "m1" / "gme/gme-Qwen2-VL-7B-Instruct", 2)

@@ -139,3 +139,58 @@ def test_field_pair_beats_unrelated_product(fieldmedia):
     pair = score(video, fieldmedia / "images_other/dynamicrafter_pour_honey_input.png")
     other = score(video, fieldmedia / "images_ad/postermaker_product_cream_jar_rgba.png")
     assert pair.value > other.value + 0.3
+
+
+class _BoxSeg:
+    name = "box"
+
+    def segment_image(self, img, **kw):
+        m = np.zeros(img.shape[:2], bool)
+        m[20:60, 20:60] = True
+        return m
+
+    def propagate(self, frames, first):
+        return [first for _ in frames]
+
+
+class _FixedCosine:
+    """An embedder whose every frame crop has cosine `c` with the reference crop."""
+
+    def __init__(self, model_id, c):
+        self.model_id, self.c = model_id, c
+
+    def embed_images(self, images):
+        v = np.tile([self.c, np.sqrt(1 - self.c ** 2)], (len(images), 1)).astype(np.float32)
+        v[0] = (1.0, 0.0)
+        return v
+
+
+def test_normalisation_comes_from_the_calibration_table(tmp_path, monkeypatch):
+    """(lo, hi) come from the calibration JSON for the backend id that embedded the crops, and the trace says
+    which file; a backend without an entry keeps its family's constant, marked uncalibrated; cos_mean stays raw.
+    The committed table has the classical descriptor's entry (the one embedder present offline)."""
+    committed = ps.calibration_table(str(ps.CALIBRATION))
+    lo, hi = committed["classical-v1"]
+    assert 0 < lo < hi <= 1
+    assert ps.norm_for("classical", "classical-v1") == (lo, hi, "calibrated: bench/results/productscore_calibration.json")
+
+    table = tmp_path / "cal.json"
+    table.write_text(json.dumps({"embedders": {"timm:test:abc": {"lo": 0.5, "hi": 0.9}}}))
+    monkeypatch.setenv("ADVFX_PRODUCTSCORE_CALIBRATION", str(table))
+    img = np.full((80, 80, 3), 200, np.uint8)
+    img[20:60, 20:60] = (200, 30, 30)
+    case = Case()
+    case._rgba = img
+    frames = [img.copy() for _ in range(4)]
+    out = ps.compute(frames, case, ps.ProductConfig(), seg=_BoxSeg(), embedder=("dino", _FixedCosine("timm:test:abc", 0.8)))
+    assert out.value == pytest.approx((0.8 - 0.5) / (0.9 - 0.5), abs=1e-4)
+    assert out.trace["norm"] == [0.5, 0.9] and out.trace["norm_source"] == f"calibrated: {table}"
+    assert out.trace["cos_mean"] == pytest.approx(0.8, abs=1e-4)
+
+    case = Case()
+    case._rgba = img
+    out = ps.compute(frames, case, ps.ProductConfig(), seg=_BoxSeg(), embedder=("dino", _FixedCosine("timm:other:def", 0.8)))
+    dlo, dhi = ps.NORM["dino"]
+    assert out.trace["norm_source"] == "uncalibrated" and out.trace["norm"] == [dlo, dhi]
+    assert out.value == pytest.approx((0.8 - dlo) / (dhi - dlo), abs=1e-4)
+    assert out.trace["cos_mean"] == pytest.approx(0.8, abs=1e-4)
