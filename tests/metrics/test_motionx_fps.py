@@ -70,8 +70,9 @@ def test_repeated_frames_are_dropped_and_retimed(tmp_path):
 @pytest.mark.slow
 @pytest.mark.field
 def test_field_videos_keep_their_score_across_frame_rates(fieldmedia, field_manifest, tmp_path):
-    """Measured at 2.0 (docs/metrics.md): max - min <= 0.05 on 10 to 11 of the 12 field videos, up to 0.073 on
-    the handheld camera clip (its smoothness rests on few, noisy pairs); version 1.2 moved by up to 0.61 here."""
+    """Measured at 2.1 (docs/metrics.md): max - min <= 0.042 on every field video (the test card's clock wipe
+    and running timecode the most); 2.0, whose smoothness was the median of the pairs, reached 0.071 on the
+    handheld camera clip, 1.2 moved by up to 0.61 here."""
     spreads = {}
     for row in field_manifest:
         if row["kind"] not in ("generated_video", "static_video", "text_video"):
@@ -81,5 +82,5 @@ def test_field_videos_keep_their_score_across_frame_rates(fieldmedia, field_mani
         spreads[row["path"]] = round(max(vals) - min(vals), 4)
     print(spreads)
     assert len(spreads) == 12
-    assert max(spreads.values()) <= 0.08, spreads
+    assert max(spreads.values()) <= 0.05, spreads
     assert float(np.mean(list(spreads.values()))) <= 0.03, spreads
