@@ -36,7 +36,7 @@ from storage import classifier_runs as runs
 from storage import curation_store as cs
 
 from . import features as F
-from .jobs import Cancelled, Progress, check, sub
+from .jobs import Cancelled, Progress, Refused, check, sub
 
 CLASSIFIER_VERSION = "quality-clf-1"
 MIN_PER_CLASS = 5
@@ -44,7 +44,7 @@ LARGE_N = 10_000          # from this many labels on, CV uses 3 folds
 ESTIMATORS = ("logreg", "ridge")
 
 
-class NotEnoughLabels(ValueError):
+class NotEnoughLabels(Refused, ValueError):
     """Too few labels (or one class only); the message says how many of each are needed."""
 
 
@@ -183,14 +183,17 @@ def label_snapshot(ws: Workspace) -> dict[str, Any]:
     return {"ids": ids, "y": y, "counts": counts, "hash": hashlib.sha256(text.encode()).hexdigest()[:16]}
 
 
+def label_shortfall(counts: dict[str, int]) -> list[str]:
+    """What training still lacks, e.g. ["2 more 'good'", "5 more 'bad'"]; empty when it can train. The app shows
+    it beside the Train button, so the rule is read from here, not restated there."""
+    return [f"{MIN_PER_CLASS - counts.get(c, 0)} more '{c}'" for c in ("good", "bad")
+            if counts.get(c, 0) < MIN_PER_CLASS]
+
+
 def check_label_counts(counts: dict[str, int], folds: int = 5) -> None:
     good, bad = counts.get("good", 0), counts.get("bad", 0)
-    if good < MIN_PER_CLASS or bad < MIN_PER_CLASS:
-        need = []
-        if good < MIN_PER_CLASS:
-            need.append(f"{MIN_PER_CLASS - good} more 'good'")
-        if bad < MIN_PER_CLASS:
-            need.append(f"{MIN_PER_CLASS - bad} more 'bad'")
+    need = label_shortfall(counts)
+    if need:
         raise NotEnoughLabels(
             f"not enough labels to train: have {good} good and {bad} bad image labels; training needs at least "
             f"{MIN_PER_CLASS} of each class (label {' and '.join(need)} in the Images tab or with "

@@ -3,7 +3,8 @@
 - progress: ``progress(fraction, message)``; fraction in [0, 1] of this action, or None when unknown.
 - cancel: a ``threading.Event``; the action checks it between steps and raises ``Cancelled``, keeping what it
   already wrote (results are stored as they are computed).
-- errors: raised as exceptions; the caller (CLI or app job runner) decides how to show them.
+- errors: raised as exceptions; the caller (CLI or app job runner) decides how to show them. ``Refused`` is the
+  expected kind (the action cannot run as asked, e.g. too few labels): its message alone is shown, no traceback.
 
 An action that runs another as a part of it hands it ``sub(progress, lo, hi)`` so the inner fractions land in
 its own range.
@@ -19,6 +20,10 @@ Progress = Callable[[Optional[float], str], None]
 
 class Cancelled(Exception):
     """The action stopped because its cancel event was set; what was stored before stays."""
+
+
+class Refused(Exception):
+    """The action cannot run as asked (too few labels, ...); the message says why and what to do."""
 
 
 def check(cancel: threading.Event | None, what: str) -> None:
@@ -45,4 +50,4 @@ def sub(progress: Progress | None, lo: float, hi: float) -> Progress:
     return inner
 
 
-__all__ = ["Progress", "Cancelled", "check", "quiet", "to_stderr", "sub"]
+__all__ = ["Progress", "Cancelled", "Refused", "check", "quiet", "to_stderr", "sub"]

@@ -12,7 +12,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from curation.jobs import Cancelled
+from curation.jobs import Cancelled, Refused
 
 
 @dataclass
@@ -23,6 +23,7 @@ class Job:
     fraction: float | None = None
     result: Any = None
     error: str | None = None
+    refused: bool = False         # error is a Refused's message: what to do, not a failure to report
     done: threading.Event = field(default_factory=threading.Event)
     started: float = field(default_factory=time.monotonic)
 
@@ -55,6 +56,8 @@ class JobRunner:
                 job.result = fn(job)
             except Cancelled:
                 job.error = "cancelled"
+            except Refused as exc:
+                job.error, job.refused = str(exc), True
             except Exception as exc:  # noqa: BLE001 - shown to the user
                 job.error = f"{type(exc).__name__}: {exc}"
                 job.lines.append(traceback.format_exc(limit=3))
@@ -86,6 +89,8 @@ def progress_md(job: Job, tail: int = 6) -> str:
         head += f"running{pct} ({el:.0f} s)"
     elif job.error == "cancelled":
         head += f"cancelled after {el:.0f} s"
+    elif job.refused:
+        head += job.error or ""
     elif job.error:
         head += f"**failed**: {job.error}"
     else:

@@ -177,6 +177,11 @@ def counts_line(counts: dict[str, int]) -> str:
                                                 for k in ("images", "videos", "triples", "labels")) + "</div>")
 
 
+def notice(text: str) -> str:
+    """A message the designer must see before going on (why a key press did nothing)."""
+    return f'<div class="notice" role="alert">{esc(text)}</div>'
+
+
 def progress_line(prog: dict[str, int], what: str, words: dict[str, str]) -> str:
     """'<labelled> of <total> <what> · <word> <count> …'; words: label value -> the word shown before its count."""
     tail = "".join(f" · {word} {prog.get(value, 0)}" for value, word in words.items())

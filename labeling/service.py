@@ -26,10 +26,20 @@ IMAGE_REASONS = ["blurry", "collage", "text clutter", "product not salient", "te
 VIDEO_REASONS = ["insufficient motion", "unstable or illegible text", "product distorted or changed",
                  "low visual quality", "irrational effect", "other"]
 CRITERIA = ("prompt_following", "ad_quality")
+NO_ANNOTATOR = "Type your name in Annotator first: every label records who made it."
 
 
 class LabelError(ValueError):
     """A label request that cannot be honoured; the message is shown to the user."""
+
+
+def require_annotator(annotator: str | None) -> str:
+    """The annotator name, stripped; every labelling action (label, undo, pair judgement) asks here, so a blank
+    name is refused the same way everywhere, before anything is written."""
+    name = (annotator or "").strip()
+    if not name:
+        raise LabelError(NO_ANNOTATOR)
+    return name
 
 
 class ReviewService:
@@ -46,9 +56,7 @@ class ReviewService:
               note: str | None = None, client_key: str | None = None, session: str | None = None,
               payload: dict | None = None) -> dict[str, Any]:
         """Append one label event; durable (committed) when this returns."""
-        annotator = (annotator or "").strip()
-        if not annotator:
-            raise LabelError("enter your name in the Annotator field first (or log in)")
+        annotator = require_annotator(annotator)
         allowed = {"image": IMAGE_VALUES, "video": VIDEO_VALUES, "triple": VIDEO_VALUES}.get(item_kind)
         if allowed is not None and value not in allowed:
             raise LabelError(f"{item_kind} label must be one of {', '.join(allowed)}, got {value!r}")
@@ -67,9 +75,7 @@ class ReviewService:
     def undo(self, *, annotator: str, item_kinds: tuple[str, ...] = ("image",), client_key: str | None = None,
              session: str | None = None) -> dict[str, Any] | None:
         """Undo the annotator's latest label (of these kinds): appends an 'undo' event pointing at it."""
-        annotator = (annotator or "").strip()
-        if not annotator:
-            raise LabelError("enter your name in the Annotator field first (or log in)")
+        annotator = require_annotator(annotator)
         if client_key:
             prior = labels.event_by_client_key(self.ws, client_key)
             if prior:
@@ -158,6 +164,7 @@ class ReviewService:
 
     def judge_pair(self, *, left_triple: int, right_triple: int, prompt_following: str, ad_quality: str,
                    annotator: str, client_key: str | None = None, session: str | None = None) -> dict[str, Any]:
+        annotator = require_annotator(annotator)
         for name, v in (("prompt following", prompt_following), ("ad quality", ad_quality)):
             if v not in PAIR_CHOICES:
                 raise LabelError(f"choose left, right or tie for {name} (got {v!r})")

@@ -44,8 +44,8 @@ def build_app(ws: Workspace, *, auth_enabled: bool = False) -> tuple[gr.Blocks, 
                 videos.build(annotator, counts)
             with gr.Tab("Compare", id="compare", elem_id="tab-compare-root"):
                 compare.build(annotator)
-            with gr.Tab("Classifier", id="classifier", elem_id="tab-classifier-root"):
-                misc.build_classifier()
+            with gr.Tab("Classifier", id="classifier", elem_id="tab-classifier-root") as classifier_tab:
+                misc.build_classifier(classifier_tab)
             with gr.Tab("Benchmark", id="benchmark", elem_id="tab-benchmark-root"):
                 misc.build_benchmark()
             with gr.Tab("Export", id="export", elem_id="tab-export-root"):
@@ -95,7 +95,8 @@ def _plain(row: dict) -> dict:
 
 
 def _register_api(svc: ReviewService) -> None:
-    """Programmatic endpoints (no UI): what gradio_client, the load test and scripts call."""
+    """Programmatic endpoints (no UI): what gradio_client, the load test and scripts call. A refused request (a
+    bad id, a blank annotator) is a gr.Error without a traceback in the log: an answer, not a crash."""
 
     def label(item_kind: str, item_id: int, value: str, annotator: str, reasons: list[str] | None = None,
               note: str | None = None, client_key: str | None = None, request: gr.Request = None) -> dict:
@@ -104,13 +105,13 @@ def _register_api(svc: ReviewService) -> None:
         try:
             item_id = int(item_id)
         except (TypeError, ValueError):     # a bad id from a script gets a message, not a server error
-            raise gr.Error(f"item id must be a whole number, got {item_id!r}") from None
+            raise gr.Error(f"item id must be a whole number, got {item_id!r}", print_exception=False) from None
         try:
             return svc.label(item_kind=item_kind, item_id=item_id, value=value,
                              annotator=annotator_of(request, annotator),
                              reasons=reasons or [], note=note, client_key=client_key)
         except LabelError as exc:
-            raise gr.Error(str(exc)) from None
+            raise gr.Error(str(exc), print_exception=False) from None
 
     def undo(annotator: str, item_kind: str = "image", client_key: str | None = None,
              request: gr.Request = None) -> dict:
@@ -118,7 +119,7 @@ def _register_api(svc: ReviewService) -> None:
         try:
             return svc.undo(annotator=annotator_of(request, annotator), item_kinds=(item_kind,), client_key=client_key) or {}
         except LabelError as exc:
-            raise gr.Error(str(exc)) from None
+            raise gr.Error(str(exc), print_exception=False) from None
 
     def image_queue(order: str = "uncertainty", label_state: str = "unlabelled", category_id: int | None = None,
                     score_min: float | None = None, score_max: float | None = None, failed_filter: str | None = None,

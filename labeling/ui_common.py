@@ -199,6 +199,7 @@ class QueueTab:
     `view(st, session, layers)` (the outputs that follow the state)."""
 
     kind = ""
+    n_view = 0          # how many outputs view() returns; its last is the progress line
 
     def __init__(self, svc: ReviewService) -> None:
         self.svc = svc
@@ -210,6 +211,16 @@ class QueueTab:
 
     def view(self, st: dict, session: str, layers: list[str] | None) -> tuple:
         raise NotImplementedError
+
+    def progress_html(self) -> str:
+        raise NotImplementedError
+
+    def tell(self, st: dict, text: str, n_after: int = 0) -> tuple:
+        """The outputs of a key press that changed nothing: the item stays, and the line above it says why.
+        Not gr.Warning: a key press is a queue=False request, whose warnings never reach the page; not the
+        status line: it is below the fold. n_after: outputs after the view's (reasons, note), kept as typed."""
+        return (st, *[gr.skip()] * (self.n_view - 1), render.notice(text) + self.progress_html(),
+                *[gr.skip()] * n_after)
 
     def advance(self, st: dict) -> None:
         f = st["filters"]
@@ -226,13 +237,13 @@ class QueueTab:
             cur = nav_current(st)
             item = shown if shown is not None else cur
             if item is None:
-                raise gr.Error(f"No {self.kind} selected: load the queue first.")
+                return self.tell(st, f"No {self.kind} selected: load the queue first.", 2)
             try:
                 self.svc.label(item_kind=self.kind, item_id=item, value=value,
                                annotator=annotator_of(request, annotator), reasons=reasons or [],
                                note=note or None, client_key=key, session=session)
             except LabelError as exc:
-                raise gr.Error(str(exc)) from None
+                return self.tell(st, str(exc), 2)
             if item == cur:
                 self.advance(st)
             st["msg"] = f"Saved: {self.kind} {item} → {value}"
@@ -247,13 +258,11 @@ class QueueTab:
             res = self.svc.undo(annotator=annotator_of(request, annotator), item_kinds=(self.kind,),
                                 client_key=client_key or None, session=session_of(request))
         except LabelError as exc:
-            raise gr.Error(str(exc)) from None
+            return self.tell(st, str(exc))
         if res is None:
-            gr.Info("Nothing to undo.")
-            st["msg"] = "Nothing to undo"
-        else:
-            nav_show(st, res["item_id"])
-            st["msg"] = f"Undone: {self.kind} {res['item_id']} ({res.get('value')})"
+            return self.tell(st, "Nothing to undo.")
+        nav_show(st, res["item_id"])
+        st["msg"] = f"Undone: {self.kind} {res['item_id']} ({res.get('value')})"
         return (st, *self.view(st, session_of(request), layers))
 
     def h_prev(self, st, layers, request: gr.Request):

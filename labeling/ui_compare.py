@@ -52,17 +52,24 @@ class CompareTab:
         vids, head = render.compare_pair(pair)
         return pair, vids, head, None, None, self.results_html()
 
+    @staticmethod
+    def tell(text: str, n_outputs: int) -> tuple:
+        """Outputs of a choice or undo that changed nothing: a warning and the status line say why; the choices
+        made stay, to be saved once fixed."""
+        gr.Warning(text)
+        return (*[gr.skip()] * (n_outputs - 1), text)
+
     def h_submit(self, pair, pf, aq, annotator, client_key, request: gr.Request):
         if not pair:
-            raise gr.Error("No pair loaded.")
+            return self.tell("No pair loaded.", 7)
         if not pf or not aq:
-            raise gr.Error("Choose left, right or tie for both criteria (keys 1 / 2 / 0).")
+            return self.tell("Choose left, right or tie for both criteria (keys 1 / 2 / 0).", 7)
         try:
             ev = self.svc.judge_pair(left_triple=pair["left"]["triple_id"], right_triple=pair["right"]["triple_id"],
                                      prompt_following=pf, ad_quality=aq, annotator=annotator_of(request, annotator),
                                      client_key=client_key or None, session=session_of(request))
         except LabelError as exc:
-            raise gr.Error(str(exc)) from None
+            return self.tell(str(exc), 7)
         msg = (f"Saved (event {ev['event_id']}): prompt following → {pf}, ad quality → {aq}. "
                f"Left was {pair['left']['model']}, right was {pair['right']['model']}.")
         nxt = self.svc.next_pair(annotator_of(request, annotator))
@@ -74,7 +81,7 @@ class CompareTab:
             res = self.svc.undo(annotator=annotator_of(request, annotator), item_kinds=("pair",),
                                 client_key=client_key or None, session=session_of(request))
         except LabelError as exc:
-            raise gr.Error(str(exc)) from None
+            return self.tell(str(exc), 2)
         return self.results_html(), ("Nothing to undo" if not res else f"Undone pair judgement {res['undone_event']}")
 
     def build(self, annotator: gr.Textbox) -> None:

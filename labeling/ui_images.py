@@ -37,6 +37,7 @@ def _filters(order: str, label_state: str, category: Any, score_min: Any, score_
 
 class ImagesTab(QueueTab):
     kind = "image"
+    n_view = 3
 
     def queue(self, **kw: Any) -> list[dict[str, Any]]:
         return self.svc.image_queue(**kw)

@@ -11,6 +11,7 @@ from typing import Any, Callable
 import gradio as gr
 
 from curation import benchmark, classifier, export, stats
+from storage import labels
 from storage import review_store as rs
 
 from . import render
@@ -59,16 +60,21 @@ class MiscTabs:
             raise gr.Error(str(exc)) from None
         for md in self.jobs.follow(job, progress_md):
             yield md, gr.skip(), gr.skip()
-        if job.error and job.error != "cancelled":
+        if job.refused:
+            gr.Warning(job.error)
+        elif job.error and job.error != "cancelled":
             gr.Warning(f"{title} failed: {job.error}")
         res = job.result
         preview = json.dumps(res, indent=1, default=str)[:20000] if res is not None else ""
         yield progress_md(job), preview, [(f, Path(f).name) for f in _files_of(res)]
 
-    def _section(self, key: str, title: str, run_fn: Callable, inputs: list, api_name: str) -> None:
+    def _section(self, key: str, title: str, run_fn: Callable, inputs: list, api_name: str,
+                 hint: gr.Markdown | None = None) -> None:
         with gr.Row():
             run = gr.Button(title, variant="primary", elem_id=f"{key}-run")
             cancel = gr.Button("Cancel", variant="stop", elem_id=f"{key}-cancel")
+        if hint is not None:
+            hint.render()
         prog = gr.Markdown(elem_id=f"{key}-progress")
         with gr.Row():
             preview = gr.Code(language="json", label="Result", elem_id=f"{key}-result", max_lines=30)
@@ -133,18 +139,31 @@ class MiscTabs:
             return "No predictions yet: train a classifier first."
         return f"**{k['kept']:,}** of {k['scored']:,} scored images would be kept at {threshold:.0f}%."
 
+    def train_hint(self) -> str:
+        """What training needs against what the workspace has: read before Train is pressed, not learnt after."""
+        counts = labels.label_counts(self.svc.ws, "image")
+        have = f"{counts.get('good', 0)} good, {counts.get('bad', 0)} bad"
+        need, least = classifier.label_shortfall(counts), classifier.MIN_PER_CLASS
+        if need:
+            return (f"Needs at least {least} good and {least} bad image labels; the workspace has {have} "
+                    f"(label {' and '.join(need)} first).")
+        return f"Ready: the workspace has {have} image labels (training needs at least {least} of each)."
+
     def h_train(self, features, request: gr.Request):
         def work(job):
             return classifier.train(self.svc.ws, features=features or "auto", progress=job.progress,
                                     cancel=job.cancel)
         yield from self._job("train", "Training the quality classifier", work)
 
-    def build_classifier(self) -> None:
+    def build_classifier(self, tab: gr.Tab) -> None:
         gr.Markdown("Retrain from the current designer labels (latest label per image; conflicts resolved as "
                     "documented in docs/curation.md). Training runs in the background; cancel stops between folds.")
         features = gr.Dropdown([("Automatic (CLIP + DINO, classical when weights are absent)", "auto"),
                                 ("Classical descriptor", "classical")], value="auto", label="Features")
-        self._section("train", "Retrain classifier", self.h_train, [features], "classifier_train")
+        hint = gr.Markdown(self.train_hint, elem_id="train-hint", render=False)
+        self._section("train", "Retrain classifier", self.h_train, [features], "classifier_train", hint)
+        # labels are made on other tabs: the counts are read again whenever this tab is opened
+        tab.select(self.train_hint, None, [hint], api_name="classifier_requirement", show_progress="hidden")
         gr.Markdown("#### Run history")
         hist = gr.HTML(self.history_html, elem_id="clf-history")
         plot = gr.Plot(label="ROC and confusion matrix", elem_id="clf-roc")

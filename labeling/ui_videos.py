@@ -46,6 +46,7 @@ element.addEventListener('click', (e) => {
 
 class VideosTab(QueueTab):
     kind = "video"
+    n_view = 5
 
     def __init__(self, svc: ReviewService) -> None:
         super().__init__(svc)
@@ -76,8 +77,7 @@ class VideosTab(QueueTab):
         """-> player html, curve html, source html, scorecard html, progress html"""
         vid = nav_current(st)
         self.sessions.set(session, vid)
-        prog = rs.label_progress_cached(self.svc.ws, "video", ttl=0.0)   # a few ms even at 10,000 videos: always fresh
-        progress = render.progress_line(prog, "videos reviewed", {"accept": "accepted", "reject": "rejected"})
+        progress = self.progress_html()
         if vid is None:
             msg = ("No videos match these filters." if not st["hist"] else
                    "Queue done — every video matching these filters has been reviewed.")
@@ -92,6 +92,10 @@ class VideosTab(QueueTab):
         n_frames = int(card.get("frame_count") or 0)
         curve = render.motion_curve(motion_svg(series, n_frames) if series else None, series, card.get("fps"))
         return player, curve, render.video_source(card), render.video_scorecard(results), progress
+
+    def progress_html(self) -> str:
+        prog = rs.label_progress_cached(self.svc.ws, "video", ttl=0.0)   # a few ms even at 10,000 videos: always fresh
+        return render.progress_line(prog, "videos reviewed", {"accept": "accepted", "reject": "rejected"})
 
     # -- handlers ------------------------------------------------------------------------------
     def _filters(self, label_state, model, metric, mmin, mmax, order) -> dict[str, Any]:

@@ -55,10 +55,11 @@ def event_by_client_key(ws: Workspace, client_key: str) -> dict[str, Any] | None
 
 
 def last_undoable(ws: Workspace, annotator: str, item_kinds: tuple[str, ...]) -> dict[str, Any] | None:
-    """The annotator's most recent live label event (of these kinds); a skip is not undoable."""
+    """The annotator's most recent live label event (of these kinds). A skip counts: undo after a skip brings
+    the skipped item back, and must not reach past it to cancel the label before."""
     rows = ws.query_dicts(
         "SELECT id, item_kind, item_id, value FROM live_label_events WHERE annotator = ? "
-        "AND list_contains(?::VARCHAR[], item_kind) AND value <> 'skip' ORDER BY id DESC LIMIT 1",
+        "AND list_contains(?::VARCHAR[], item_kind) ORDER BY id DESC LIMIT 1",
         [annotator, list(item_kinds)])
     return rows[0] if rows else None
 

@@ -104,6 +104,21 @@ def test_keyboard_labelling_video_overlays_and_curve(browser, app_server, artifa
     ctx.close()
 
 
+def test_blank_annotator_is_told_where_the_designer_looks(browser, app_server):
+    from labeling.service import NO_ANNOTATOR
+
+    url, ws = app_server
+    ctx, page = open_app(browser, url, "")
+    before, iid = ws.query_one("SELECT count(*) FROM label_events")[0], current_image(page)
+    page.keyboard.press("g")
+    page.wait_for_function("(t) => (document.querySelector('#img-progress .notice') || {}).innerText === t",
+                           arg=NO_ANNOTATOR, timeout=30_000)
+    box = page.locator("#img-progress .notice").bounding_box()
+    assert box["y"] + box["height"] < page.viewport_size["height"]      # above the item, not below the fold
+    assert current_image(page) == iid and ws.query_one("SELECT count(*) FROM label_events")[0] == before
+    ctx.close()
+
+
 def test_two_sessions_lose_nothing(browser, app_server):
     url, ws = app_server
     pages = [open_app(browser, url, f"pair-{k}") for k in range(2)]

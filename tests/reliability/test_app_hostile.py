@@ -35,7 +35,7 @@ def test_hostile_text_is_stored_verbatim(live_app, client):
 
 @pytest.mark.parametrize("args, message", [
     (("image", 1, "maybe", "ann"), "image label must be one of good, bad, skip, got 'maybe'"),
-    (("image", 1, "good", "   "), "enter your name in the Annotator field first"),
+    (("image", 1, "good", "   "), "Type your name in Annotator first: every label records who made it."),
     (("video", 1, "good", "ann"), "video label must be one of accept, reject, skip, got 'good'"),
 ])
 def test_bad_values_give_clear_errors(client, args, message):
