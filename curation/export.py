@@ -1,11 +1,12 @@
 """Curated split export: `python -m curation export --workspace W --out DIR` → `export_splits(ws, out_dir, options)`.
 
 Selects items (accepted triples by default; label state, metric thresholds and the classifier score are
-configurable — see curation.splits.ExportOptions), splits them into train / val / test (stratified by
+configurable — see curation.splits.ExportOptions; `kind="images"` exports curated images instead, see
+curation.export_images), splits them into train / val / test (stratified by
 category, group-aware, deterministic by seed) and writes, under an allowed export root:
 
     README.md                 dataset card (YAML header: `datasets.load_dataset(DIR)` finds the Parquet splits)
-    data/{split}.parquet      one row per triple (Hugging Face `load_dataset("parquet", data_files=...)`)
+    data/{split}.parquet      one row per triple or image (Hugging Face `load_dataset("parquet", data_files=...)`)
     manifest.jsonl            the same rows, one JSON object per line, with a "split" field
     csv/{split}.csv           flat rows (metric value / status / version columns; labels as JSON)
     wds/{split}-NNNNNN.tar    WebDataset shards: KEY.{png,jpg,...} image, KEY.txt prompt, KEY.mp4 video,
@@ -35,16 +36,20 @@ from typing import Any
 
 from storage import Workspace, exports, report_store
 
-from .export_card import dataset_card
-from .export_files import (CSV_FIELDS, MARKER, arrow_schema, csv_row, place_media, read_marker, write_atomic,
-                           write_shard, build_row)
+from .export_card import dataset_card, image_card
+from .export_files import (CSV_FIELDS, MARKER, arrow_schema, csv_row, media_bytes, place_media, read_marker,
+                           write_atomic, write_shard, build_row)
+from .export_images import IMAGE_CSV_FIELDS, image_csv_row, image_records, image_row, image_schema, select_images
 from .export_verify import verify_export
 from .jobs import Progress, check, quiet
-from .splits import SPLITS, ExportOptions, assign_splits, group_ids, select
+from .splits import SPLITS, ExportOptions, assign_splits, empty_splits, group_ids, select
 from .stats import triple_records
 
 FORMAT_VERSION = 1
 ENV_ROOT = "ADVFX_EXPORT_ROOT"
+# per kind: row builder, Parquet schema, CSV columns, CSV row, dataset card; every other writer is shared
+_WRITERS = {"triples": (build_row, arrow_schema, CSV_FIELDS, csv_row, dataset_card),
+            "images": (image_row, image_schema, IMAGE_CSV_FIELDS, image_csv_row, image_card)}
 
 
 class ExportError(Exception):
@@ -118,14 +123,19 @@ def export_splits(ws: Workspace, out_dir: str | os.PathLike, options: ExportOpti
     out = resolve_out_dir(ws, out_dir, opts.export_root)
     t0 = time.perf_counter()
     say(0.01, "reading the workspace")
-    records = triple_records(ws, benchmark_set=opts.benchmark_set)
-    classifier = report_store.classifier_scores(ws) if opts.classifier_min is not None else {}
-    selected, dropped = select(records, opts, classifier)
+    make_row, schema_of, csv_fields, flat, card_of = _WRITERS[opts.kind]
+    if opts.kind == "images":
+        records = image_records(ws)
+        selected, dropped = select_images(records, opts)
+    else:
+        records = triple_records(ws, benchmark_set=opts.benchmark_set)
+        classifier = report_store.classifier_scores(ws) if opts.classifier_min is not None else {}
+        selected, dropped = select(records, opts, classifier)
+    # an image record carries its image id as "triple_id": the splitter's item key
     split_of = assign_splits(selected, opts.ratios, opts.seed)
     groups = group_ids(selected)
-    rows = sorted((build_row(r, split_of[int(r["triple_id"])], groups[int(r["triple_id"])]) for r in selected),
-                  key=lambda x: (SPLITS.index(x["split"]), x["triple_id"]))
-    by_id = {int(r["triple_id"]): r for r in selected}
+    selected.sort(key=lambda r: (SPLITS.index(split_of[int(r["triple_id"])]), int(r["triple_id"])))
+    rows = [make_row(r, split_of[int(r["triple_id"])], groups[int(r["triple_id"])]) for r in selected]
     check(cancel, "export")
 
     out.mkdir(parents=True, exist_ok=True)
@@ -138,11 +148,10 @@ def export_splits(ws: Workspace, out_dir: str | os.PathLike, options: ExportOpti
     # media
     media_stats: Counter = Counter()
     need: dict[str, Path] = {}
-    for row in rows:
-        r = by_id[row["triple_id"]]
-        if row["image"]:
-            need[row["image"]] = Path(r["image_path"])
-        need[row["video"]] = Path(r["video_path"])
+    for row, r in zip(rows, selected):
+        for k in ("image", "video"):
+            if row.get(k):
+                need[row[k]] = Path(r[f"{k}_path"])
     missing_media = []
     for k, (rel, src) in enumerate(sorted(need.items())):
         if k % 50 == 0:
@@ -164,7 +173,7 @@ def export_splits(ws: Workspace, out_dir: str | os.PathLike, options: ExportOpti
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        schema = arrow_schema()
+        schema = schema_of()
         for s in SPLITS:
             table = pa.Table.from_pylist(per_split[s], schema=schema)
             buf = pa.BufferOutputStream()
@@ -176,10 +185,10 @@ def export_splits(ws: Workspace, out_dir: str | os.PathLike, options: ExportOpti
     if "csv" in opts.formats:
         for s in SPLITS:
             buf = io.StringIO()
-            w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+            w = csv.DictWriter(buf, fieldnames=csv_fields, lineterminator="\n")
             w.writeheader()
             for r in per_split[s]:
-                w.writerow(csv_row(r))
+                w.writerow(flat(r))
             sums[f"csv/{s}.csv"] = write_atomic(out / "csv" / f"{s}.csv", buf.getvalue().encode("utf-8"))
     check(cancel, "export")
 
@@ -192,7 +201,7 @@ def export_splits(ws: Workspace, out_dir: str | os.PathLike, options: ExportOpti
             size = 0
             chunks: list[list[dict]] = []
             for r in per_split[s]:
-                rsize = (out / r["video"]).stat().st_size + ((out / r["image"]).stat().st_size if r["image"] else 0)
+                rsize = media_bytes(out, r)
                 if chunk and (len(chunk) >= opts.shard_size or size + rsize > opts.shard_bytes):
                     chunks.append(chunk)
                     chunk, size = [], 0
@@ -210,7 +219,7 @@ def export_splits(ws: Workspace, out_dir: str | os.PathLike, options: ExportOpti
     counts = _counts(rows, dropped, len(records))
     counts["media"] = dict(media_stats)
     say(0.92, "dataset card")
-    card = dataset_card(rows, counts, opts, shards, records)
+    card = card_of(rows, counts, opts, shards, records)
     sums["README.md"] = write_atomic(out / "README.md", card.encode("utf-8"))
     sums_text = "".join(f"{h}  {p}\n" for p, h in sorted(sums.items()) if not p.startswith("media/"))
     write_atomic(out / "SHA256SUMS", sums_text.encode())
@@ -228,6 +237,7 @@ def export_splits(ws: Workspace, out_dir: str | os.PathLike, options: ExportOpti
                    "files": files, "shards": shards})
     write_atomic(out / MARKER, json.dumps(marker, indent=2, default=str).encode())
     summary = {"out_dir": str(out), "counts": counts, "shards": shards, "removed_stale": removed,
+               "empty_splits": empty_splits(split_of, opts.ratios),
                "seconds": round(time.perf_counter() - t0, 2), "options": opts.as_dict()}
     if verify:
         say(0.95, "verifying")
@@ -247,4 +257,5 @@ def _counts(rows: list[dict], dropped: dict[str, int], candidates: int) -> dict[
     return {"candidates": candidates, "selected": len(rows), "dropped": dropped,
             "splits": {s: per_split.get(s, 0) for s in SPLITS}, "categories": dict(sorted(per_cat.items())),
             "groups": {s: len({r["group"] for r in rows if r["split"] == s}) for s in SPLITS},
-            "labels": dict(labels), "models": dict(Counter(r["model"] or "(none)" for r in rows))}
+            "labels": dict(labels),
+            "models": dict(Counter(r["model"] or "(none)" for r in rows if "model" in r))}  # images have none

@@ -149,6 +149,15 @@ class _HashingWriter(io.RawIOBase):
 
 
 # -- WebDataset shards -------------------------------------------------------------------------------------
+def sample_text(row: dict[str, Any]) -> str:
+    """A sample's KEY.txt: a triple's prompt, or an image's prompts one per line (image rows have no "prompt")."""
+    return (row["prompt"] or "") if "prompt" in row else "\n".join(row.get("prompts") or [])
+
+
+def media_bytes(out: Path, row: dict[str, Any]) -> int:
+    return sum((out / row[k]).stat().st_size for k in ("image", "video") if row.get(k))
+
+
 def write_shard(path: Path, out: Path, rows: list[dict], stop: Callable[[], None]) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -171,11 +180,12 @@ def _write_shard_to(tmp: Path, path: Path, out: Path, rows: list[dict], stop: Ca
                     p = out / r["image"]
                     with open(p, "rb") as f:
                         tar.addfile(_tarinfo(f"{key}{Path(r['image']).suffix}", p.stat().st_size), f)
-                prompt = (r["prompt"] or "").encode("utf-8")
+                prompt = sample_text(r).encode("utf-8")
                 tar.addfile(_tarinfo(f"{key}.txt", len(prompt)), io.BytesIO(prompt))
-                p = out / r["video"]
-                with open(p, "rb") as f:
-                    tar.addfile(_tarinfo(f"{key}{Path(r['video']).suffix}", p.stat().st_size), f)
+                if r.get("video"):
+                    p = out / r["video"]
+                    with open(p, "rb") as f:
+                        tar.addfile(_tarinfo(f"{key}{Path(r['video']).suffix}", p.stat().st_size), f)
                 meta = json.dumps(r, ensure_ascii=False).encode("utf-8")
                 tar.addfile(_tarinfo(f"{key}.json", len(meta)), io.BytesIO(meta))
     os.replace(tmp, path)

@@ -14,7 +14,7 @@ from typing import Any
 
 from media.files import sha256_file
 
-from .export_files import MARKER, read_marker
+from .export_files import MARKER, read_marker, sample_text
 from .splits import SPLITS
 
 
@@ -72,7 +72,7 @@ def verify_export(out_dir: str | os.PathLike) -> dict[str, Any]:
                     except json.JSONDecodeError:
                         problems.append(f"manifest.jsonl line {k} is not JSON")
                         continue
-                    if not isinstance(row, dict) or row.get("split") not in SPLITS or not row.get("video"):
+                    if not isinstance(row, dict) or row.get("split") not in SPLITS or not _media_of(row):
                         problems.append(f"manifest.jsonl line {k} is not an export row")
                         continue
                     jl.append(row)
@@ -118,6 +118,12 @@ def verify_export(out_dir: str | os.PathLike) -> dict[str, Any]:
             "files_checked": len(sums), "media_checked": len(media)}
 
 
+def _media_of(row: dict) -> list[str]:
+    """The media a row carries: a triple row always a video (its image when it has one), an image row its
+    image (the marker's kind says which; a row with neither is not an export row)."""
+    return [k for k in ("image", "video") if row.get(k) and row.get(f"{k}_sha256")]
+
+
 def _verify_shard(path: Path, problems: list[str]) -> int:
     samples: dict[str, dict[str, bytes | str]] = {}
     with tarfile.open(path, "r") as tar:
@@ -140,17 +146,16 @@ def _verify_shard(path: Path, problems: list[str]) -> int:
             continue
         try:
             meta = json.loads(s["json"])
-            meta["video"], meta["video_sha256"]
-        except (ValueError, KeyError, TypeError):
+            media = _media_of(meta)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            media = []
+        if not media:
             problems.append(f"{path.name}: sample {key} metadata is not an export row")
             continue
-        vext = Path(meta["video"]).suffix.lstrip(".")
-        if s.get(vext) != meta["video_sha256"]:
-            problems.append(f"{path.name}: sample {key} video does not match its hash")
-        if meta.get("image"):
-            iext = Path(meta["image"]).suffix.lstrip(".")
-            if s.get(iext) != meta["image_sha256"]:
-                problems.append(f"{path.name}: sample {key} image does not match its hash")
-        if (s.get("txt") or b"").decode("utf-8") != (meta.get("prompt") or ""):
+        for kind in media:
+            ext = Path(meta[kind]).suffix.lstrip(".")
+            if s.get(ext) != meta[f"{kind}_sha256"]:
+                problems.append(f"{path.name}: sample {key} {kind} does not match its hash")
+        if (s.get("txt") or b"").decode("utf-8") != sample_text(meta):
             problems.append(f"{path.name}: sample {key} prompt differs from its metadata")
     return len(samples)

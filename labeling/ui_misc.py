@@ -196,19 +196,24 @@ class MiscTabs:
         self._section("bench", "Run benchmark", self.h_bench, [bset], "benchmark_run")
 
     # -- Export --------------------------------------------------------------------------------
-    def h_export(self, out_dir, request: gr.Request):
+    def h_export(self, out_dir, kind, request: gr.Request):
         target = Path(out_dir) if out_dir else self.svc.root / "exports" / f"export_{time.strftime('%Y%m%d_%H%M%S')}"
 
         def work(job):
-            return export.export_splits(self.svc.ws, target, progress=job.progress, cancel=job.cancel)
+            return export.export_splits(self.svc.ws, target, {"kind": kind or "triples"}, progress=job.progress,
+                                        cancel=job.cancel)
         yield from self._job("export", "Exporting the dataset", work)
 
     def build_export(self) -> None:
-        gr.Markdown("Writes the accepted items as train/val/test splits (near-duplicate groups never straddle "
-                    "splits). Same code path as `python -m curation export`.")
+        gr.Markdown("Writes the accepted triples, or the images labelled good, as train/val/test splits "
+                    "(near-duplicate groups never straddle splits). Same code path as `python -m curation export "
+                    "[--kind images]`.")
         out_dir = gr.Textbox(label="Output folder (blank: a new folder under the workspace exports/)",
                              elem_id="export-dir")
-        self._section("export", "Export", self.h_export, [out_dir], "export_run")
+        # after out_dir, with a default: API callers that pass only the folder keep exporting triples
+        kind = gr.Radio([("Triples", "triples"), ("Images", "images")], value="triples", label="Export",
+                        elem_id="export-kind")
+        self._section("export", "Export", self.h_export, [out_dir, kind], "export_run")
 
     # -- Statistics ----------------------------------------------------------------------------
     def h_stats(self, request: gr.Request):

@@ -60,3 +60,13 @@ def hashes_and_paths(ws: Workspace) -> list[tuple[int, str, str]]:
 def image_rows(ws: Workspace) -> list[dict[str, Any]]:
     """Every image with its category, product and near-duplicate group, by id."""
     return ws.query_dicts("SELECT id, sha256, path, category_id, product, dup_group FROM images ORDER BY id")
+
+
+def export_rows(ws: Workspace) -> list[dict[str, Any]]:
+    """Every image with its media facts, category, domain, product and near-duplicate group, by id (what an
+    image-set export writes per image)."""
+    return ws.query_dicts(
+        "SELECT i.id AS image_id, i.sha256 AS image_sha256, i.path AS image_path, i.format AS image_format, "
+        "i.width AS image_width, i.height AS image_height, i.category_id, c.name AS category, d.name AS domain, "
+        "i.product, i.dup_group FROM images i LEFT JOIN categories c ON c.id = i.category_id "
+        "LEFT JOIN domains d ON d.id = c.domain_id ORDER BY i.id")

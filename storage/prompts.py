@@ -23,3 +23,16 @@ def prompt_texts(ws: Workspace) -> list[str]:
 def newest_by_image(ws: Workspace) -> dict[int, str]:
     """Image id -> the text of the newest prompt written for it."""
     return {int(i): t for i, t in ws.query("SELECT image_id, text FROM prompts WHERE image_id IS NOT NULL ORDER BY id")}
+
+
+def texts_by_image(ws: Workspace) -> dict[int, list[str]]:
+    """Image id -> the distinct prompt texts written for it or used by one of its triples, oldest prompt first."""
+    out: dict[int, list[str]] = {}
+    for image_id, text in ws.query(
+            "SELECT image_id, text FROM (SELECT image_id, text, id FROM prompts WHERE image_id IS NOT NULL "
+            "UNION SELECT t.image_id, p.text, p.id FROM triples t JOIN prompts p ON p.id = t.prompt_id "
+            "WHERE t.image_id IS NOT NULL) ORDER BY image_id, id"):
+        texts = out.setdefault(int(image_id), [])
+        if text not in texts:
+            texts.append(text)
+    return out

@@ -1,6 +1,6 @@
-"""python -m curation export --workspace W --out DIR [--labels accepted|not_rejected|any] [--min METRIC=X ...]
-[--classifier-min X] [--ratios 0.8,0.1,0.1] [--seed N] [--formats parquet,jsonl,csv,webdataset]
-[--media link|copy] [--export-root DIR]      |      python -m curation export verify DIR"""
+"""python -m curation export --workspace W --out DIR [--kind triples|images] [--labels accepted|not_rejected|any]
+[--min METRIC=X ...] [--classifier-min X | --min-score X] [--passed-filters] [--ratios 0.8,0.1,0.1] [--seed N]
+[--formats parquet,jsonl,csv,webdataset] [--media link|copy] [--export-root DIR]   |   ... export verify DIR"""
 from __future__ import annotations
 
 import argparse
@@ -15,21 +15,32 @@ from ..cli import add_workspace_arg, emit
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="curated train/val/test export (Parquet, JSONL, CSV, WebDataset)",
-                       description="Export selected triples into train/val/test, or `export verify DIR`.")
+                       description="Export selected triples (or, with --kind images, curated images) into "
+                                   "train/val/test, or `export verify DIR`.")
     p.add_argument("action", nargs="?", choices=("run", "verify"), default="run")
     p.add_argument("dir", nargs="?", help="export folder for `verify`")
     add_workspace_arg(p)
     p.add_argument("--out", "-o", help="export folder inside an allowed root (default: the workspace's "
                                        "exports/export-YYYYmmdd-HHMMSS); a relative name lands under exports/")
     p.add_argument("--export-root", help="another folder exports may be written under (also: ADVFX_EXPORT_ROOT)")
-    p.add_argument("--labels", dest="label_state", choices=("accepted", "not_rejected", "any"), default="accepted",
-                   help="which triples: accepted (default), accepted or unlabelled, or any")
-    p.add_argument("--keep-bad-images", action="store_true", help="keep triples whose source image is labelled bad")
+    p.add_argument("--kind", choices=("triples", "images"), default="triples",
+                   help="triples (default: image, prompt, video) or images (one row per curated image with its "
+                        "category, product, filter values, classifier score, labels and prompts)")
+    p.add_argument("--labels", dest="label_state", choices=("accepted", "not_rejected", "any"),
+                   help="which items by their current label: accepted (images: good), accepted or unlabelled, or "
+                        "any. Default accepted; for images selected by --min-score or --passed-filters, "
+                        "not_rejected (the score and filters select instead; a bad label still drops the image)")
+    p.add_argument("--keep-bad-images", action="store_true",
+                   help="keep triples whose source image (images: the image) is labelled bad")
     p.add_argument("--min", action="append", default=[], metavar="METRIC=X",
                    help="minimum metric value in 0-1 (repeatable), e.g. --min motionx=0.3")
     p.add_argument("--missing-metric", choices=("fail", "pass"), default="fail",
                    help="a thresholded metric without a value fails (default) or passes; n/a always passes")
-    p.add_argument("--classifier-min", type=float, help="minimum classifier score of the source image")
+    p.add_argument("--classifier-min", "--min-score", dest="classifier_min", type=float, metavar="X",
+                   help="minimum score of the latest classifier run for the (source) image, 0-1; a designer's "
+                        "good / bad image label counts as 1 / 0")
+    p.add_argument("--passed-filters", action="store_true",
+                   help="images only: keep images on which no heuristic filter failed (and at least one ran)")
     p.add_argument("--set", dest="benchmark_set", help="only the triples of this benchmark set")
     p.add_argument("--ratios", default="0.8,0.1,0.1", help="train,val,test ratios (default 0.8,0.1,0.1)")
     p.add_argument("--seed", type=int, default=0)
@@ -43,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def _human(s: dict) -> str:
     c = s["counts"]
-    lines = [f"exported {c['selected']} of {c['candidates']} triples to {s['out_dir']}: "
+    lines = [f"exported {c['selected']} of {c['candidates']} {s['options']['kind']} to {s['out_dir']}: "
              + ", ".join(f"{k} {v}" for k, v in c["splits"].items()) + f" ({s['seconds']} s)"]
     if c["dropped"]:
         lines.append("  dropped: " + ", ".join(f"{k}: {v}" for k, v in sorted(c["dropped"].items())))
@@ -76,9 +87,13 @@ def run(args: argparse.Namespace) -> int:
                 raise ValueError(f"--min takes METRIC=X, got {item!r}")
             metric_min[k.strip()] = float(v)
         ratios = tuple(float(x) for x in args.ratios.split(","))
-        opts = ExportOptions(label_state=args.label_state, exclude_bad_images=not args.keep_bad_images,
+        label_state = args.label_state or (
+            "not_rejected" if args.kind == "images" and (args.classifier_min is not None or args.passed_filters)
+            else "accepted")
+        opts = ExportOptions(kind=args.kind, label_state=label_state, exclude_bad_images=not args.keep_bad_images,
                              metric_min=metric_min, missing_metric=args.missing_metric,
-                             classifier_min=args.classifier_min, ratios=ratios, seed=args.seed,
+                             classifier_min=args.classifier_min, passed_filters=args.passed_filters,
+                             ratios=ratios, seed=args.seed,
                              benchmark_set=args.benchmark_set,
                              formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
                              media=args.media, shard_size=args.shard_size, export_root=args.export_root)
