@@ -8,6 +8,8 @@ from urllib.parse import quote
 
 from metrics.registry import marked, short_names, summaries
 
+from . import explain
+
 METRIC_NAMES = {m: marked(m, n) for m, n in short_names().items()}   # key -> short name; extras marked: CLIPScore*
 METRIC_HELP = summaries()
 
@@ -127,42 +129,77 @@ def image_info(card: dict[str, Any], overlays: dict[str, Any] | None) -> str:
     return "".join(out)
 
 
-def scorecard(results: list[dict[str, Any]]) -> str:
-    """Every metric, the six then the extras (CLIPScore*, its tooltip says it is not one of the six): value,
-    status, backend, reason (one row each, triples averaged in the value)."""
+def scorecard(results: list[dict[str, Any]], ranks: dict[str, dict[str, Any]] | None = None) -> str:
+    """Every metric, the six then the extras (CLIPScore*, its tooltip says it is not one of the six), one row
+    each: the value (triples averaged) with its band and percentile; then what the metric means, its
+    components from the traces, where the value sits, and the backend in plain words (its id in a tooltip).
+    A result that is not a score says why in one plain sentence with its remedy; the technical reason sits
+    in a disclosure. ranks: metric -> storage.metric_results.value_ranks' row for this video."""
     by: dict[str, list[dict[str, Any]]] = {}
     for r in results:
         by.setdefault(r["metric"], []).append(r)
-    out = ['<table class="scorecard"><tr><th>Metric</th><th>Score</th><th>Backend</th><th>Notes</th></tr>']
+    out = ['<table class="scorecard explained"><tr><th>Metric</th><th>Score</th><th>What it says</th></tr>']
     for m, name in METRIC_NAMES.items():
-        rs = by.get(m)
-        if not rs:
-            out.append(f'<tr class="st-none"><td title="{esc(METRIC_HELP[m])}">{name}</td><td>—</td><td></td>'
-                       f'<td class="muted">not scored yet</td></tr>')
-            continue
+        head = f'<td title="{esc(METRIC_HELP[m])}">{name}</td>'
+        meaning = f'<div class="meaning">{esc(explain.MEANING.get(m, METRIC_HELP[m]))}</div>'
+        rs = by.get(m) or []
         stale = [r for r in rs if r.get("stale")]
         rs = [r for r in rs if not r.get("stale")]
-        if not rs:       # only results of another version or backend: shown as such, never as a score
-            old = ", ".join(sorted({f"{r.get('backend') or '?'}, v{r.get('metric_version')}" for r in stale}))
-            out.append(f'<tr class="st-stale"><td title="{esc(METRIC_HELP[m])}">{name}</td><td>stale</td>'
-                       f'<td>{esc(old)}</td><td class="muted">scored by another version or backend; '
-                       "Score this video re-scores it</td></tr>")
+        oks = [r for r in rs if r["status"] == "ok" and r.get("value") is not None]
+        if not oks:
+            # not a score: what happened, in words, and what to do; ids, paths and settings in the disclosure
+            status = ("none" if not rs and not stale else "stale" if not rs
+                      else next((s for s in ("unavailable", "n/a", "error") if any(r["status"] == s for r in rs)),
+                                rs[0]["status"]))
+            shown = {"none": "—", "stale": "stale"}.get(status, status)
+            tech = [] if status == "none" else _technical(rs or stale)
+            out.append(f'<tr class="st-{esc(status.replace("/", ""))}">{head}<td>{esc(shown)}</td><td>{meaning}'
+                       f'<div class="remedy">{esc(explain.status_sentence(m, status))}</div>'
+                       + _details(tech) + "</td></tr>")
             continue
-        oks = [r["value"] for r in rs if r["status"] == "ok" and r.get("value") is not None]
-        statuses = sorted({r["status"] for r in rs})
-        if oks:
-            val = f"{100 * sum(oks) / len(oks):.1f}%"
-            bar = f'<div class="bar"><div style="width:{100 * sum(oks) / len(oks):.0f}%"></div></div>'
-        else:
-            val, bar = esc(statuses[0] if statuses else "—"), ""
-        reasons = "; ".join(sorted({r["reason"] for r in rs if r.get("reason")}))
-        backend = ", ".join(sorted({f"{r['backend']}, v{r.get('metric_version')}" for r in rs if r.get("backend")}))
-        st = "ok" if "ok" in statuses else statuses[0].replace("/", "")
-        short = reasons if len(reasons) <= 110 else reasons[:107] + "…"
-        out.append(f'<tr class="st-{esc(st)}"><td title="{esc(METRIC_HELP[m])}">{name}</td><td>{val}{bar}</td>'
-                   f'<td>{esc(backend)}</td><td title="{esc(reasons)}">{esc(short)}</td></tr>')
+        value = sum(r["value"] for r in oks) / len(oks)
+        bd = explain.band(m, value)
+        rank = (ranks or {}).get(m)
+        chips = ""
+        if bd:
+            chips += f'<span class="band band-{bd["name"]}" title="{esc(bd["scale"])}">{bd["name"]}</span> '
+        if rank and rank.get("pct") is not None:
+            chips += f'<span class="pctl">{explain.ordinal(round(rank["pct"]))} pct</span>'
+        comps = explain.components(m, [r.get("trace") for r in oks])
+        comp_html = ""
+        if comps:
+            comp_html = ('<ul class="comps">' + "".join(
+                f'<li>{esc(c)} <b>{esc(v)}</b> <span class="muted">— {esc(what)}</span></li>'
+                for c, v, what in comps) + "</ul>"
+                + (f'<div class="muted">{esc(explain.COMBINE[m])}</div>' if m in explain.COMBINE else ""))
+        where = (f'<b>{esc(bd["name"].capitalize())}</b> — in the {esc(bd["third"])} of its scale.' if bd else
+                 "No band: a raw similarity whose usual range on real videos has not been measured here.")
+        where_html = (f'<div class="where">{where}' + (f' {esc(explain.rank_sentence(rank))}' if rank else "")
+                      + "</div>" + (f'<div class="muted scale">Scale: {esc(bd["scale"])}.</div>' if bd else ""))
+        backs = sorted({(r.get("backend"), r.get("metric_version")) for r in oks if r.get("backend")})
+        by_html = (('<div class="by">Measured by ' + ", ".join(
+            f'<span class="backend" title="{esc(b)}, v{esc(v)}">{esc(explain.backend_words(b))}</span>'
+            for b, v in backs) + "</div>") if backs else "")
+        notes = sorted({r["reason"] for r in rs if r.get("reason")})
+        out.append(f'<tr class="st-ok">{head}<td>{100 * value:.1f}%<div class="bar"><div style="width:'
+                   f'{100 * value:.0f}%"></div></div><div class="chips">{chips}</div></td><td>{meaning}'
+                   f'{comp_html}{where_html}{by_html}' + _details(notes + _technical(stale)) + "</td></tr>")
     out.append("</table>")
     return "".join(out)
+
+
+def _technical(rows: list[dict[str, Any]]) -> list[str]:
+    """Each result's backend id, version and reason, for the disclosure."""
+    return sorted({"; ".join(x for x in (f"{r.get('backend') or 'no backend'}, v{r.get('metric_version')}"
+                                         + (" (stale)" if r.get("stale") else ""), r.get("reason")) if x)
+                   for r in rows})
+
+
+def _details(lines: list[str]) -> str:
+    if not lines:
+        return ""
+    return ('<details class="tech"><summary>Technical details</summary>'
+            + "".join(f"<div>{esc(x)}</div>" for x in lines) + "</details>")
 
 
 def video_player(src: Path, elem_class: str = "vid", poster: str | None = None) -> str:
@@ -210,17 +247,26 @@ def video_view(video_id: int, src: Path, computing: list[str], sources: dict[str
 
 
 def motion_curve(svg: str | None, series: dict[str, Any] | None, fps: float | None) -> str:
-    """The motion-energy curve (svg: the drawn curve, None when there is no MotionX trace) with its legend; the
-    page's curve script reads the frame rate from the svg."""
+    """The motion curve (svg: the drawn curve, None when there is no MotionX trace) with its legend in words;
+    the page's curve script reads the frame rate from the svg."""
     if not svg or not series:
         return ('<div class="muted">No MotionX trace yet — press <b>Score this video</b> to compute the '
-                'motion-energy curve.</div>')
+                'motion curve.</div>')
     svg = svg.replace("<svg ", f'<svg data-fps="{float(fps or 0):.4f}" ', 1)
-    extra = " · ".join(f"{k} = {series[k]:.3g}" for k in ("A", "S", "R") if isinstance(series.get(k), (int, float)))
-    return ('<div class="curve"><div class="muted">Motion energy: <span style="color:#9aa5b1">E<sub>t</sub>'
-            '</span>, <span style="color:#3b5bdb">smoothed Ẽ<sub>t</sub></span>, '
-            '<span style="color:#e8590c">threshold τ</span>, <span style="color:#2b8a3e">active runs</span>'
-            f' — click a point to see that frame. {esc(extra)}</div>{svg}</div>')
+    r = series.get("R")
+    share = f" The video is in motion {100 * r:.0f}% of the time." if isinstance(r, (int, float)) else ""
+    if series.get("floor_speed") and series.get("noise_floor") is not None:
+        legend = ('How fast the picture moves, in % of the frame per second: <span style="color:#3b5bdb">the '
+                  'fastest-moving tenth of it</span> and <span style="color:#9aa5b1">the whole picture on '
+                  f'average</span>. Under the <span style="color:#e8590c">noise floor '
+                  f'({100 * series["noise_floor"]:.0f}%)</span> it counts as still; '
+                  '<span style="color:#2b8a3e">shaded stretches</span> count as motion.')
+    else:
+        legend = ('Motion energy on this video\'s own scale (an older trace, without the absolute speeds): '
+                  '<span style="color:#3b5bdb">smoothed</span>, <span style="color:#e8590c">its threshold'
+                  '</span>, <span style="color:#2b8a3e">stretches that count as motion</span>.')
+    return (f'<div class="curve"><div class="muted">{legend}{esc(share)} Click a point to see that frame.'
+            f'</div>{svg}</div>')
 
 
 def video_source(card: dict[str, Any]) -> str:
@@ -244,11 +290,11 @@ def video_source(card: dict[str, Any]) -> str:
     return out
 
 
-def video_scorecard(results: list[dict[str, Any]]) -> str:
+def video_scorecard(results: list[dict[str, Any]], ranks: dict[str, dict[str, Any]] | None = None) -> str:
     """The scorecard, and the text found in the video that is not in the ad (TSScore's trace)."""
     spurious = sorted({t for r in results if r["metric"] == "tsscore" and isinstance(r.get("trace"), dict)
                        for t in (r["trace"].get("spurious_texts") or [])})
-    out = scorecard(results)
+    out = scorecard(results, ranks)
     if spurious:
         out += ('<div class="spurious"><b>Text in the video that is not in the ad</b> (a watermark or invented '
                 'caption — usually a reason to reject): '

@@ -10,9 +10,10 @@ from curation import overlays as ovl
 from curation import video_overlay_data as vod
 from curation.executors import run_scoring
 from media.motion_curve import motion_series, motion_svg
+from storage import metric_results
 from storage import review_store as rs
 
-from . import render
+from . import explain, render
 from .jobs import JobRunner, progress_md
 from .service import VIDEO_REASONS, ReviewService
 from .ui_common import QueueTab, counts_html, key_js, locked, nav_current, new_nav, session_of, shown_js
@@ -36,10 +37,13 @@ element.addEventListener('click', (e) => {
   const cx = padl + k / Math.max(n - 1, 1) * pw;
   const cur = svg.querySelector('line.cursor');
   if (cur) { cur.setAttribute('x1', cx); cur.setAttribute('x2', cx); }
+  // a point is a pair of 8 fps analysis samples: data-index names the source frame each one shows
+  const idx = svg.dataset.index ? svg.dataset.index.split(',').map(Number) : null;
+  const f = idx && k < idx.length ? idx[k] : k;
   const v = document.querySelector('#vid-player video');
   const fps = +svg.dataset.fps;
-  if (v && fps) { v.pause(); v.currentTime = (k + 0.5) / fps; }
-  trigger('frame_select', {frame: k});
+  if (v && fps) { v.pause(); v.currentTime = (f + 0.5) / fps; }
+  trigger('frame_select', {frame: f});
 });
 """
 
@@ -91,7 +95,8 @@ class VideosTab(QueueTab):
         series = motion_series(ov["motion"])
         n_frames = int(card.get("frame_count") or 0)
         curve = render.motion_curve(motion_svg(series, n_frames) if series else None, series, card.get("fps"))
-        return player, curve, render.video_source(card), render.video_scorecard(results), progress
+        ranks = metric_results.value_ranks(self.svc.ws, vid, self.svc.current_keys())
+        return player, curve, render.video_source(card), render.video_scorecard(results, ranks), progress
 
     def progress_html(self) -> str:
         prog = rs.label_progress_cached(self.svc.ws, "video", ttl=0.0)   # a few ms even at 10,000 videos: always fresh
@@ -180,14 +185,7 @@ class VideosTab(QueueTab):
         ov, key = self.overlay_data(card, results)
         want = {LAYER_KEYS[x] for x in (layers or []) if x in LAYER_KEYS}
         path = ovl.render_frame_png(self.svc.root, card["sha256"], card["path"], frame, ov, want, key)
-        series = motion_series(ov["motion"])
-        info = f"Frame {frame + 1} of {card.get('frame_count')}"
-        if series and frame < len(series["E_smooth"]):
-            info += f" · Ẽ = {series['E_smooth'][frame]:.3g}"
-            if series["tau"] is not None:
-                info += f" (τ = {series['tau']:.3g})"
-            if frame < len(series["active"]):
-                info += " · active" if series["active"][frame] else " · inactive"
+        info = explain.frame_words(motion_series(ov["motion"]), frame, card.get("frame_count"))
         return str(path), info
 
     def h_frame_api(self, video_id: int, frame: int, layers: list[str] | None = None) -> tuple[str, str]:

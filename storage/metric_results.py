@@ -40,6 +40,41 @@ _LATEST_CURRENT_OF_VIDEOS = _latest_sql(f"{CURRENT} AND video_id IN (SELECT unne
 _STALE = ("SELECT metric, count(*) FROM (SELECT DISTINCT metric, video_id, triple_id FROM metric_results) a "
           "WHERE NOT EXISTS (SELECT 1 FROM metric_results c WHERE c.metric = a.metric AND c.video_id = a.video_id "
           f"AND c.triple_id = a.triple_id AND {CURRENT}) GROUP BY metric ORDER BY metric")
+# Where one video's value sits among the workspace's scored videos, per metric: over the current rows (the
+# newest per (video, triple, metric) among CURRENT, as everywhere else), a video's value is the mean of its ok
+# triples, as the scorecard shows it, rounded so that a mean of triples (0.2 and 0.4) ties with the same
+# value scored once (0.3): averaging leaves the last bits apart. Its three parameters: the keys, then the
+# video id twice.
+_RANKS = (f"WITH cur AS ({_LATEST_CURRENT}), per_video AS (SELECT metric, video_id, round(avg(value), 9) AS "
+          "value FROM cur WHERE status = 'ok' AND value IS NOT NULL GROUP BY metric, video_id), "
+          "me AS (SELECT metric, value FROM per_video WHERE video_id = ?) "
+          "SELECT me.metric, count(*) AS n, count(*) FILTER (WHERE p.value < me.value) AS below, "
+          "count(*) FILTER (WHERE p.value = me.value AND p.video_id <> ?) AS ties "
+          "FROM me JOIN per_video p ON p.metric = me.metric GROUP BY me.metric, me.value ORDER BY me.metric")
+# Scalar components of a metric, read from its stored trace (the keys metrics/*.py write there): feature name ->
+# JSON path; a path through a list ([*]) is averaged over the list (TSScore: over its text segments).
+TRACE_COMPONENTS = {
+    "motionx": {"amplitude": "$.A_norm", "smoothness": "$.S_norm", "activation": "$.R"},
+    "tsscore": {"stab": "$.segments[*].stab", "clarity": "$.segments[*].clarity", "cover": "$.segments[*].cover"},
+    "productscore": {"present_ratio": "$.present_ratio"},
+}
+
+
+def _component_sql(metric: str, path: str) -> str:
+    # json paths with a wildcard must be constants in DuckDB, so each component is its own fixed expression
+    get = (f"list_avg(TRY_CAST(json_extract(trace, '{path}') AS DOUBLE[]))" if "[*]" in path
+           else f"TRY_CAST(json_extract(trace, '{path}') AS DOUBLE)")
+    return f"avg(CASE WHEN metric = '{metric}' THEN {get} END)"
+
+
+_COMPONENT_NAMES = [f"{m}.{c}" for m, comps in TRACE_COMPONENTS.items() for c in comps]
+# per (video, metric): the mean over the video's triples of its current ok results (a video-level metric has the
+# one row of triple 0); only ok rows, so a component of an n/a trace never stands in for a missing value
+_VIDEO_FEATURES = (
+    "SELECT video_id, metric, avg(value) AS value, "
+    + ", ".join(f'{_component_sql(m, p)} AS "{m}.{c}"' for m, comps in TRACE_COMPONENTS.items()
+                for c, p in comps.items())
+    + f" FROM metric_results WHERE status = 'ok' AND {CURRENT} GROUP BY video_id, metric ORDER BY video_id, metric")
 _NEWEST_OK_KEY = ("SELECT metric_version, params_hash, backend FROM metric_results WHERE metric = ? "
                   "AND metric_version = ? AND status = 'ok' ORDER BY id DESC LIMIT 1")
 
@@ -87,6 +122,21 @@ def latest_metric_results(ws: Workspace, video_ids: list[int] | None = None, *,
             else ws.query_dicts(_LATEST_CURRENT_OF_VIDEOS, [keys, vids]))
 
 
+def video_features(ws: Workspace, keys: list[str]) -> dict[int, dict[str, float]]:
+    """video id -> feature -> value from the current ok results (keys as for CURRENT): each metric's value under
+    its name and its trace components (TRACE_COMPONENTS) as "metric.component"; a per-triple metric is averaged
+    over the video's triples. Missing values are absent; videos without any current ok result too."""
+    out: dict[int, dict[str, float]] = {}
+    for row in ws.query(_VIDEO_FEATURES, [list(keys)]):
+        feats = out.setdefault(int(row[0]), {})
+        if row[2] is not None:
+            feats[row[1]] = float(row[2])
+        for name, v in zip(_COMPONENT_NAMES, row[3:]):
+            if v is not None and name.startswith(row[1] + "."):
+                feats[name] = float(v)
+    return out
+
+
 def result_key(metric: str, version: str, params_hash: str) -> str:
     """The key CURRENT compares: what identifies the code, config and backends that produced a result."""
     return f"{metric}|{version}|{params_hash}"
@@ -101,6 +151,18 @@ def newest_ok_key(ws: Workspace, metric: str, version: str) -> dict[str, Any] | 
     """The (version, params hash, backend) of the newest ok result of a metric at this version, or None."""
     rows = ws.query_dicts(_NEWEST_OK_KEY, [metric, version])
     return rows[0] if rows else None
+
+
+def value_ranks(ws: Workspace, video_id: int, keys: list[str]) -> dict[str, dict[str, Any]]:
+    """metric -> where this video's current value sits among the workspace's videos scored with that metric:
+    n (videos with a value, this one included), below (how many score lower), ties (how many others score
+    the same) and pct, its percentile: the share of the *other* scored videos that score lower, a tie
+    counting half (None when it is the only one). Five videos at 0.1 ... 0.5: the 0.4 one is at 75."""
+    out = {}
+    for metric, n, below, ties in ws.query(_RANKS, [list(keys), int(video_id), int(video_id)]):
+        pct = 100.0 * (below + ties / 2) / (n - 1) if n > 1 else None
+        out[metric] = {"n": int(n), "below": int(below), "ties": int(ties), "pct": pct}
+    return out
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
