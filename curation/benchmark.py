@@ -246,8 +246,10 @@ def _domains_md(dom: dict[str, Any], metrics: list[str]) -> str:
 
 def designer_agreement(records: list[dict[str, Any]], metrics: list[str], *, n_boot: int, seed: int
                        ) -> dict[str, Any]:
-    labelled = [r for r in records if r["decision"] in (0, 1)]
-    out: dict[str, Any] = {"labelled_videos": len(labelled),
+    # a decision a calibrated rule made is the metrics' own verdict: agreeing with it would be circular
+    by_rule = sum(1 for r in records if r["decision"] in (0, 1) and r.get("decided_by_rule"))
+    labelled = [r for r in records if r["decision"] in (0, 1) and not r.get("decided_by_rule")]
+    out: dict[str, Any] = {"labelled_videos": len(labelled), "rule_decided_left_out": by_rule,
                            "accepted": sum(1 for r in labelled if r["decision"] == 1),
                            "rejected": sum(1 for r in labelled if r["decision"] == 0), "metrics": {}}
     for m in metrics:
@@ -272,7 +274,9 @@ def _fmt(x: float | None, ci: list | None = None, digits: int = 3) -> str:
 
 
 def _agreement_md(a: dict[str, Any]) -> str:
-    lines = [f"Labelled videos: {a['labelled_videos']} ({a['accepted']} accepted, {a['rejected']} rejected). "
+    ruled = a.get("rule_decided_left_out") or 0
+    lines = [f"Labelled videos: {a['labelled_videos']} ({a['accepted']} accepted, {a['rejected']} rejected"
+             + (f"; {ruled} decided by a calibrated rule left out" if ruled else "") + "). "
              "ROC-AUC: how well each metric predicts a designer's *accept* (0.5 = chance); Spearman / Kendall: "
              "per-model metric mean vs per-model accept rate. Brackets: 95% bootstrap intervals.\n",
              "| Metric | ROC-AUC [95% CI] | n (acc/rej) | Spearman [95% CI] | Kendall [95% CI] | models | note |",

@@ -44,6 +44,7 @@ def _decisions(ws: Workspace, item_kind: str, detail: Callable[[dict[str, Any]],
         out[item_id] = {"decision": None if r is None else int(r["decision"]),
                         "n_pos": 0 if r is None else int(r["n_pos"]), "n_neg": 0 if r is None else int(r["n_neg"]),
                         "annotators": [] if r is None else list(r["annotators"]),
+                        "by_rule": bool(r is not None and r.get("by_rule")),
                         "labels": [detail(x) for x in labs]}
     return out
 
@@ -94,6 +95,7 @@ def triple_records(ws: Workspace, *, benchmark_set: str | None = None) -> list[d
         lab = decisions.get(tid)
         t["label"] = lab
         t["decision"] = lab["decision"] if lab else None
+        t["decided_by_rule"] = bool(lab and lab["by_rule"])
         ilab = images.get(int(t["image_id"])) if t["image_id"] is not None else None
         t["image_label"] = ilab
         t["image_decision"] = ilab["decision"] if ilab else None

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
+
 from .db import Workspace
 
 # Traces are large (per-frame curves): plain reads leave them out, one fixed statement each way.
@@ -102,6 +104,40 @@ def put_result(ws: Workspace, *, metric: str, version: str, params_hash: str, vi
                            "RETURNING id", vals).fetchall()[0][0]
 
 
+_PUT_COLS = ("metric", "version", "params_hash", "video_id", "triple_id", "value", "status", "reason", "backend",
+             "trace", "seconds")
+_PUT_TYPES = ("VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "BIGINT", "DOUBLE", "VARCHAR", "VARCHAR", "VARCHAR",
+              "VARCHAR", "DOUBLE")
+# one list parameter per column, unnested side by side into rows
+_NEW_ROWS = "SELECT " + ", ".join(f"unnest(?::{t}[]) AS {c}" for c, t in zip(_PUT_COLS, _PUT_TYPES))
+_PUT_MANY_DELETE = ("DELETE FROM metric_results WHERE (metric, metric_version, params_hash, video_id, triple_id) IN "
+                    f"(SELECT metric, version, params_hash, video_id, triple_id FROM ({_NEW_ROWS}))")
+_PUT_MANY_INSERT = ("INSERT INTO metric_results (metric, metric_version, params_hash, video_id, triple_id, value, "
+                    "status, reason, backend, trace, seconds) SELECT metric, version, params_hash, video_id, "
+                    f"triple_id, value, status, reason, backend, trace::JSON, seconds FROM ({_NEW_ROWS})")
+
+
+def put_results(ws: Workspace, rows: list[dict[str, Any]]) -> int:
+    """put_result for many results in one transaction (each row: put_result's keyword arguments; triple_id,
+    reason, backend, trace and seconds optional). A bulk load pays one commit, not one per result."""
+    if not rows:
+        return 0
+    cols: dict[str, list] = {c: [] for c in _PUT_COLS}
+    for r in rows:
+        for c in _PUT_COLS:
+            v = r.get(c, 0 if c == "triple_id" else None)
+            if c == "value" and r["status"] != "ok":
+                v = None
+            elif c == "trace" and v is not None:
+                v = json.dumps(v)
+            cols[c].append(v)
+    params = [cols[c] for c in _PUT_COLS]
+    with ws.transaction() as cur:
+        cur.execute(_PUT_MANY_DELETE, params)
+        cur.execute(_PUT_MANY_INSERT, params)
+    return len(rows)
+
+
 def results_for_video(ws: Workspace, video_id: int, *, with_trace: bool = False) -> list[dict[str, Any]]:
     """The newest result of each (metric, triple) for one video."""
     return [_decode(r) for r in ws.query_dicts(_FOR_VIDEO_WITH_TRACE if with_trace else _FOR_VIDEO, [video_id])]
@@ -122,18 +158,15 @@ def latest_metric_results(ws: Workspace, video_ids: list[int] | None = None, *,
             else ws.query_dicts(_LATEST_CURRENT_OF_VIDEOS, [keys, vids]))
 
 
-def video_features(ws: Workspace, keys: list[str]) -> dict[int, dict[str, float]]:
-    """video id -> feature -> value from the current ok results (keys as for CURRENT): each metric's value under
-    its name and its trace components (TRACE_COMPONENTS) as "metric.component"; a per-triple metric is averaged
-    over the video's triples. Missing values are absent; videos without any current ok result too."""
-    out: dict[int, dict[str, float]] = {}
-    for row in ws.query(_VIDEO_FEATURES, [list(keys)]):
-        feats = out.setdefault(int(row[0]), {})
-        if row[2] is not None:
-            feats[row[1]] = float(row[2])
-        for name, v in zip(_COMPONENT_NAMES, row[3:]):
-            if v is not None and name.startswith(row[1] + "."):
-                feats[name] = float(v)
+def video_features(ws: Workspace, keys: list[str]) -> dict[str, np.ndarray]:
+    """The current ok results (keys as for CURRENT) as columns, one row per (video, metric): video_id, metric,
+    value and every TRACE_COMPONENTS column "metric.component" (NaN where the row's metric has no such component
+    or the trace lacks it). A per-triple metric is averaged over the video's triples. Columns, not records: a
+    calibration reads tens of thousands of rows."""
+    cols = ws._cursor().execute(_VIDEO_FEATURES, [list(keys)]).fetchnumpy()
+    out = {"video_id": np.asarray(cols["video_id"], dtype=np.int64), "metric": np.asarray(cols["metric"], dtype=object)}
+    for name in ["value", *_COMPONENT_NAMES]:
+        out[name] = np.ma.filled(np.ma.asarray(cols[name], dtype=np.float64), np.nan)
     return out
 
 
