@@ -49,7 +49,9 @@ def summary(xs: list[float]) -> dict:
             "max_ms": round(1000 * max(xs), 1), "mean_ms": round(1000 * statistics.mean(xs), 1)}
 
 
-def bulk_fill(ws, n_images: int, n_videos: int) -> dict:
+def bulk_fill(ws, n_images: int, n_videos: int, prior_labels: int = 20000) -> dict:
+    """Bulk rows up to n_images / n_videos, a classifier score and a filter row per image, `prior_labels` earlier
+    label events by five annotators (bench_grid passes fewer, so that most images are still unlabelled)."""
     img_paths = [r[0] for r in ws.query("SELECT path FROM images ORDER BY id")]
     vid = ws.query_dicts("SELECT path, fps, frame_count, width, height, bytes FROM videos ORDER BY id")
     cats = [r[0] for r in ws.query("SELECT id FROM categories ORDER BY id")]
@@ -78,8 +80,8 @@ def bulk_fill(ws, n_images: int, n_videos: int) -> dict:
                     "SELECT id, 'quality', 'bench', random(), random() > 0.2, 'bench' FROM images")
         cur.execute("INSERT INTO label_events (item_kind, item_id, value, annotator, client_key) "
                     "SELECT 'image', 1 + (i * 7919) % $1, CASE WHEN i % 3 = 0 THEN 'bad' ELSE 'good' END, "
-                    "'bench-prior-' || (i % 5)::VARCHAR, 'bench-prior-' || i::VARCHAR FROM range(20000) t(i)",
-                    [n_images])
+                    "'bench-prior-' || (i % 5)::VARCHAR, 'bench-prior-' || i::VARCHAR FROM range($2) t(i)",
+                    [n_images, prior_labels])
         cur.execute("INSERT INTO metric_results (metric, metric_version, params_hash, video_id, triple_id, value, "
                     "status, backend) SELECT 'motionx', 'bench', 'bench', id, 0, random(), 'ok', 'bench' FROM videos "
                     "WHERE id > $1", [vbase])

@@ -202,9 +202,31 @@ def _details(lines: list[str]) -> str:
             + "".join(f"<div>{esc(x)}</div>" for x in lines) + "</details>")
 
 
-def video_player(src: Path, elem_class: str = "vid", poster: str | None = None) -> str:
-    return (f'<video class="{elem_class}" src="{file_url(src)}" controls loop muted playsinline preload="auto">'
-            "</video>")
+def video_player(src: Path, elem_class: str = "vid", poster: str | None = None, *, fps: float | None = None,
+                 frames: int | None = None, controls: bool = True, autoplay: bool = True) -> str:
+    """A <video> that opens muted and looping (static/player.js starts it); data-fps and data-frames, from
+    storage, are what its frame steps and frame counter go by (0: unknown, steps of 1/30 s). Videos played as
+    a group start together (player.js), not each when it arrives: autoplay=False."""
+    return (f'<video class="{elem_class}" src="{file_url(src)}"{" controls" if controls else ""} loop muted'
+            f'{" autoplay" if autoplay else ""} playsinline preload="auto" data-fps="{float(fps or 0):.4f}" '
+            f'data-frames="{int(frames or 0)}"></video>')
+
+
+PLAYBACK_RATES = (0.25, 0.5, 1, 1.5, 2)
+
+
+def player_bar(*, scrub: bool = False) -> str:
+    """The player's controls (static/player.js): play / pause, one frame back / forward, the speed, and for a
+    group of videos a scrubber that seeks them all. Keys: Space, `,` `.`, `[` `]`."""
+    rates = "".join(f'<button type="button" class="pl-rate" data-rate="{r:g}" title="play at {r:g}× speed">'
+                    f'{r:g}×</button>' for r in PLAYBACK_RATES)
+    return ('<div class="pl-bar"><button type="button" class="pl-play" title="play / pause [Space]">'
+            '<span class="pl-i-play">▶</span><span class="pl-i-pause">❚❚</span></button>'
+            '<button type="button" class="pl-step" data-step="-1" title="one frame back [,]">‹ frame</button>'
+            '<button type="button" class="pl-step" data-step="1" title="one frame forward [.]">frame ›</button>'
+            + ('<input type="range" class="pl-scrub" min="0" max="1000" value="0" title="seek every video">'
+               if scrub else "")
+            + f'<span class="pl-rates" title="playback speed [ and ]">{rates}</span></div>')
 
 
 # -- header and progress lines ----------------------------------------------------------------
@@ -236,13 +258,16 @@ def upnext_strip(thumbs: list[tuple[int, str | Path]]) -> str:
 
 
 # -- Videos tab -------------------------------------------------------------------------------
-def video_view(video_id: int, src: Path, computing: list[str], sources: dict[str, Any]) -> str:
-    """The player: the video with its overlays drawn in, what overlay data is still being computed, and where
-    the shown overlay data came from."""
+def video_view(video_id: int, src: Path, computing: list[str], sources: dict[str, Any], *,
+               fps: float | None = None, frames: int | None = None) -> str:
+    """The player: the video with its overlays drawn in (the frame counter on top of it, drawn by the page), its
+    controls, what overlay data is still being computed, and where the shown overlay data came from."""
     note = (f'<div class="ov-status">computing {" and ".join(computing)} overlay data for this video…</div>'
             if computing else "")
     srcs = " · ".join(f"{k}: {v}" for k, v in sources.items() if v)
-    return (f'<div class="vid-wrap" data-video-id="{video_id}" data-item="{video_id}">' + video_player(src) + note
+    return (f'<div class="vid-wrap pl" data-video-id="{video_id}" data-item="{video_id}" tabindex="-1">'
+            '<div class="pl-stage">' + video_player(src, fps=fps, frames=frames) + '<div class="pl-counter"></div>'
+            "</div>" + player_bar() + note
             + (f'<div class="muted">overlay data — {esc(srcs)}</div>' if srcs else "") + "</div>")
 
 

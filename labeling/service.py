@@ -17,6 +17,7 @@ from curation.queue import image_queue
 from metrics.registry import METRICS
 from storage import Workspace, labels, metric_results, triples
 from storage import review_store as rs
+from storage import bestof
 
 KEYS_TTL = 2.0                     # seconds a derivation of the current result keys is reused
 IMAGE_VALUES = ("good", "bad", "skip")
@@ -72,9 +73,37 @@ class ReviewService:
         return {"event_id": int(ev["id"]), "duplicate": bool(ev["duplicate"]), "item_kind": item_kind,
                 "item_id": int(item_id), "value": value, "annotator": annotator}
 
+    def label_many(self, *, item_ids: list[int], value: str, annotator: str, reasons: list[str] | None = None,
+                   note: str | None = None, item_kind: str = "image", client_key: str | None = None) -> dict[str, Any]:
+        """Label many items in one action (the Images grid, scripts): one event per item, committed together as
+        one batch, which one undo takes back whole. Returns {"labelled", "duplicate", "value", "item_ids",
+        "batch"}; a retried request (same client_key) adds nothing."""
+        annotator = require_annotator(annotator)
+        allowed = {"image": IMAGE_VALUES, "video": VIDEO_VALUES, "triple": VIDEO_VALUES}.get(item_kind)
+        if allowed is None:
+            raise LabelError(f"many items at once are images, videos or triples, not {item_kind!r}")
+        if value not in allowed:
+            raise LabelError(f"{item_kind} label must be one of {', '.join(allowed)}, got {value!r}")
+        try:
+            ids = list(dict.fromkeys(int(i) for i in (item_ids or [])))
+        except (TypeError, ValueError):
+            raise LabelError(f"item ids must be whole numbers, got {item_ids!r}") from None
+        if not ids:
+            raise LabelError(f"no {item_kind} selected")
+        try:
+            res = labels.append_many(self.ws, item_kind=item_kind, item_ids=ids, value=value, annotator=annotator,
+                                     reasons=[r for r in (reasons or []) if r], note=note or None,
+                                     client_key=client_key or None)
+        except ValueError as exc:  # an unknown item id: say so, store nothing
+            raise LabelError(str(exc)) from None
+        return {"labelled": res["n"], "duplicate": res["duplicate"], "value": value, "item_kind": item_kind,
+                "item_ids": ids, "annotator": annotator, "batch": res["session"]}
+
     def undo(self, *, annotator: str, item_kinds: tuple[str, ...] = ("image",), client_key: str | None = None,
              session: str | None = None) -> dict[str, Any] | None:
-        """Undo the annotator's latest label (of these kinds): appends an 'undo' event pointing at it."""
+        """Undo the annotator's latest label (of these kinds): appends an 'undo' event pointing at it. When that
+        label came from a batch (label_many), every still-live event of the batch is undone with it, in one
+        transaction: "n" and "item_ids" say which."""
         annotator = require_annotator(annotator)
         if client_key:
             prior = labels.event_by_client_key(self.ws, client_key)
@@ -84,6 +113,12 @@ class ReviewService:
         target = labels.last_undoable(self.ws, annotator, tuple(item_kinds))
         if target is None:
             return None
+        batch = labels.batch_session(self.ws, int(target["id"]))
+        if batch is not None:
+            done = labels.undo_session(self.ws, batch, annotator=annotator, client_key=client_key or None)
+            return {"undone_event": int(target["id"]), "item_kind": target["item_kind"],
+                    "item_id": int(target["item_id"]), "value": target["value"], "duplicate": False,
+                    "batch": batch, "n": len(done), "item_ids": [d["item_id"] for d in done]}
         ev = labels.append_event(self.ws, item_kind=target["item_kind"], item_id=int(target["item_id"]),
                                  value="undo", annotator=annotator, undoes=int(target["id"]), session=session,
                                  client_key=client_key or None)
@@ -177,3 +212,96 @@ class ReviewService:
         return self.label(item_kind="pair", item_id=min(int(left_triple), int(right_triple)),
                           value=f"{prompt_following}/{ad_quality}", annotator=annotator, payload=payload,
                           client_key=client_key, session=session)
+
+    # -- best of N (labeling/ui_bestof.py, the bestof_* endpoints) ----------------------------------
+    def bestof_cases(self, **kw: Any) -> list[dict[str, Any]]:
+        """The Best-of-N cases (storage.bestof.cases: search, model, open_only, order, limit, offset)."""
+        return bestof.cases(self.ws, **kw)
+
+    def bestof_case(self, case_id: str) -> dict[str, Any] | None:
+        """One case with its candidates, each with the label rule's decision on its triple ("decided") and the
+        six metrics' current value or status ("metrics": key -> {"status", "value"}); None for no such case."""
+        try:
+            image_id, prompt_id = bestof.parse_case_id(case_id)
+        except ValueError as exc:
+            raise LabelError(str(exc)) from None
+        head = bestof.case_head(self.ws, image_id, prompt_id)
+        if head is None:
+            return None
+        cands = bestof.candidates(self.ws, image_id, prompt_id)
+        decided = labels.resolved_labels(self.ws, "triple", [c["triple_id"] for c in cands])
+        scores = self._candidate_metrics(cands)
+        for c in cands:
+            c["decided"] = decided.get(int(c["triple_id"]))
+            c["metrics"] = scores.get(int(c["triple_id"]), {})
+        return {**head, "candidates": cands}
+
+    def _candidate_metrics(self, cands: list[dict[str, Any]]) -> dict[int, dict[str, dict[str, Any]]]:
+        """triple id -> metric -> {"status", "value"}, as the Videos tab's scorecard reads a result: the mean of
+        the current ok results of the triple (and of its video, triple 0); else the status of the current ones;
+        "stale" when only results under another key exist; "none" when never scored."""
+        vids = sorted({int(c["video_id"]) for c in cands})
+        if not vids:
+            return {}
+        current = metric_results.latest_metric_results(self.ws, vids, keys=self.current_keys())
+        anykey = metric_results.latest_metric_results(self.ws, vids)
+        out: dict[int, dict[str, dict[str, Any]]] = {}
+        for c in cands:
+            mine = (int(c["video_id"]), {0, int(c["triple_id"])})
+            cur = [r for r in current if r["video_id"] == mine[0] and r["triple_id"] in mine[1]]
+            old = {r["metric"] for r in anykey if r["video_id"] == mine[0] and r["triple_id"] in mine[1]}
+            per: dict[str, dict[str, Any]] = {}
+            for m in METRICS:
+                rs_m = [r for r in cur if r["metric"] == m]
+                oks = [r["value"] for r in rs_m if r["status"] == "ok" and r.get("value") is not None]
+                if oks:
+                    per[m] = {"status": "ok", "value": sum(oks) / len(oks)}
+                elif rs_m:
+                    per[m] = {"status": next((s for s in ("unavailable", "n/a", "error")
+                                              if any(r["status"] == s for r in rs_m)), rs_m[0]["status"])}
+                else:
+                    per[m] = {"status": "stale" if m in old else "none"}
+            out[int(c["triple_id"])] = per
+        return out
+
+    def decide_case(self, *, accepted: list[int], annotator: str, case_id: str | None = None,
+                    triple_ids: list[int] | None = None, client_key: str | None = None) -> dict[str, Any]:
+        """Accept these candidates of a case and reject the rest, as one action: one triple label event each,
+        written as one batch (storage.labels.append_values), which one undo takes back whole. The case is named
+        by its id (every candidate) or by its triple ids. Returns {"labelled", "accepted", "rejected",
+        "item_ids", "case_id", "batch", "duplicate", "annotator"}."""
+        annotator = require_annotator(annotator)
+        try:
+            acc = list(dict.fromkeys(int(i) for i in (accepted or [])))
+            given = list(dict.fromkeys(int(i) for i in (triple_ids or [])))
+        except (TypeError, ValueError):
+            raise LabelError(f"triple ids must be whole numbers, got {accepted!r} / {triple_ids!r}") from None
+        if case_id:
+            try:
+                image_id, prompt_id = bestof.parse_case_id(case_id)
+            except ValueError as exc:
+                raise LabelError(str(exc)) from None
+            ids = [int(c["triple_id"]) for c in bestof.candidates(self.ws, image_id, prompt_id)]
+            if not ids:
+                raise LabelError(f"no case {case_id} in this workspace")
+            stray = [i for i in given if i not in ids]
+            if stray:
+                raise LabelError(f"triple {stray[0]} is not a candidate of case {case_id}")
+        elif given:
+            ids = given
+            where = bestof.case_of_triple(self.ws, ids[0])
+            case_id = bestof.case_id(*where) if where else None
+        else:
+            raise LabelError("name the case (its id) or its candidates (their triple ids)")
+        stray = [i for i in acc if i not in ids]
+        if stray:
+            raise LabelError(f"triple {stray[0]} is not one of the case's candidates")
+        values = {i: ("accept" if i in acc else "reject") for i in ids}
+        try:
+            res = labels.append_values(self.ws, item_kind="triple", values=values, annotator=annotator,
+                                       client_key=client_key or None)
+        except ValueError as exc:  # an unknown triple id: say so, store nothing
+            raise LabelError(str(exc)) from None
+        return {"labelled": res["n"], "duplicate": res["duplicate"], "accepted": [i for i in ids if i in acc],
+                "rejected": [i for i in ids if i not in acc], "item_ids": ids, "case_id": case_id,
+                "annotator": annotator, "batch": res["session"]}

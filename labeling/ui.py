@@ -11,6 +11,7 @@ from metrics.registry import METRICS
 from storage import Workspace, catalog, labels
 
 from .service import LabelError, ReviewService
+from .ui_bestof import BestOfTab
 from .ui_common import annotator_of, counts_html
 from .ui_compare import CompareTab
 from .ui_images import ImagesTab
@@ -42,6 +43,8 @@ def build_app(ws: Workspace, *, auth_enabled: bool = False) -> tuple[gr.Blocks, 
                 images.build(annotator, counts)
             with gr.Tab("Videos", id="videos", elem_id="tab-videos-root"):
                 videos.build(annotator, counts)
+            with gr.Tab("Best of N", id="bestof", elem_id="tab-bestof-root") as bestof_tab:
+                BestOfTab(svc).build(annotator, bestof_tab)
             with gr.Tab("Compare", id="compare", elem_id="tab-compare-root"):
                 compare.build(annotator)
             with gr.Tab("Classifier", id="classifier", elem_id="tab-classifier-root") as classifier_tab:
@@ -73,7 +76,8 @@ def build_app(ws: Workspace, *, auth_enabled: bool = False) -> tuple[gr.Blocks, 
     roots = [str(ws.root)] + [r for r in catalog.media_roots(ws)]
     launch_kw = {
         "css": (STATIC / "app.css").read_text(encoding="utf-8"),
-        "head": "<script>" + (STATIC / "keys.js").read_text(encoding="utf-8") + "</script>",
+        "head": "".join("<script>" + (STATIC / f).read_text(encoding="utf-8") + "</script>"
+                        for f in ("keys.js", "grid.js", "player.js", "bestof.js")),
         "allowed_paths": roots,
         "blocked_paths": [str(ws.db_path), str(ws.db_path) + ".wal", str(ws.root / "runs"),
                           str(ws.root / "models")],
@@ -113,6 +117,16 @@ def _register_api(svc: ReviewService) -> None:
         except LabelError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
 
+    def label_many(item_ids: list[int], value: str, reasons: list[str] | None = None, annotator: str = "",
+                   client_key: str | None = None, item_kind: str = "image", request: gr.Request = None) -> dict:
+        """Label many items in one action: one event per item, one batch that one /undo takes back whole.
+        Returns {labelled, duplicate, value, item_ids, batch, ...}; a retried client_key adds nothing."""
+        try:
+            return svc.label_many(item_ids=item_ids, value=value, reasons=reasons or [], item_kind=item_kind,
+                                  annotator=annotator_of(request, annotator), client_key=client_key)
+        except LabelError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+
     def undo(annotator: str, item_kind: str = "image", client_key: str | None = None,
              request: gr.Request = None) -> dict:
         """Undo this annotator's latest label of this kind. Returns the undone event, or {} if none."""
@@ -148,6 +162,7 @@ def _register_api(svc: ReviewService) -> None:
         return {k: (v if isinstance(v, (int, float, str, list, type(None))) else str(v)) for k, v in row.items()}
 
     gr.api(label, api_name="label", queue=False)
+    gr.api(label_many, api_name="label_many", queue=False)
     gr.api(undo, api_name="undo", queue=False)
     gr.api(image_queue, api_name="image_queue", concurrency_limit=None)
     gr.api(video_queue, api_name="video_queue", concurrency_limit=None)

@@ -262,7 +262,8 @@ class QueueTab:
         if res is None:
             return self.tell(st, "Nothing to undo.")
         nav_show(st, res["item_id"])
-        st["msg"] = f"Undone: {self.kind} {res['item_id']} ({res.get('value')})"
+        many = f"{res['n']} {self.kind}s from one action, " if res.get("n", 1) > 1 else ""
+        st["msg"] = f"Undone: {many}{self.kind} {res['item_id']} ({res.get('value')})"
         return (st, *self.view(st, session_of(request), layers))
 
     def h_prev(self, st, layers, request: gr.Request):

@@ -13,6 +13,7 @@ from storage import review_store as rs
 from . import render
 from .service import IMAGE_REASONS
 from .ui_common import QueueTab, counts_html, key_js, locked, nav_current, nav_jump, new_nav, session_of, shown_js
+from .ui_grid import GridView, thumb_src
 
 ORDERS = [("Uncertainty (closest to threshold)", "uncertainty"), ("Score high → low", "score"), ("Score low → high", "score_asc"),
           ("Newest first", "newest"), ("Catalogue order", "id")]
@@ -38,6 +39,10 @@ def _filters(order: str, label_state: str, category: Any, score_min: Any, score_
 class ImagesTab(QueueTab):
     kind = "image"
     n_view = 3
+
+    def __init__(self, svc) -> None:
+        super().__init__(svc)
+        self.grid = GridView(svc, _filters)
 
     def queue(self, **kw: Any) -> list[dict[str, Any]]:
         return self.svc.image_queue(**kw)
@@ -84,13 +89,10 @@ class ImagesTab(QueueTab):
             r = rows.get(i)
             if r is None:
                 continue
-            p = r[2]
-            if max(r[3] or 0, r[4] or 0) > 512 or not p.lower().endswith((".png", ".jpg", ".jpeg", ".webp")):
-                try:
-                    p = str(ovl.thumbnail(self.svc.root, r[1], r[2]))
-                except Exception:  # noqa: BLE001 - an unreadable file shows no thumbnail; the view says why
-                    continue
-            thumbs.append((i, p))
+            try:
+                thumbs.append((i, thumb_src(self.svc.root, r[1], r[2], r[3], r[4])))
+            except Exception:  # noqa: BLE001 - an unreadable file shows no thumbnail; the view says why
+                continue
         return render.upnext_strip(thumbs)
 
     # -- handlers (thin; named API endpoints) -------------------------------------------------
@@ -156,6 +158,31 @@ class ImagesTab(QueueTab):
         return v, info
 
     # -- layout --------------------------------------------------------------------------------
+    @staticmethod
+    def _single_view() -> tuple:
+        """One image at a time: the view with its overlays, the label keys, reasons and note; the info card."""
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=420):
+                progress = gr.HTML(elem_id="img-progress")
+                view = gr.HTML(render.empty_state("Loading…", "fetching the review queue"), elem_id="image-view",
+                               min_height=420, js_on_load=shown_js(".iv", ".ov-status"))
+                toggles = gr.CheckboxGroup(OVERLAYS, value=OVERLAYS, label="Overlays", elem_id="img-overlays")
+                with gr.Row(elem_classes=["actions"]):
+                    prev = gr.Button("← Prev", elem_id="img-prev", size="lg", min_width=80)
+                    good = gr.Button("Good  [G]", variant="primary", elem_id="img-good", size="lg",
+                                     elem_classes=["btn-good"])
+                    bad = gr.Button("Bad  [B]", variant="stop", elem_id="img-bad", size="lg", elem_classes=["btn-bad"])
+                    skip = gr.Button("Skip  [S]", elem_id="img-skip", size="lg")
+                    undo = gr.Button("Undo  [Z]", elem_id="img-undo", size="lg")
+                    nxt = gr.Button("Next →", elem_id="img-next", size="lg", min_width=80)
+                reasons = gr.CheckboxGroup(IMAGE_REASONS, label="Reasons (optional)", elem_id="img-reasons")
+                note = gr.Textbox(label="Note", placeholder="optional note (keys are off while typing)",
+                                  elem_id="img-note", lines=1)
+                status = gr.Markdown(elem_id="img-status")
+            with gr.Column(scale=1, min_width=260):
+                info = gr.HTML(elem_id="img-info")
+        return progress, view, toggles, prev, good, bad, skip, undo, nxt, reasons, note, status, info
+
     def build(self, annotator: gr.Textbox, counts: gr.HTML) -> None:
         ws = self.svc.ws
         with gr.Row(equal_height=False):
@@ -177,25 +204,13 @@ class ImagesTab(QueueTab):
                 apply = gr.Button("Apply filters", variant="secondary", elem_id="img-apply")
                 gr.Markdown("#### Up next")
                 gallery = gr.HTML(elem_id="img-upnext", js_on_load=JUMP_JS)
-            with gr.Column(scale=3, min_width=420):
-                progress = gr.HTML(elem_id="img-progress")
-                view = gr.HTML(render.empty_state("Loading…", "fetching the review queue"), elem_id="image-view",
-                               min_height=420, js_on_load=shown_js(".iv", ".ov-status"))
-                toggles = gr.CheckboxGroup(OVERLAYS, value=OVERLAYS, label="Overlays", elem_id="img-overlays")
-                with gr.Row(elem_classes=["actions"]):
-                    prev = gr.Button("← Prev", elem_id="img-prev", size="lg", min_width=80)
-                    good = gr.Button("Good  [G]", variant="primary", elem_id="img-good", size="lg",
-                                     elem_classes=["btn-good"])
-                    bad = gr.Button("Bad  [B]", variant="stop", elem_id="img-bad", size="lg", elem_classes=["btn-bad"])
-                    skip = gr.Button("Skip  [S]", elem_id="img-skip", size="lg")
-                    undo = gr.Button("Undo  [Z]", elem_id="img-undo", size="lg")
-                    nxt = gr.Button("Next →", elem_id="img-next", size="lg", min_width=80)
-                reasons = gr.CheckboxGroup(IMAGE_REASONS, label="Reasons (optional)", elem_id="img-reasons")
-                note = gr.Textbox(label="Note", placeholder="optional note (keys are off while typing)",
-                                  elem_id="img-note", lines=1)
-                status = gr.Markdown(elem_id="img-status")
-            with gr.Column(scale=1, min_width=260):
-                info = gr.HTML(elem_id="img-info")
+            with gr.Column(scale=4, min_width=420), gr.Tabs(elem_id="img-modes"):
+                with gr.Tab("One at a time", id="img-one", elem_id="tab-img-one-root") as one_tab:
+                    (progress, view, toggles, prev, good, bad, skip, undo, nxt, reasons, note, status,
+                     info) = self._single_view()
+                with gr.Tab("Grid", id="img-grid", elem_id="tab-img-grid-root") as grid_tab:
+                    self.grid.build([order, label_state, category, score_min, score_max, failed, ann_filter,
+                                     diverse], annotator, apply, grid_tab)
         st = gr.State(new_nav())
         client_key = gr.Textbox(visible=False)
         filt = [order, label_state, category, score_min, score_max, failed, ann_filter, diverse, toggles]
@@ -211,6 +226,9 @@ class ImagesTab(QueueTab):
 
         apply.click(self.h_load, filt, outs_nav + [gallery, status], api_name="images_load")
         self.load_args = (self.h_load, filt, outs_nav + [gallery, status])
+        # back from the grid: the queue again, without what was labelled there
+        one_tab.select(self.h_load, filt, outs_nav + [gallery, status], api_visibility="private",
+                       show_progress="hidden")
         label_in = [st, reasons, note, annotator, client_key, toggles]
         label_out = outs_nav + [reasons, note]
         for btn, fn, name in ((good, self.h_good, "image_good"), (bad, self.h_bad, "image_bad"),

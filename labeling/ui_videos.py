@@ -24,6 +24,15 @@ LABEL_STATES = [("Unreviewed", "unlabelled"), ("Reviewed", "labelled"), ("Accept
                 ("Rejected", "reject"), ("All", "any")]
 METRIC_CHOICES = [("(no metric filter)", "")] + [(name, m) for m, name in render.METRIC_NAMES.items()]
 
+DEFAULT_LAYERS = ["Frame counter"]
+# static/player.js: the player's controls and keys; the layers ticked are remembered in this browser
+PLAYER_ON_LOAD = ("\nif (window.advfxPlayer) { window.advfxPlayer.mount(element); "
+                  "watch('value', () => window.advfxPlayer.rendered(element)); }\n")
+LAYERS_JS = "(st, layers) => { if (window.advfxPlayer) window.advfxPlayer.setLayers(layers); return [st, layers]; }"
+# one output: its value wrapped in a list (a bare list would be read as one value per output)
+RESTORE_LAYERS_JS = ("() => [window.advfxPlayer ? window.advfxPlayer.storedLayers(%s) : %s]"
+                     % (repr(DEFAULT_LAYERS).replace("'", '"'), repr(DEFAULT_LAYERS).replace("'", '"')))
+
 CURVE_JS = """
 element.addEventListener('click', (e) => {
   const svg = element.querySelector('svg.motion-svg');
@@ -70,12 +79,15 @@ class VideosTab(QueueTab):
         return self.svc.worker.submit("v:" + card["sha256"], job, self.svc.root, card["sha256"], card["path"])
 
     def player(self, card: dict[str, Any], ov: dict[str, Any], key: str, layers: list[str] | None) -> str:
-        want = {LAYER_KEYS[x] for x in (layers or []) if x in LAYER_KEYS}
+        # the frame counter is drawn by the page over the video (static/player.js), so ticking it re-encodes
+        # nothing, and a video opened with the default layers plays its own file at once
+        want = {LAYER_KEYS[x] for x in (layers or []) if x in LAYER_KEYS} - {"counter"}
         missing = [k for k in ("mask", "ocr") if k in want and not ov[{"mask": "masks", "ocr": "ocr"}[k]]]
         if missing:
             self.ensure_overlay_data(card)
         src = ovl.render_video_overlay(self.svc.root, card["sha256"], card["path"], ov, want, key)
-        return render.video_view(card["id"], src, missing, ov["sources"])
+        return render.video_view(card["id"], src, missing, ov["sources"], fps=card.get("fps"),
+                                 frames=card.get("frame_count"))
 
     def view(self, st: dict[str, Any], session: str, layers: list[str] | None):
         """-> player html, curve html, source html, scorecard html, progress html"""
@@ -245,21 +257,28 @@ class VideosTab(QueueTab):
             with gr.Column(scale=3, min_width=460):
                 progress = gr.HTML()
                 player = gr.HTML(render.empty_state("Open the Videos tab", "loading the queue…"),
-                                 elem_id="vid-player", min_height=300, js_on_load=shown_js(".vid-wrap", ".ov-status"))
-                layers = gr.CheckboxGroup(LAYERS, value=["Frame counter"], label="Overlays (drawn into the video)",
+                                 elem_id="vid-player", min_height=300,
+                                 js_on_load=shown_js(".vid-wrap", ".ov-status") + PLAYER_ON_LOAD)
+                layers = gr.CheckboxGroup(LAYERS, value=DEFAULT_LAYERS, label="Overlays (remembered in this browser)",
                                           elem_id="vid-layers")
+                gr.HTML('<div class="muted keys-hint"><span class="kbd">Space</span> play / pause · '
+                        '<span class="kbd">,</span> <span class="kbd">.</span> one frame · <span class="kbd">[</span> '
+                        '<span class="kbd">]</span> speed · <span class="kbd">A</span> accept · <span class="kbd">R'
+                        '</span> reject · <span class="kbd">S</span> skip · <span class="kbd">Z</span> undo · '
+                        '<span class="kbd">N</span> / <span class="kbd">P</span> next / previous (arrows too, unless '
+                        'the player has focus: there they seek)</div>')
                 curve = gr.HTML(elem_id="vid-curve", js_on_load=CURVE_JS)
                 with gr.Row():
                     frame_img = gr.Image(label="Selected frame", elem_id="vid-frame", height=260, interactive=False,
                                          buttons=[])
                     frame_info = gr.Markdown(elem_id="vid-frame-info")
                 with gr.Row(elem_classes=["actions"]):
-                    prev = gr.Button("← Prev", elem_id="vid-prev", size="lg", min_width=80)
+                    prev = gr.Button("← Prev [P]", elem_id="vid-prev", size="lg", min_width=80)
                     acc = gr.Button("Accept  [A]", elem_id="vid-accept", size="lg", elem_classes=["btn-good"])
                     rej = gr.Button("Reject  [R]", elem_id="vid-reject", size="lg", elem_classes=["btn-bad"])
                     skip = gr.Button("Skip  [S]", elem_id="vid-skip", size="lg")
                     undo = gr.Button("Undo  [Z]", elem_id="vid-undo", size="lg")
-                    nxt = gr.Button("Next →", elem_id="vid-next", size="lg", min_width=80)
+                    nxt = gr.Button("Next [N] →", elem_id="vid-next", size="lg", min_width=80)
                 reasons = gr.CheckboxGroup(VIDEO_REASONS, label="Reasons", elem_id="vid-reasons")
                 note = gr.Textbox(label="Note", lines=1, placeholder="optional (keys are off while typing)",
                                   elem_id="vid-note")
@@ -297,11 +316,18 @@ class VideosTab(QueueTab):
                    api_name="video_undo", js=key_js(2, 4), **fast)
         prev.click(locked(self.locks, self.h_prev), [st, layers], outs, api_name="video_prev", **fast)
         nxt.click(locked(self.locks, self.h_next), [st, layers], outs, api_name="video_next", **fast)
-        layers.change(self.h_layers, [st, layers], [player], api_name="video_layers",
+        layers.change(self.h_layers, [st, layers], [player], api_name="video_layers", js=LAYERS_JS,
                       show_progress="minimal", concurrency_limit=2)
+        self.layers = layers
         curve.frame_select(self.h_frame, [st, layers], [frame_img, frame_info], api_visibility="private",
                            show_progress="minimal")
         score_btn.click(self.h_score, [st, layers], [score_status, player, curve, card], api_name="video_score",
                         concurrency_limit=2)
         cancel_btn.click(self.h_cancel, None, [score_status], api_name="video_score_cancel", concurrency_limit=None)
         gr.api(self.h_frame_api, api_name="video_frame")
+
+    def on_app_load(self, demo: gr.Blocks) -> None:
+        """The overlay layers this browser chose last time first, then the queue (drawn with them)."""
+        fn, inputs, outputs = self.load_args
+        demo.load(None, None, [self.layers], js=RESTORE_LAYERS_JS).then(
+            fn, inputs, outputs, api_visibility="private", show_progress="hidden")

@@ -15,6 +15,9 @@
     images: {g: "img-good", b: "img-bad", s: "img-skip", z: "img-undo", arrowleft: "img-prev", arrowright: "img-next"},
     videos: {a: "vid-accept", r: "vid-reject", s: "vid-skip", z: "vid-undo", arrowleft: "vid-prev", arrowright: "vid-next"},
     compare: {"1": "cmp-key-1", "2": "cmp-key-2", "0": "cmp-key-0", z: "cmp-undo"},
+    // Images → Grid; arrows, Space and Esc move the cursor or change the selection in grid.js first
+    grid: {g: "grid-good", b: "grid-bad", s: "grid-skip", z: "grid-undo", a: "grid-all", n: "grid-next",
+           p: "grid-prev"},
   };
   function typing(el) {
     if (!el) return false;
@@ -31,6 +34,7 @@
     return el && el.offsetParent !== null ? el : null;
   }
   function activeTab() {
+    if (visible("tab-img-grid-root")) return "grid";   // inside the Images tab: before "images"
     for (const t of ["images", "videos", "compare"]) if (visible("tab-" + t + "-root")) return t;
     return null;
   }
@@ -49,7 +53,9 @@
     if (typing(e.target) || typing(document.activeElement)) return;
     const tab = activeTab();
     if (!tab) return;
-    const id = MAP[tab][e.key.toLowerCase()];
+    const k = e.key.toLowerCase();
+    if (tab === "grid" && window.advfxGrid && window.advfxGrid.key(k)) { e.preventDefault(); return; }
+    const id = MAP[tab][k];
     if (id && press(id)) e.preventDefault();
   }, true);
 })();
