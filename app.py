@@ -26,8 +26,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def ensure_workspace(path: str | Path, *, demo: bool = True) -> Path:
+def ensure_workspace(path: str | Path, *, demo: bool = True) -> tuple[Path, bool]:
+    """(the workspace root, whether the demo workspace was generated just now)."""
     root = Path(path).expanduser().resolve()
+    made = False
     if not (root / "studio.duckdb").exists():
         if not demo:
             raise SystemExit(f"error: no workspace at {root}")
@@ -35,11 +37,12 @@ def ensure_workspace(path: str | Path, *, demo: bool = True) -> Path:
 
         print(f"no workspace at {root}: generating the demo workspace…", flush=True)
         report = build_demo_workspace(root, seed=0)
-        print(f"demo workspace ready: {report['added']}", flush=True)
-    return root
+        print(f"demo workspace ready: {report['added']}; its videos are scored in the background", flush=True)
+        made = True
+    return root, made
 
 
-def create(workspace: str | Path, *, auth_enabled: bool = False):
+def create(workspace: str | Path, *, auth_enabled: bool = False, score_at_start: bool = False):
     """Open the workspace and build the app; returns (blocks, launch kwargs, workspace)."""
     # The overlay worker's ONNX models (segmenter, OCR) would take every core; leave one to the handlers so a
     # key press is answered while an overlay is computed (the variables are read when the models load)
@@ -51,13 +54,13 @@ def create(workspace: str | Path, *, auth_enabled: bool = False):
     from labeling.ui import build_app
 
     ws = Workspace.open(workspace)
-    demo, launch_kw = build_app(ws, auth_enabled=auth_enabled)
+    demo, launch_kw = build_app(ws, auth_enabled=auth_enabled, score_at_start=score_at_start)
     return demo, launch_kw, ws
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    root = ensure_workspace(args.workspace, demo=not args.no_demo)
+    root, made = ensure_workspace(args.workspace, demo=not args.no_demo)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     # Gradio's own copies of handler outputs live inside the workspace too (set before gradio is imported)
     os.environ.setdefault("GRADIO_TEMP_DIR", str(root / "tmp" / "gradio"))
@@ -75,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     from storage import WorkspaceError
 
     try:
-        demo, launch_kw, ws = create(root, auth_enabled=bool(auth))
+        demo, launch_kw, ws = create(root, auth_enabled=bool(auth), score_at_start=made)
     except WorkspaceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -16,13 +16,16 @@ from .ui_common import annotator_of, counts_html
 from .ui_compare import CompareTab
 from .ui_images import ImagesTab
 from .ui_misc import MiscTabs
+from .ui_workspace import WorkspaceJobs
 from .ui_videos import VideosTab
 
 STATIC = Path(__file__).parent / "static"
 
 
-def build_app(ws: Workspace, *, auth_enabled: bool = False) -> tuple[gr.Blocks, dict[str, Any]]:
-    """The Blocks app and the launch() keyword arguments it needs (css, head, allowed/blocked paths)."""
+def build_app(ws: Workspace, *, auth_enabled: bool = False, score_at_start: bool = False
+              ) -> tuple[gr.Blocks, dict[str, Any]]:
+    """The Blocks app and the launch() keyword arguments it needs (css, head, allowed/blocked paths).
+    `score_at_start`: score the unscored videos in the background at once (a demo workspace just generated)."""
     # Gradio's queue rebuilds a pandas summary of up to 10,000 past events after every event, for a monitoring
     # page this app does not use; in a labelling session that grows to a tenth of the server's CPU per label
     # (py-spy). Read when the Blocks' queue is created, so set here.
@@ -30,12 +33,14 @@ def build_app(ws: Workspace, *, auth_enabled: bool = False) -> tuple[gr.Blocks, 
     os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "100")
     svc = ReviewService(ws)
     images, videos, compare, misc = ImagesTab(svc), VideosTab(svc), CompareTab(svc), MiscTabs(svc)
+    wsjobs = WorkspaceJobs(svc, misc.jobs)
     with gr.Blocks(title="Ad-VFX Curation Studio", fill_width=True) as demo:
         with gr.Row(elem_id="app-header", equal_height=True):
             gr.HTML(f'<div id="app-title"><h1>Ad-VFX Curation Studio</h1><p>workspace '
                     f'<code>{ws.root}</code></p></div>', scale=3)
             counts = gr.HTML(counts_html(svc.ws), scale=3, elem_id="app-counts")
-            annotator = gr.Textbox(label="Annotator", placeholder="your name", scale=1, min_width=160,
+            annotator = gr.Textbox(label="Annotator", placeholder="your name (asked once, kept in this browser)",
+                                   scale=1, min_width=160,
                                    elem_id="annotator", interactive=not auth_enabled,
                                    value=None)
         with gr.Tabs(elem_id="tabs"):
@@ -54,6 +59,7 @@ def build_app(ws: Workspace, *, auth_enabled: bool = False) -> tuple[gr.Blocks, 
             with gr.Tab("Export", id="export", elem_id="tab-export-root"):
                 misc.build_export()
             with gr.Tab("Statistics", id="statistics", elem_id="tab-statistics-root"):
+                wsjobs.build()
                 misc.build_stats()
         _register_api(svc)
 
@@ -62,8 +68,9 @@ def build_app(ws: Workspace, *, auth_enabled: bool = False) -> tuple[gr.Blocks, 
             return gr.update(value=user) if user else gr.skip()
 
         demo.load(on_load, None, [annotator], api_visibility="private", show_progress="hidden")
-        # restore / remember the typed annotator name in this browser
-        demo.load(None, None, [annotator], js="() => localStorage.getItem('advfx-annotator') || 'designer'")
+        # restore / remember the typed annotator name in this browser; no shared default name: a label must say
+        # who made it, so the first label without a name asks for it (labeling.service.require_annotator)
+        demo.load(None, None, [annotator], js="() => localStorage.getItem('advfx-annotator') || ''")
         annotator.change(None, [annotator], None, js="(a) => { localStorage.setItem('advfx-annotator', a || ''); }")
         images.on_app_load(demo)
         videos.on_app_load(demo)
@@ -73,6 +80,9 @@ def build_app(ws: Workspace, *, auth_enabled: bool = False) -> tuple[gr.Blocks, 
         gr.Timer(15).tick(lambda: counts_html(svc.ws), None, [counts], api_visibility="private",
                           show_progress="hidden")
     demo.svc = svc  # type: ignore[attr-defined]
+    demo.jobs = misc.jobs  # type: ignore[attr-defined]
+    if score_at_start:
+        wsjobs.start_scoring()
     roots = [str(ws.root)] + [r for r in catalog.media_roots(ws)]
     launch_kw = {
         "css": (STATIC / "app.css").read_text(encoding="utf-8"),

@@ -164,9 +164,7 @@ class ImagesTab(QueueTab):
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=420):
                 progress = gr.HTML(elem_id="img-progress")
-                view = gr.HTML(render.empty_state("Loading…", "fetching the review queue"), elem_id="image-view",
-                               min_height=420, js_on_load=shown_js(".iv", ".ov-status"))
-                toggles = gr.CheckboxGroup(OVERLAYS, value=OVERLAYS, label="Overlays", elem_id="img-overlays")
+                # the label keys and reasons above the item: at 1600x900 and 1440x900 they stay in view with it
                 with gr.Row(elem_classes=["actions"]):
                     prev = gr.Button("← Prev", elem_id="img-prev", size="lg", min_width=80)
                     good = gr.Button("Good  [G]", variant="primary", elem_id="img-good", size="lg",
@@ -175,7 +173,12 @@ class ImagesTab(QueueTab):
                     skip = gr.Button("Skip  [S]", elem_id="img-skip", size="lg")
                     undo = gr.Button("Undo  [Z]", elem_id="img-undo", size="lg")
                     nxt = gr.Button("Next →", elem_id="img-next", size="lg", min_width=80)
-                reasons = gr.CheckboxGroup(IMAGE_REASONS, label="Reasons (optional)", elem_id="img-reasons")
+                reasons = gr.CheckboxGroup(IMAGE_REASONS, label="Reasons (optional)", elem_id="img-reasons",
+                                           show_label=False,
+                                           elem_classes=["compact-reasons"])
+                view = gr.HTML(render.empty_state("Loading…", "fetching the review queue"), elem_id="image-view",
+                               min_height=300, js_on_load=shown_js(".iv", ".ov-status"))
+                toggles = gr.CheckboxGroup(OVERLAYS, value=OVERLAYS, label="Overlays", elem_id="img-overlays")
                 note = gr.Textbox(label="Note", placeholder="optional note (keys are off while typing)",
                                   elem_id="img-note", lines=1)
                 status = gr.Markdown(elem_id="img-status")

@@ -155,10 +155,15 @@ class VideosTab(QueueTab):
         ov, key = self.overlay_data(card, results)
         return self.player(card, ov, key, layers)
 
-    def h_after(self, st):
-        """Once a new video is on screen (the page asks, debounced, after drawing it: off the key-press path):
-        the up-next list, the last message and the header counts."""
-        return self.queue_html(st or new_nav()), (st or {}).get("msg", ""), counts_html(self.svc.ws)
+    def h_after(self, st, shown_for=None):
+        """Once a video is on screen (the page asks, debounced, after drawing it: off the key-press path): the
+        up-next list, the last message and the header counts; when it is another video than the one drawn
+        before (`shown_for`), the selected frame and the scoring log of the previous one are cleared."""
+        cur = nav_current(st) if st else None
+        fresh = cur != shown_for
+        clear = (None, "", "") if fresh else (gr.skip(), gr.skip(), gr.skip())
+        return (self.queue_html(st or new_nav()), (st or {}).get("msg", ""), counts_html(self.svc.ws),
+                *clear, cur)
 
     def h_wait_overlays(self, st, layers, request: gr.Request):
         """Off the review path: wait for computed overlay data (if it was needed), then redraw the player."""
@@ -256,6 +261,16 @@ class VideosTab(QueueTab):
                 upnext = gr.HTML(elem_id="vid-upnext")
             with gr.Column(scale=3, min_width=460):
                 progress = gr.HTML()
+                # the decision keys and reasons above the video: at 1600x900 and 1440x900 they stay in view with it
+                with gr.Row(elem_classes=["actions"]):
+                    prev = gr.Button("← Prev [P]", elem_id="vid-prev", size="lg", min_width=80)
+                    acc = gr.Button("Accept  [A]", elem_id="vid-accept", size="lg", elem_classes=["btn-good"])
+                    rej = gr.Button("Reject  [R]", elem_id="vid-reject", size="lg", elem_classes=["btn-bad"])
+                    skip = gr.Button("Skip  [S]", elem_id="vid-skip", size="lg")
+                    undo = gr.Button("Undo  [Z]", elem_id="vid-undo", size="lg")
+                    nxt = gr.Button("Next [N] →", elem_id="vid-next", size="lg", min_width=80)
+                reasons = gr.CheckboxGroup(VIDEO_REASONS, label="Reasons", elem_id="vid-reasons", show_label=False,
+                                           elem_classes=["compact-reasons"])
                 player = gr.HTML(render.empty_state("Open the Videos tab", "loading the queue…"),
                                  elem_id="vid-player", min_height=300,
                                  js_on_load=shown_js(".vid-wrap", ".ov-status") + PLAYER_ON_LOAD)
@@ -272,14 +287,6 @@ class VideosTab(QueueTab):
                     frame_img = gr.Image(label="Selected frame", elem_id="vid-frame", height=260, interactive=False,
                                          buttons=[])
                     frame_info = gr.Markdown(elem_id="vid-frame-info")
-                with gr.Row(elem_classes=["actions"]):
-                    prev = gr.Button("← Prev [P]", elem_id="vid-prev", size="lg", min_width=80)
-                    acc = gr.Button("Accept  [A]", elem_id="vid-accept", size="lg", elem_classes=["btn-good"])
-                    rej = gr.Button("Reject  [R]", elem_id="vid-reject", size="lg", elem_classes=["btn-bad"])
-                    skip = gr.Button("Skip  [S]", elem_id="vid-skip", size="lg")
-                    undo = gr.Button("Undo  [Z]", elem_id="vid-undo", size="lg")
-                    nxt = gr.Button("Next [N] →", elem_id="vid-next", size="lg", min_width=80)
-                reasons = gr.CheckboxGroup(VIDEO_REASONS, label="Reasons", elem_id="vid-reasons")
                 note = gr.Textbox(label="Note", lines=1, placeholder="optional (keys are off while typing)",
                                   elem_id="vid-note")
                 status = gr.Markdown(elem_id="vid-status")
@@ -301,7 +308,9 @@ class VideosTab(QueueTab):
         # message follow when the page has drawn the video, the player again once overlay data still being
         # computed is ready (`shown_js`, as on Images)
         fast = dict(concurrency_limit=None, show_progress="hidden", queue=False)
-        player.shown(self.h_after, [st], [upnext, status, counts], show_progress="hidden", api_visibility="private",
+        shown_for = gr.State(None)      # the video the page drew last: its frame and log belong to it
+        player.shown(self.h_after, [st, shown_for], [upnext, status, counts, frame_img, frame_info, score_status,
+                                                     shown_for], show_progress="hidden", api_visibility="private",
                      queue=False, trigger_mode="always_last")
         player.pending(trigger_mode="always_last", **wait_kw)
         apply.click(self.h_load, filt, outs + [upnext], api_name="videos_load")

@@ -238,3 +238,29 @@ def test_video_overlay_data_is_computed_for_an_unscored_video(app_server):
     assert all("mask" in f for f in data["frames"])
     texts = " ".join(b["text"] for f in data["frames"] for b in f["boxes"]).upper()
     assert "NOVA" in texts  # the demo's first case is the "NEW NOVA X" phone ad
+
+
+def test_dedup_runs_from_the_app(client, app_server):
+    """The Statistics tab's workspace jobs are the CLI's code paths: the near-duplicate search run through the
+    app's endpoint hashes every image into DuckDB."""
+    _, ws = app_server
+    client.predict(api_name="/dedup_run")
+    n_images = ws.query_one("SELECT count(*) FROM images")[0]
+    assert ws.query_one("SELECT count(*) FROM image_hashes")[0] == n_images > 0
+
+
+def test_an_app_that_made_its_demo_scores_it_in_the_background(demo_workspace):
+    """app.create(score_at_start=True) (what `app.py` does right after generating the demo workspace) starts
+    scoring the unscored videos in a background job, cancellable like the jobs started from the page."""
+    from .conftest import load_app_module
+
+    blocks, _kw, ws = load_app_module().create(demo_workspace, score_at_start=True)
+    try:
+        job = blocks.jobs.jobs["score-unscored"]
+        assert job.name == "Scoring unscored videos"
+        blocks.jobs.cancel("score-unscored")
+        assert job.done.wait(300)
+        assert job.error in (None, "cancelled"), job.error
+    finally:
+        blocks.close()
+        ws.close()

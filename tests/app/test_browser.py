@@ -164,3 +164,31 @@ def test_a_long_session_keeps_no_per_press_state(browser, app_server):
     assert listeners_after(16) == first
     assert page.evaluate("() => Object.keys(localStorage).filter(k => k.startsWith('gradio:run-history'))") == []
     ctx.close()
+
+
+@pytest.mark.parametrize("width", [1600, 1440])
+def test_item_keys_and_reasons_fit_above_the_fold(browser, app_server, width):
+    """At 1600x900 and 1440x900 the item, its label buttons (with their keys) and the reasons are in view
+    without scrolling, on Images and on Videos."""
+    url, _ws = app_server
+    ctx = browser.new_context(viewport={"width": width, "height": 900})
+    page = ctx.new_page()
+    page.goto(url)
+    page.wait_for_selector("#image-view .iv-stage", timeout=60_000)
+
+    def bottom(sel: str) -> float:
+        box = page.locator(sel).first.bounding_box()
+        assert box is not None, sel
+        return box["y"] + box["height"]
+
+    for sel, text in (("#img-good", "Good"), ("#img-bad", "Bad")):
+        assert text in page.locator(sel).inner_text() and "[" in page.locator(sel).inner_text()
+        assert bottom(sel) <= 900, sel
+    assert bottom("#img-reasons") <= 900 and bottom("#image-view .iv-stage") <= 900
+    page.get_by_role("tab", name="Videos").click()
+    page.wait_for_selector("#vid-player video", timeout=60_000)
+    for sel, text in (("#vid-accept", "Accept"), ("#vid-reject", "Reject")):
+        assert text in page.locator(sel).inner_text()
+        assert bottom(sel) <= 900, sel
+    assert bottom("#vid-reasons") <= 900 and bottom("#vid-player video") <= 900
+    ctx.close()

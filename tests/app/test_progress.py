@@ -48,3 +48,18 @@ def test_live_progress_matches_a_full_count_through_labels_undos_and_skips(demo_
                         "VALUES ('image', 5, 'bad', 'c')")
         live = label_progress_live(ws, "image")
         assert live == label_progress(ws, "image") and live["labelled"] == 3       # items 1, 2 and 5
+
+
+def test_the_selected_frame_and_scoring_log_clear_when_another_video_is_drawn(demo_workspace):
+    """The Videos tab's follow-up after the page draws a video: a frame picked on the previous video's curve and
+    that video's scoring log are cleared; a redraw of the same video (an overlay toggle) keeps them."""
+    from labeling.ui_videos import VideosTab
+
+    with Workspace.open(demo_workspace) as ws:
+        tab = VideosTab(ReviewService(ws))
+        st = new_nav()
+        st["hist"], st["i"] = [1, 2], 1                       # video 2 on screen, video 1 before it
+        *_, frame, info, log, shown = tab.h_after(st, 1)
+        assert (frame, info, log, shown) == (None, "", "", 2)
+        *_, frame, info, log, shown = tab.h_after(st, 2)
+        assert all(isinstance(x, type(gr.skip())) for x in (frame, info, log)) and shown == 2
