@@ -406,3 +406,24 @@ def progress_table(img: dict[str, int], vid: dict[str, int]) -> str:
             f'{img["total"]} (good {img.get("good", 0)}, bad {img.get("bad", 0)})</td></tr>'
             f'<tr><th>Videos reviewed</th><td>{vid.get("labelled", 0)} of {vid["total"]} (accepted '
             f'{vid.get("accept", 0)}, rejected {vid.get("reject", 0)})</td></tr></table></div>')
+
+
+def export_summary_md(res: dict[str, Any]) -> str:
+    """An export's summary for the page: where it is, the rows per split, what was left out and why."""
+    counts = res.get("counts") or {}
+    splits = counts.get("splits") or {}
+    lines = [f"### Export `{Path(str(res.get('out_dir', ''))).name}`", "",
+             f"{counts.get('selected', 0):,} of {counts.get('candidates', 0):,} items selected.", "",
+             "| split | items | groups |", "|---|---:|---:|"]
+    groups = counts.get("groups") or {}
+    lines += [f"| {k} | {v:,} | {groups.get(k, 0):,} |" for k, v in splits.items()]
+    if res.get("empty_splits"):
+        lines += ["", f"**Empty:** {', '.join(res['empty_splits'])} (too few items or near-duplicate groups)."]
+    dropped = {k: v for k, v in (counts.get("dropped") or {}).items() if v}
+    if dropped:
+        lines += ["", "Left out: " + "; ".join(f"{k} {v:,}" for k, v in dropped.items()) + "."]
+    verify = res.get("verify")
+    if isinstance(verify, dict):
+        lines += ["", "Verified: " + ("every file matches its checksum." if verify.get("ok") else
+                                      f"**problems**: {'; '.join(map(str, verify.get('problems') or []))}")]
+    return "\n".join(lines)

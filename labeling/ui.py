@@ -58,9 +58,11 @@ def build_app(ws: Workspace, *, auth_enabled: bool = False, score_at_start: bool
                 misc.build_benchmark()
             with gr.Tab("Export", id="export", elem_id="tab-export-root"):
                 misc.build_export()
-            with gr.Tab("Statistics", id="statistics", elem_id="tab-statistics-root"):
+            with gr.Tab("Statistics", id="statistics", elem_id="tab-statistics-root") as stats_tab:
                 wsjobs.build()
                 misc.build_stats()
+            # the label counts there are read again whenever the tab is opened (labels change meanwhile)
+            stats_tab.select(*misc.stats_refresh, api_visibility="private", show_progress="hidden")
         _register_api(svc)
 
         def on_load(request: gr.Request):

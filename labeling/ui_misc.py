@@ -4,6 +4,8 @@ curation.stats.compute_stats), run in the background with progress and cancel; e
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -45,6 +47,9 @@ def _files_of(summary: Any) -> list[str]:
 
     walk(summary)
     return files[:12]
+
+
+ZIP_MAX = 2 * 2**30   # a larger report or export is not zipped in the app (a download the browser would choke on)
 
 
 class MiscTabs:
@@ -207,6 +212,36 @@ class MiscTabs:
         self.classifier_refresh = (lambda: (self.history_html(), self.roc_figure()), [hist, plot])
         thr.change(self.kept_md, [thr], [kept], api_name="classifier_kept", show_progress="hidden")
 
+    # -- finished reports in the page ----------------------------------------------------------
+    def _report_outputs(self, key: str) -> None:
+        """Under a job section: the finished job's report.md (or its summary) readable in the page and the whole
+        folder as a zip, filled when the job ends."""
+        with gr.Row():
+            md = gr.Markdown(elem_id=f"{key}-report", elem_classes=["report-md"])
+            dl = gr.File(label="Download (zip)", elem_id=f"{key}-zip", interactive=False)
+        self.last_run_event.then(lambda: self.report_view(key), None, [md, dl], api_visibility="private",
+                                 show_progress="hidden")
+
+    def report_view(self, key: str) -> tuple[Any, Any]:
+        job = self.jobs.jobs.get(key)
+        res = job.result if job is not None and job.done.is_set() and not job.error else None
+        if not isinstance(res, dict):
+            return gr.skip(), gr.skip()
+        report = (res.get("files") or {}).get("report_md")
+        folder = Path(report).parent if report else Path(res["out_dir"]) if res.get("out_dir") else None
+        if folder is None or not folder.is_dir():
+            return gr.skip(), gr.skip()
+        text = Path(report).read_text(encoding="utf-8") if report else render.export_summary_md(res)
+        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        if size > ZIP_MAX:
+            return text + f"\n\n(The folder holds {size / 2**30:.1f} GiB: too large to zip in the app; it is " \
+                          f"`{folder}`.)", gr.skip()
+        # the report's images are relative to its folder: served from there
+        text = re.sub(r"!\[([^\]]*)\]\(([^)/:]+)\)",
+                      lambda m: f"![{m.group(1)}]({render.file_url(folder / m.group(2))})", text)
+        archive = shutil.make_archive(str(folder), "zip", root_dir=folder)
+        return text, archive
+
     # -- Benchmark -----------------------------------------------------------------------------
     def h_bench(self, bset, request: gr.Request):
         out = self.svc.root / "exports" / f"bench_{time.strftime('%Y%m%d_%H%M%S')}"
@@ -223,6 +258,7 @@ class MiscTabs:
                     "Same code path as `python -m curation bench`.")
         bset = gr.Textbox(label="Benchmark set (blank: all triples)", elem_id="bench-set")
         self._section("bench", "Run benchmark", self.h_bench, [bset], "benchmark_run")
+        self._report_outputs("bench")
 
     # -- Export --------------------------------------------------------------------------------
     def h_export(self, out_dir, kind, request: gr.Request):
@@ -243,6 +279,7 @@ class MiscTabs:
         kind = gr.Radio([("Triples", "triples"), ("Images", "images")], value="triples", label="Export",
                         elem_id="export-kind")
         self._section("export", "Export", self.h_export, [out_dir, kind], "export_run")
+        self._report_outputs("export")
 
     # -- Statistics ----------------------------------------------------------------------------
     def h_stats(self, request: gr.Request):
@@ -252,8 +289,13 @@ class MiscTabs:
             return stats.compute_stats(self.svc.ws, out, progress=job.progress, cancel=job.cancel)
         yield from self._job("stats", "Computing statistics", work)
 
+    def stats_progress_html(self) -> str:
+        return render.progress_table(rs.label_progress(self.svc.ws, "image"), rs.label_progress(self.svc.ws, "video"))
+
     def build_stats(self) -> None:
-        gr.HTML(render.progress_table(rs.label_progress(self.svc.ws, "image"), rs.label_progress(self.svc.ws, "video")))
+        # a callable value: computed again on every page load, and on opening the tab (labeling.ui)
+        prog = gr.HTML(self.stats_progress_html, elem_id="stats-progress")
+        self.stats_refresh = (self.stats_progress_html, [prog])
         gr.Markdown("Domain and category distribution, metric distributions, prompt lengths and frequent terms "
                     "(Figure 3 of the paper). Same code path as `python -m curation stats`.")
         self._section("stats", "Compute statistics", self.h_stats, [], "stats_run")

@@ -63,3 +63,28 @@ def test_the_selected_frame_and_scoring_log_clear_when_another_video_is_drawn(de
         assert (frame, info, log, shown) == (None, "", "", 2)
         *_, frame, info, log, shown = tab.h_after(st, 2)
         assert all(isinstance(x, type(gr.skip())) for x in (frame, info, log)) and shown == 2
+
+
+def test_a_finished_export_is_readable_in_the_page_and_downloadable_as_a_zip(demo_workspace):
+    """Export and Benchmark show their finished report in the page and offer the folder as a zip; the
+    Statistics tab's label counts are read again when asked (not frozen at start)."""
+    import zipfile
+
+    from curation import export
+    from labeling.ui_misc import MiscTabs
+    from storage import labels
+
+    with Workspace.open(demo_workspace) as ws:
+        misc = MiscTabs(ReviewService(ws))
+        before = misc.stats_progress_html()
+        for vid in (3, 5, 7):
+            labels.append_event(ws, item_kind="video", item_id=vid, value="accept", annotator="exporter")
+        out = ws.root / "exports" / "page"
+        job = misc.jobs.start("export", "Exporting", lambda j: export.export_splits(ws, out, {}))
+        assert job.done.wait(120) and job.error is None, job.error
+        text, archive = misc.report_view("export")
+        assert "3 of 12 items selected" in text and "| train |" in text
+        with zipfile.ZipFile(archive) as z:
+            names = set(z.namelist())
+        assert "README.md" in names and "manifest.jsonl" in names
+        assert misc.stats_progress_html() != before        # the three accepted videos counted
