@@ -183,36 +183,9 @@ _ITEM_TABLES = {"image": "images", "video": "videos", "triple": "triples"}
 def append_many(ws: Workspace, *, item_kind: str, item_ids: list[int], value: str, annotator: str,
                 reasons: list[str] | None = None, note: str | None = None,
                 client_key: str | None = None) -> dict[str, Any]:
-    """One event per item (ids in the given order, each once), all committed together under the session
-    'batch:<client_key or a fresh id>': {"session", "n", "duplicate"}. Each event's client key is
-    '<client_key>/<item id>', so a retried request finds its first event and adds nothing. An id that is not an
-    item of this kind: ValueError naming it, nothing written."""
-    if item_kind not in _ITEM_TABLES:
-        raise ValueError(f"batches label {tuple(_ITEM_TABLES)}, not {item_kind!r}")
-    ids = list(dict.fromkeys(int(i) for i in item_ids))
-    key = client_key or uuid.uuid4().hex
-    session = BATCH_PREFIX + key
-    if not ids:
-        return {"session": session, "n": 0, "duplicate": False}
-    with ws.transaction() as cur:
-        if client_key is not None:
-            n = cur.execute("SELECT count(*) FROM label_events WHERE session = ?", [session]).fetchall()[0][0]
-            if n:
-                return {"session": session, "n": int(n), "duplicate": True}
-        found = {r[0] for r in cur.execute(f"SELECT id FROM {_ITEM_TABLES[item_kind]} "
-                                           "WHERE list_contains(?::BIGINT[], id)", [ids]).fetchall()}
-        missing = [i for i in ids if i not in found]
-        if missing:
-            raise ValueError(f"no {item_kind} with id {', '.join(map(str, missing[:5]))}"
-                             f"{' …' if len(missing) > 5 else ''} in this workspace")
-        rows = cur.execute(
-            "INSERT INTO label_events (item_kind, item_id, value, reasons, note, annotator, session, client_key) "
-            "SELECT ?, b.item_id, ?, ?::VARCHAR[], ?, ?, ?, CASE WHEN ? THEN ? || '/' || b.item_id::VARCHAR END "
-            "FROM (SELECT unnest(?::BIGINT[]) AS item_id, generate_subscripts(?::BIGINT[], 1) AS k) b "
-            "ORDER BY b.k RETURNING id",
-            [item_kind, value, list(reasons or []), note, annotator, session, client_key is not None, key,
-             ids, ids]).fetchall()
-    return {"session": session, "n": len(rows), "duplicate": False}
+    """One event per item (ids in the given order, each once), all with `value`: append_values."""
+    return append_values(ws, item_kind=item_kind, values={int(i): value for i in item_ids}, annotator=annotator,
+                         reasons=reasons, note=note, client_key=client_key)
 
 
 def batch_session(ws: Workspace, event_id: int) -> str | None:
@@ -250,12 +223,14 @@ def annotator_values(ws: Workspace, item_kind: str, item_ids: list[int], annotat
 
 
 def append_values(ws: Workspace, *, item_kind: str, values: dict[int, str], annotator: str,
+                  reasons: list[str] | None = None, note: str | None = None,
                   client_key: str | None = None) -> dict[str, Any]:
-    """append_many with a value per item (Best of N: one accept, the rest reject, in one action): one event per
-    item in the given order, committed together under the session 'batch:<client_key or a fresh id>', so
-    batch_session / undo_session take it back whole; the same idempotency convention ('<client_key>/<item id>'
-    per event, a retried request adds nothing): {"session", "n", "duplicate"}. An id that is not an item of
-    this kind: ValueError naming it, nothing written."""
+    """One event per item with its own value (Best of N: one accept, the rest reject, in one action; the grid's
+    append_many: one value for all), in the given order, committed together under the session
+    'batch:<client_key or a fresh id>', so batch_session / undo_session take it back whole. Each event's client
+    key is '<client_key>/<item id>', so a retried request finds its first event and adds nothing:
+    {"session", "n", "duplicate"}. An id that is not an item of this kind: ValueError naming it, nothing
+    written."""
     if item_kind not in _ITEM_TABLES:
         raise ValueError(f"batches label {tuple(_ITEM_TABLES)}, not {item_kind!r}")
     ids = list(dict.fromkeys(int(i) for i in values))
@@ -275,10 +250,10 @@ def append_values(ws: Workspace, *, item_kind: str, values: dict[int, str], anno
             raise ValueError(f"no {item_kind} with id {', '.join(map(str, missing[:5]))}"
                              f"{' …' if len(missing) > 5 else ''} in this workspace")
         rows = cur.execute(
-            "INSERT INTO label_events (item_kind, item_id, value, annotator, session, client_key) "
-            "SELECT ?, b.item_id, b.value, ?, ?, CASE WHEN ? THEN ? || '/' || b.item_id::VARCHAR END "
+            "INSERT INTO label_events (item_kind, item_id, value, reasons, note, annotator, session, client_key) "
+            "SELECT ?, b.item_id, b.value, ?::VARCHAR[], ?, ?, ?, CASE WHEN ? THEN ? || '/' || b.item_id::VARCHAR END "
             "FROM (SELECT unnest(?::BIGINT[]) AS item_id, unnest(?::VARCHAR[]) AS value, "
             "generate_subscripts(?::BIGINT[], 1) AS k) b ORDER BY b.k RETURNING id",
-            [item_kind, annotator, session, client_key is not None, key, ids, [str(values[i]) for i in ids],
-             ids]).fetchall()
+            [item_kind, list(reasons or []), note, annotator, session, client_key is not None, key, ids,
+             [str(values[i]) for i in ids], ids]).fetchall()
     return {"session": session, "n": len(rows), "duplicate": False}
