@@ -23,16 +23,7 @@
     });
   }
 
-  function typing(el) {
-    if (!el) return false;
-    const tag = (el.tagName || "").toLowerCase();
-    if (tag === "textarea" || tag === "select" || el.isContentEditable) return true;
-    if (tag === "input") {
-      const t = (el.type || "text").toLowerCase();
-      return !["checkbox", "radio", "button", "submit", "range", "reset"].includes(t);
-    }
-    return false;
-  }
+  const typing = (el) => window.advfxTyping(el);   // keys.js: keys are off while typing
 
   function press(id) {
     const el = document.getElementById(id);

@@ -29,6 +29,8 @@
     }
     return false;
   }
+  // the one rule for "keys are off while typing", shared with player.js and bestof.js (loaded after this)
+  window.advfxTyping = typing;
   function visible(id) {
     const el = document.getElementById(id);
     return el && el.offsetParent !== null ? el : null;

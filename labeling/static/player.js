@@ -17,16 +17,7 @@
   const fpsOf = (v) => (+v.dataset.fps > 0 ? +v.dataset.fps : FALLBACK_FPS);
   const quiet = (p) => { if (p && p.catch) p.catch(() => {}); };
 
-  function typing(el) {
-    if (!el) return false;
-    const tag = (el.tagName || "").toLowerCase();
-    if (tag === "textarea" || tag === "select" || el.isContentEditable) return true;
-    if (tag === "input") {
-      const t = (el.type || "text").toLowerCase();
-      return !["checkbox", "radio", "button", "submit", "range", "reset"].includes(t);
-    }
-    return false;
-  }
+  const typing = (el) => window.advfxTyping(el);   // keys.js: keys are off while typing
   const shown = (el) => el && el.offsetParent !== null;
   function visibleTab() {
     for (const t of ["bestof", "videos"]) if (shown(document.getElementById("tab-" + t + "-root"))) return t;
