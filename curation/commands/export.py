@@ -1,6 +1,7 @@
-"""python -m curation export --workspace W --out DIR [--kind triples|images] [--labels accepted|not_rejected|any]
-[--min METRIC=X ...] [--classifier-min X | --min-score X] [--passed-filters] [--ratios 0.8,0.1,0.1] [--seed N]
-[--formats parquet,jsonl,csv,webdataset] [--media link|copy] [--export-root DIR]   |   ... export verify DIR"""
+"""python -m curation export --workspace W --out DIR [--kind triples|images|generation]
+[--labels accepted|not_rejected|any] [--min METRIC=X ...] [--classifier-min X | --min-score X] [--passed-filters]
+[--ratios 0.8,0.1,0.1] [--seed N] [--formats parquet,jsonl,csv,webdataset] [--media link|copy] [--export-root DIR]
+|   ... export verify DIR"""
 from __future__ import annotations
 
 import argparse
@@ -23,9 +24,11 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--out", "-o", help="export folder inside an allowed root (default: the workspace's "
                                        "exports/export-YYYYmmdd-HHMMSS); a relative name lands under exports/")
     p.add_argument("--export-root", help="another folder exports may be written under (also: ADVFX_EXPORT_ROOT)")
-    p.add_argument("--kind", choices=("triples", "images"), default="triples",
-                   help="triples (default: image, prompt, video) or images (one row per curated image with its "
-                        "category, product, filter values, classifier score, labels and prompts)")
+    p.add_argument("--kind", choices=("triples", "images", "generation"), default="triples",
+                   help="triples (default: image, prompt, video), images (one row per curated image with its "
+                        "category, product, filter values, classifier score, labels and prompts) or generation "
+                        "(the curated images with their prompts as an ingest manifest with an empty video column: "
+                        "fill it with the generated videos and `ingest` the manifest back as triples)")
     p.add_argument("--labels", dest="label_state", choices=("accepted", "not_rejected", "any"),
                    help="which items by their current label: accepted (images: good), accepted or unlabelled, or "
                         "any. Default accepted; for images selected by --min-score or --passed-filters, "
@@ -87,10 +90,12 @@ def run(args: argparse.Namespace) -> int:
                 raise ValueError(f"--min takes METRIC=X, got {item!r}")
             metric_min[k.strip()] = float(v)
         ratios = tuple(float(x) for x in args.ratios.split(","))
+        images_like = args.kind in ("images", "generation")      # the hand-off selects images as --kind images
         label_state = args.label_state or (
-            "not_rejected" if args.kind == "images" and (args.classifier_min is not None or args.passed_filters)
+            "not_rejected" if images_like and (args.classifier_min is not None or args.passed_filters)
             else "accepted")
-        opts = ExportOptions(kind=args.kind, label_state=label_state, exclude_bad_images=not args.keep_bad_images,
+        opts = ExportOptions(kind="images" if images_like else args.kind, label_state=label_state,
+                             exclude_bad_images=not args.keep_bad_images,
                              metric_min=metric_min, missing_metric=args.missing_metric,
                              classifier_min=args.classifier_min, passed_filters=args.passed_filters,
                              ratios=ratios, seed=args.seed,
@@ -101,6 +106,14 @@ def run(args: argparse.Namespace) -> int:
                                        time.strftime("export-%Y%m%d-%H%M%S"))
 
         with Workspace.open(args.workspace, create=False) as ws:
+            if args.kind == "generation":
+                from ..export_generation import export_generation
+
+                g = export_generation(ws, out, opts)
+                emit(args, g, lambda g: f"wrote {g['rows']} rows for {g['images']} images "
+                                        f"({g['without_prompt']} without a prompt) to {g['manifest']}; fill the "
+                                        "video column and ingest it back")
+                return 0
             s = export_splits(ws, out, opts, progress=to_stderr, verify=not args.no_verify)
     except (ExportError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
