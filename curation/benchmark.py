@@ -244,6 +244,9 @@ def _domains_md(dom: dict[str, Any], metrics: list[str]) -> str:
     return "\n".join(lines) + _extra_footnote(metrics)
 
 
+TOP_DISAGREE = 5
+
+
 def designer_agreement(records: list[dict[str, Any]], metrics: list[str], *, n_boot: int, seed: int
                        ) -> dict[str, Any]:
     # a decision a calibrated rule made is the metrics' own verdict: agreeing with it would be circular
@@ -262,8 +265,26 @@ def designer_agreement(records: list[dict[str, Any]], metrics: list[str], *, n_b
         corr = agreement.model_level_correlation(dict(per_model), n_boot=n_boot, seed=seed)
         if not pairs:
             auc["reason"] = "no labelled video has a value for this metric"
-        out["metrics"][m] = {"display": _name(m), "paper": is_paper(m), "roc_auc": auc, "model_level": corr}
+        out["metrics"][m] = {"display": _name(m), "paper": is_paper(m), "roc_auc": auc, "model_level": corr,
+                             "disagreements": top_disagreements(
+                                 [(r["triple_id"], v, r["decision"]) for r in labelled
+                                  if (v := ok_value(r, m)) is not None])}
     return out
+
+
+def top_disagreements(rows: list[tuple[int, float, int]], k: int = TOP_DISAGREE) -> list[dict[str, Any]]:
+    """The k labelled triples where a metric and the designer disagree most: an accepted one the metric ranks
+    low, a rejected one it ranks high (by the value's mid-rank among the labelled values, 0..1). Where to look
+    first for a broken metric or a mislabel."""
+    if len(rows) < 2:
+        return []
+    vals = np.array([v for _, v, _ in rows], float)
+    below = (vals[:, None] > vals[None, :]).sum(1) + 0.5 * ((vals[:, None] == vals[None, :]).sum(1) - 1)
+    pct = below / (len(rows) - 1)
+    dis = [(1.0 - p) if y == 1 else p for p, (_, _, y) in zip(pct, rows)]
+    order = sorted(range(len(rows)), key=lambda i: (-dis[i], rows[i][0]))[:k]
+    return [{"triple_id": int(rows[i][0]), "value": float(rows[i][1]), "decision": "accept" if rows[i][2] == 1
+             else "reject", "disagreement": round(float(dis[i]), 3)} for i in order if dis[i] > 0.5]
 
 
 def _fmt(x: float | None, ci: list | None = None, digits: int = 3) -> str:
@@ -287,6 +308,13 @@ def _agreement_md(a: dict[str, Any]) -> str:
         lines.append(f"| {d['display']} | {_fmt(auc['auc'], auc.get('ci'))} | {auc['n']} ({auc['n_accept']}/"
                      f"{auc['n_reject']}) | {_fmt(ml.get('spearman'), ml.get('spearman_ci'))} | "
                      f"{_fmt(ml.get('kendall'), ml.get('kendall_ci'))} | {ml['models']} | {note} |")
+    worst = [(d["display"], x) for d in a["metrics"].values() for x in d.get("disagreements") or []]
+    if worst:
+        lines += ["", "Top disagreements (a designer's accept the metric ranks low, or a reject it ranks high; "
+                  "0.5 = no disagreement, 1 = the metric's lowest accept or highest reject):", "",
+                  "| Metric | triple | decision | value | disagreement |", "|:--|--:|:--|--:|--:|"]
+        lines += [f"| {name} | {x['triple_id']} | {x['decision']} | {x['value']:.3f} | {x['disagreement']:.2f} |"
+                  for name, x in worst]
     return "\n".join(lines) + "\n" + _extra_footnote(list(a["metrics"]))
 
 

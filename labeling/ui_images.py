@@ -16,7 +16,8 @@ from .ui_common import QueueTab, counts_html, key_js, locked, nav_current, nav_j
 from .ui_grid import GridView, thumb_src
 
 ORDERS = [("Uncertainty (closest to threshold)", "uncertainty"), ("Score high → low", "score"), ("Score low → high", "score_asc"),
-          ("Newest first", "newest"), ("Catalogue order", "id")]
+          ("Newest first", "newest"), ("Catalogue order", "id"),
+          ("Classifier vs designer (labelled: disagree most first)", "disagreement")]
 LABEL_STATES = [("Unlabelled", "unlabelled"), ("Labelled", "labelled"), ("Good", "good"), ("Bad", "bad"),
                 ("Any", "any")]
 OVERLAYS = ["Product mask", "OCR boxes", "Filter flags", "Classifier score"]
@@ -29,6 +30,9 @@ def _filters(order: str, label_state: str, category: Any, score_min: Any, score_
             return None
         return float(x) / 100.0
 
+    # disagreement needs a designer's label: on the unlabelled queue it would order nothing
+    if order == "disagreement" and label_state in (None, "", "unlabelled"):
+        label_state = "labelled"
     return {"order": order or "uncertainty", "label_state": label_state or "unlabelled",
             "category_id": int(category) if category not in (None, "", 0) else None,
             "score_min": num(score_min) if score_min not in (None, 0) else None,

@@ -182,7 +182,7 @@ def dup_groups(ws: Workspace, min_size: int = 2) -> list[dict[str, Any]]:
 
 # -- the review queue ---------------------------------------------------------------------------
 
-ORDERS = ("uncertainty", "score", "score_asc", "newest", "id")
+ORDERS = ("uncertainty", "score", "score_asc", "newest", "id", "disagreement")
 LABEL_STATES = ("unlabelled", "labelled", "any", "good", "bad")
 
 
@@ -242,14 +242,23 @@ def image_queue(ws: Workspace, *, order: str = "uncertainty", label_state: str =
         "score_asc": "q_score ASC NULLS LAST, q_id",
         "newest": "q_added DESC, q_id DESC",
         "id": "q_id",
+        # classifier vs designer: a good image the classifier scores low, a bad one it scores high, first (the
+        # fastest way to a mislabel or a classifier blind spot); images without both a label and a score last
+        "disagreement": "q_dis DESC NULLS LAST, q_id",
     }[order]
+    dis_sql, dis_join = "NULL", ""
+    if order == "disagreement":
+        dis_sql = "CASE rl.label WHEN 'good' THEN 1 - p.score WHEN 'bad' THEN p.score END"
+        dis_join = ("LEFT JOIN (SELECT item_id, label FROM resolved_labels WHERE item_kind = 'image') rl "
+                    "ON rl.item_id = i.id")
     # the page is chosen on narrow columns first; filter lists are then joined for its rows only
     sql = f"""
     WITH run AS (SELECT {run_sql} AS rid),
     thr AS (SELECT {thr_sql} AS t),
-    page AS (SELECT i.id AS q_id, p.score AS q_score, i.added_at AS q_added
+    page AS (SELECT i.id AS q_id, p.score AS q_score, i.added_at AS q_added, {dis_sql} AS q_dis
              FROM images i
              LEFT JOIN predictions p ON p.image_id = i.id AND p.run_id = (SELECT rid FROM run)
+             {dis_join}
              WHERE {' AND '.join(where)}
              ORDER BY {order_sql}
              LIMIT ? OFFSET ?),

@@ -263,11 +263,25 @@ def test_rule_decisions_are_left_out_of_designer_agreement():
     backwards: with the rule's left out the ROC-AUC is 1.0, not 0.5."""
     from curation.benchmark import designer_agreement
 
-    def rec(decision: int, value: float, by_rule: bool) -> dict:
-        return {"decision": decision, "decided_by_rule": by_rule, "model": "m",
+    def rec(decision: int, value: float, by_rule: bool, tid: int = 0) -> dict:
+        return {"triple_id": tid, "decision": decision, "decided_by_rule": by_rule, "model": "m",
                 "metrics": {"motionx": {"status": "ok", "value": value}}}
 
     records = [rec(1, 0.9, False), rec(0, 0.1, False), rec(1, 0.2, True), rec(0, 0.8, True)]
     out = designer_agreement(records, ["motionx"], n_boot=10, seed=0)
     assert out["labelled_videos"] == 2 and out["rule_decided_left_out"] == 2
     assert out["metrics"]["motionx"]["roc_auc"]["auc"] == 1.0 and out["metrics"]["motionx"]["roc_auc"]["n"] == 2
+
+
+def test_the_agreement_report_lists_the_top_disagreements_per_metric():
+    """Accepts at 0.2 and 0.8, rejects at 0.9 and 0.1: the reject the metric ranks highest (triple 3, mid-rank
+    1.0) and the accept it ranks low (triple 1, 1 - 1/3) disagree; the other two agree with the designer."""
+    from curation.benchmark import _agreement_md, designer_agreement
+
+    records = [{"triple_id": t, "decision": y, "model": "m", "metrics": {"motionx": {"status": "ok", "value": v}}}
+               for t, y, v in ((1, 1, 0.2), (2, 1, 0.8), (3, 0, 0.9), (4, 0, 0.1))]
+    out = designer_agreement(records, ["motionx"], n_boot=10, seed=0)
+    top = out["metrics"]["motionx"]["disagreements"]
+    assert [(d["triple_id"], d["decision"]) for d in top] == [(3, "reject"), (1, "accept")]
+    assert [d["disagreement"] for d in top] == [1.0, 0.667]
+    assert "| MotionXScore | 3 | reject | 0.900 | 1.00 |" in _agreement_md(out)

@@ -211,3 +211,22 @@ def test_labels_cli(demo_workspace, tmp_path):
     assert out.returncode == 2 and "not found" in out.stderr
     out = run("export", "--workspace", str(demo_workspace), str(tmp_path / "e.jsonl"), "--json")
     assert out.returncode == 0 and json.loads(out.stdout)["events"] == 1
+
+
+def test_disagreement_order_puts_the_classifier_designer_conflicts_first(workspace):
+    """Classifier vs designer: a good image with a low score, then a bad one with a high score, before the
+    images where they agree; images with a label but no score, or a score but no label, come last."""
+    from storage import classifier_runs, images
+
+    ids = [images.add_image(workspace, {"sha256": f"{k:064x}", "path": f"/nowhere/{k}.png", "bytes": 1,
+                                        "width": 8, "height": 8, "format": "PNG", "mode": "RGB",
+                                        "has_alpha": False})[0] for k in range(5)]
+    run = classifier_runs.reserve_run_id(workspace)
+    classifier_runs.record_run(workspace, run, {"version": "test", "n_labels": 4, "label_hash": "h",
+                                                "features": "test", "threshold": 0.5},
+                               np.array(ids[:4]), np.array([0.1, 0.9, 0.95, 0.3]))
+    for iid, value in zip(ids, ["good", "bad", "good", "bad", "good"]):
+        append_event(workspace, item_kind="image", item_id=iid, value=value, annotator="alice")
+    q = image_queue(workspace, order="disagreement", label_state="labelled", limit=10)
+    # disagreement: good 0.1 -> 0.9, bad 0.9 -> 0.9, good 0.95 -> 0.05, bad 0.3 -> 0.3; the fifth has no score
+    assert [r["id"] for r in q] == [ids[0], ids[1], ids[3], ids[2], ids[4]]
