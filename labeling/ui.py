@@ -62,7 +62,8 @@ def build_app(ws: Workspace, *, auth_enabled: bool = False, score_at_start: bool
                 wsjobs.build()
                 misc.build_stats()
             # the label counts there are read again whenever the tab is opened (labels change meanwhile)
-            stats_tab.select(*misc.stats_refresh, api_visibility="private", show_progress="hidden")
+            fn_s, outs_s = misc.stats_refresh
+            stats_tab.select(fn_s, None, outs_s, api_visibility="private", show_progress="hidden")
         _register_api(svc)
 
         def on_load(request: gr.Request):

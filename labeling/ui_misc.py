@@ -294,7 +294,7 @@ class MiscTabs:
 
     def build_stats(self) -> None:
         # a callable value: computed again on every page load, and on opening the tab (labeling.ui)
-        prog = gr.HTML(self.stats_progress_html, elem_id="stats-progress")
+        prog = gr.HTML(self.stats_progress_html, elem_id="stats-labels")
         self.stats_refresh = (self.stats_progress_html, [prog])
         gr.Markdown("Domain and category distribution, metric distributions, prompt lengths and frequent terms "
                     "(Figure 3 of the paper). Same code path as `python -m curation stats`.")

@@ -192,3 +192,18 @@ def test_item_keys_and_reasons_fit_above_the_fold(browser, app_server, width):
         assert bottom(sel) <= 900, sel
     assert bottom("#vid-reasons") <= 900 and bottom("#vid-player video") <= 900
     ctx.close()
+
+
+def test_statistics_counts_are_read_when_the_tab_opens(browser, app_server):
+    """A label made on Images shows in the Statistics tab's counts when that tab is opened (not the counts of
+    when the page was built)."""
+    url, ws = app_server
+    ctx, page = open_app(browser, url, "stats-ann")
+    old = current_image(page)
+    page.keyboard.press("g")
+    wait_image_change(page, old)
+    page.get_by_role("tab", name="Statistics").click()
+    n = ws.query_one("SELECT count(*) FROM resolved_labels WHERE item_kind = 'image'")[0]
+    page.wait_for_function("(t) => (document.querySelector('#stats-labels') || {}).innerText?.includes(t)",
+                           arg=f"{n} of 24", timeout=30_000)
+    ctx.close()
