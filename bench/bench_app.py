@@ -18,6 +18,7 @@ Writes <out>.md and <out>.json. Goals: next image p95 <= 300 ms, next video p95 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import shutil
@@ -165,6 +166,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def app_process(root: Path, *extra: str, timeout: float = 180):
+    """The app on `root` as its own process, as designers run it: yields (base URL, process) once it answers;
+    stopped on exit. `extra`: more app.py arguments (e.g. --no-demo)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, str(REPO / "app.py"), "--workspace", str(root), "--port", str(port),
+                             *extra], cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(base + "/gradio_api/info", timeout=2).read()
+                break
+            except OSError:
+                if proc.poll() is not None or time.perf_counter() - t0 > timeout:
+                    raise SystemExit("the app did not start")
+                time.sleep(0.2)
+        yield base, proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def fetch(url: str, limit: int | None = None) -> int:
     req = urllib.request.Request(url, headers={"Range": f"bytes=0-{limit - 1}"} if limit else {})
     with urllib.request.urlopen(req, timeout=30) as r:
@@ -238,20 +263,8 @@ def main() -> int:
         svc.worker.shutdown()
 
     # the app as its own process, as designers run it
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(REPO / "app.py"), "--workspace", str(tmp), "--port", str(port)],
-                            cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        while True:
-            try:
-                urllib.request.urlopen(base + "/gradio_api/info", timeout=2).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.perf_counter() - t0 > 120:
-                    raise SystemExit("the app did not start")
-                time.sleep(0.2)
+    with app_process(tmp, timeout=120) as (base, proc):
         results["app_ready_s"] = round(time.perf_counter() - t0, 2)
         from gradio_client import Client
 
@@ -301,9 +314,6 @@ def main() -> int:
         results["next_video_with_fetch"] = summary(vtot)
         if Path(CHROMIUM).exists():
             results.update(browser_latency(base, args.n, args.nvid))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
     results["loadavg_1m_at_end"] = round(os.getloadavg()[0], 2)
     with Workspace.open(tmp, read_only=True) as ws:
         results["image_labels_in_db"] = int(ws.query_one(

@@ -22,24 +22,21 @@ a designer. Writes <out>.md and <out>.json.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from bench_app import ARGS, CHROMIUM, bulk_fill, free_port  # noqa: E402
+from bench_app import ARGS, CHROMIUM, app_process, bulk_fill  # noqa: E402
 
 PAGE = 24
 BAD_AT = (3, 9, 14, 20)             # tile positions labelled bad on each page: 4 of 24, as every 6th image below
@@ -48,29 +45,6 @@ DECODED = ("() => { if (document.querySelector('#grid-view .grid-page .empty-sta
            "const ims = [...document.querySelectorAll('#grid-view .tile img')]; "
            "return ims.length > 0 && ims.every(i => i.complete && i.naturalWidth > 0); }")
 SHOWN = "() => (document.querySelector('#image-view .iv') || {dataset: {}}).dataset.item || null"
-
-
-@contextlib.contextmanager
-def app_process(root: Path):
-    """The app on `root` as its own process, as designers run it; yields its URL once it answers."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, str(REPO / "app.py"), "--workspace", str(root), "--port", str(port),
-                             "--no-demo"], cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    t0 = time.perf_counter()
-    try:
-        while True:
-            try:
-                urllib.request.urlopen(base + "/gradio_api/info", timeout=2).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.perf_counter() - t0 > 180:
-                    raise SystemExit("the app did not start")
-                time.sleep(0.2)
-        yield base + "/"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def open_page(browser, url: str):
@@ -148,7 +122,8 @@ def measure(template: Path, mode: str, k: int, work: Path) -> dict:
     root = work / f"{template.name}_{mode}"
     shutil.rmtree(root, ignore_errors=True)
     shutil.copytree(template, root)
-    with app_process(root) as url, sync_playwright() as p:
+    with app_process(root, "--no-demo") as (base, _proc), sync_playwright() as p:
+        url = base + "/"
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = open_page(b, url)
         load0 = os.getloadavg()[0]

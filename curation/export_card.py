@@ -54,6 +54,15 @@ def _dropped(counts: dict[str, Any]) -> list[str]:
             + ".", ""]
 
 
+def _label_stats(counts: dict[str, Any], all_labels: Counter, rows: list[dict[str, Any]]) -> list[str]:
+    """The label statistics both cards open with: labels in the export, in the workspace, the annotators."""
+    annot = Counter(x["annotator"] for r in rows for x in r["labels"])
+    return ["## Label statistics", "",
+            "In the export: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts["labels"].items())) + ".",
+            "In the workspace (candidates): " + ", ".join(f"{k}: {v}" for k, v in sorted(all_labels.items())) + ".",
+            f"Annotators in the export: {len(annot)}" + (" (" + ", ".join(f"{a}: {n} labels" for a, n in
+                                                          annot.most_common(10)) + ")" if annot else "") + "."]
+
 def dataset_card(rows: list[dict], counts: dict[str, Any], opts: ExportOptions, shards: dict[str, list[str]],
                  records: list[dict]) -> str:
     L = _opening(rows, counts, opts, "Ad-VFX curated image-to-video triples", "Ad-VFX curated split export",
@@ -78,12 +87,7 @@ def dataset_card(rows: list[dict], counts: dict[str, Any], opts: ExportOptions, 
           "group stay in one split", ""]
     L += _dropped(counts) + _counts_table(counts, "source image / video / near-duplicate")
     all_labels = Counter({1: "accepted", 0: "rejected"}.get(r["decision"], "unlabelled") for r in records)
-    annot = Counter(x["annotator"] for r in rows for x in r["labels"])
-    L += ["## Label statistics", "",
-          "In the export: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts["labels"].items())) + ".",
-          "In the workspace (candidates): " + ", ".join(f"{k}: {v}" for k, v in sorted(all_labels.items())) + ".",
-          f"Annotators in the export: {len(annot)}" + (" (" + ", ".join(f"{a}: {n} labels" for a, n in
-                                                        annot.most_common(10)) + ")" if annot else "") + ".",
+    L += _label_stats(counts, all_labels, rows) + [
           "A triple's label is the majority of its annotators' current accept/reject labels (on the triple or "
           "its video; a tie goes to the latest).", "",
           "## Metric distributions (%, ok values)", "",
@@ -137,12 +141,7 @@ def image_card(rows: list[dict], counts: dict[str, Any], opts: ExportOptions, sh
           "stratified by category; near-duplicate images (one `dup_group`) stay in one split", ""]
     L += _dropped(counts) + _counts_table(counts, "near-duplicate images")
     all_labels = Counter(r["label"] or "unlabelled" for r in records)
-    annot = Counter(x["annotator"] for r in rows for x in r["labels"])
-    L += ["## Label statistics", "",
-          "In the export: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts["labels"].items())) + ".",
-          "In the workspace (candidates): " + ", ".join(f"{k}: {v}" for k, v in sorted(all_labels.items())) + ".",
-          f"Annotators in the export: {len(annot)}" + (" (" + ", ".join(f"{a}: {n} labels" for a, n in
-                                                        annot.most_common(10)) + ")" if annot else "") + ".",
+    L += _label_stats(counts, all_labels, rows) + [
           "An image's label is the majority of its annotators' current good/bad labels (a tie goes to the "
           "latest); `label_annotator` / `label_at` name the newest vote counted, `label_history` counts every "
           "label event on the image (undone ones and undos included).", "",
