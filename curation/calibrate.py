@@ -20,6 +20,7 @@ precision is optimistic; the curves show how fast it falls off.
 from __future__ import annotations
 
 import hashlib
+import threading
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ from storage.metric_results import TRACE_COMPONENTS
 from .calibrate_fit import (TARGET_PRECISION, MetricModel, MetricThreshold, direction_curve, operating_point,
                             stratified_folds, thin)
 from .current import current_keys
-from .jobs import Refused
+from .jobs import Progress, Refused, check, quiet
 
 VERSION = "calibrate-1"
 MIN_PER_CLASS = 3       # the fewest per class for which every one of >= 3 folds holds out a video of each class
@@ -112,7 +113,7 @@ def training_data(ws: Workspace, keys: dict[str, dict[str, Any]] | None = None) 
     counts = {"accept": int(y.sum()), "reject": int(len(y) - y.sum()), "no_metrics": len(human) - len(ids)}
     return {"ids": ids, "y": y, "X": X, "features": names, "counts": counts,
             "label_hash": label_hash, "n_human": len(human),
-            "metric_keys": {m: k["key"] for m, k in keys.items()}}
+            "metric_keys": {m: k["key"] for m, k in keys.items()}, "cols": cols}
 
 
 def _directions(s: np.ndarray, y: np.ndarray, to_raw: float = 1.0, withhold: str | None = None) -> dict[str, Any]:
@@ -156,8 +157,13 @@ def _fit_feature(x: np.ndarray, y: np.ndarray, splits: list) -> dict[str, Any] |
     return rec
 
 
-def calibrate(ws: Workspace, *, seed: int = 0, keys: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Fit, cross-validate and store a calibration; returns it as stored (with id and created_at)."""
+def calibrate(ws: Workspace, *, seed: int = 0, keys: dict[str, dict[str, Any]] | None = None,
+              progress: Progress | None = None, cancel: threading.Event | None = None) -> dict[str, Any]:
+    """Fit, cross-validate and store a calibration, with its model's P(accept) for every scored video (out of
+    fold for the training videos); returns it as stored (with id and created_at). Follows curation.jobs'
+    protocol: progress(fraction, message), and `cancel` checked between steps (nothing is stored then)."""
+    say = progress or quiet
+    say(0.0, "reading the designers' video labels and the current metric values")
     data = training_data(ws, keys)
     counts, X, y, names = data["counts"], data["X"], data["y"], data["features"]
     needed = {c: max(0, MIN_PER_CLASS - counts[c]) for c in ("accept", "reject")}
@@ -165,23 +171,41 @@ def calibrate(ws: Workspace, *, seed: int = 0, keys: dict[str, dict[str, Any]] |
         raise NotEnoughLabels(counts, needed)
     k = min(MAX_FOLDS, counts["accept"], counts["reject"])
     splits = stratified_folds(y, k, seed)
+    say(0.3, f"fitting a threshold per feature ({len(names)} features, {len(y)} labelled videos, {k} folds)")
     thresholds = {}
     for j, name in enumerate(names):
         rec = _fit_feature(X[:, j], y, splits)
         if rec is not None:
             thresholds[name] = rec
+    check(cancel, "calibration")
+    say(0.6, "fitting the model over all features")
     oof = np.zeros(len(y))
     for tr, te in splits:
         oof[te] = MetricModel().fit(X[tr], y[tr]).predict_proba(X[te])[:, 1]
     model = MetricModel().fit(X, y)
+    check(cancel, "calibration")
     terms = names + [f"{names[j]} (missing)" for j in model.indicators_]
     rec = {"version": VERSION, "item_kind": "video", "n_labels": int(len(y)), "label_counts": counts,
            "label_hash": data["label_hash"], "metric_keys": data["metric_keys"], "thresholds": thresholds,
            "model": {"features": names, "coefficients": dict(zip(terms, model.coef_.tolist())), **model.to_dict()},
            "cv_metrics": {"folds": k, "seed": seed, "target_precision": TARGET_PRECISION, "score": "P(accept)",
                           **_directions(oof, y)}}
-    stored = calibrations.record(ws, rec)
+    say(0.9, "storing the calibration and every scored video's P(accept)")
+    stored = calibrations.record(ws, rec, _scores(data, model, oof))
+    say(1.0, f"calibration {stored['id']}: {len(y)} labelled videos, {stored['n_scores']} videos scored")
     return {**stored, **rec}
+
+
+def _scores(data: dict[str, Any], model: MetricModel, oof: np.ndarray) -> dict[str, np.ndarray]:
+    """P(accept) for every video with a value of the model's metrics: the out-of-fold one for the training videos
+    (the final model has seen their labels), the final model's for the rest."""
+    names, cols = data["features"], data["cols"]
+    ids = np.array(sorted(_with_values(cols, names)), dtype=np.int64)
+    p = model.predict_proba(_matrix(cols, ids, names))[:, 1] if len(ids) else np.zeros(0)
+    trained = dict(zip(data["ids"], oof))
+    fold = np.array([int(v) in trained for v in ids], dtype=bool)
+    p[fold] = [trained[int(v)] for v in ids[fold]]
+    return {"video_id": ids, "p_accept": p, "out_of_fold": fold}
 
 
 def summary(rec: dict[str, Any]) -> dict[str, Any]:
@@ -197,7 +221,8 @@ def apply(ws: Workspace, *, direction: str = "both", dry_run: bool = False, cali
           keys: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Label, as annotator rule:<id>, the videos no person has labelled that the calibration's model decides at
     its operating points, all in one batch. Refused when there is no calibration or the metrics it was fitted on
-    are no longer the current ones."""
+    are no longer the current ones. The report's "videos" lists, per direction, the videos it labels (or, with
+    dry_run, would label), the surest first, with their P(accept)."""
     cal = calibrations.get(ws, calibration_id)
     if cal is None:
         raise Refused("no calibration yet: run `python -m curation calibrate` first")
@@ -226,11 +251,17 @@ def apply(ws: Workspace, *, direction: str = "both", dry_run: bool = False, cali
     both = rej & acc
     decided = {v: ("reject" if r else "accept") for v, r, a, b in zip(with_values, rej, acc, both)
                if (r or a) and not b}
+    # which videos, the surest first (a reject by ascending P(accept), an accept by descending), with their P
+    prob = dict(zip(with_values, p.tolist()))
+    chosen = {d: sorted((v for v, x in decided.items() if x == d), key=lambda v: (prob[v] if d == "reject"
+                                                                               else -prob[v], v))
+              for d in DIRECTIONS}
     rep = {"calibration": int(cal["id"]), "annotator": who, "direction": direction, "dry_run": dry_run,
            "operating_points": ops, "candidates": len(todo), "no_metrics": len(todo) - len(with_values),
            "reject": int((rej & ~both).sum()), "accept": int((acc & ~both).sum()), "conflicting": int(both.sum()),
            "undecided": int((~rej & ~acc).sum()), "already_labelled_by_people": len(people),
-           "stale_labels": labels_changed(ws, cal), "written": 0, "session": None}
+           "stale_labels": labels_changed(ws, cal), "written": 0, "session": None,
+           "videos": {d: [{"video_id": int(v), "p_accept": float(prob[v])} for v in chosen[d]] for d in DIRECTIONS}}
     if not dry_run and decided:
         batch = labels.append_values(ws, item_kind="video", values=decided, annotator=who)
         rep.update(written=batch["n"], session=batch["session"])

@@ -75,6 +75,9 @@ def dataset_card(rows: list[dict], counts: dict[str, Any], opts: ExportOptions, 
           f"- label state: `{opts.label_state}`"
           + {"accepted": " (only triples designers accepted)",
              "not_rejected": " (accepted or not yet labelled)", "any": " (labels ignored)"}[opts.label_state],
+          "- a rule's labels (`calibrate --apply`, annotator `rule:<id>`, only where no designer labelled): "
+          + {"use": "used as the triple's decision", "ignore": "ignored (such a triple counts as not labelled)"}[
+              opts.rule_labels],
           f"- triples whose source image is labelled bad: {'excluded' if opts.exclude_bad_images else 'kept'}",
           "- metric minimums: " + (", ".join(f"{marked(m, DISPLAY[m])} >= {v:g}"
                                              for m, v in opts.metric_min.items()) or "none")

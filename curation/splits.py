@@ -1,6 +1,7 @@
 """Selection of the items to export and their train / val / test split.
 
-Selection (ExportOptions): by label state (accepted by default), metric thresholds and the classifier score.
+Selection (ExportOptions): by label state (accepted by default; a triple only a rule's label decided counts as
+decided that way, or, with rule_labels="ignore", as not labelled), metric thresholds and the classifier score.
 `kind="images"` exports images instead of triples (curation.export_images); the same splitter groups them by
 near-duplicate group.
 Splitting: stratified by category, group-aware and deterministic by seed.
@@ -30,6 +31,7 @@ from .union_find import UnionFind
 
 SPLITS = ("train", "val", "test")
 LABEL_STATES = ("accepted", "not_rejected", "any")
+RULE_LABELS = ("use", "ignore")
 KINDS = ("triples", "images")
 
 
@@ -38,6 +40,9 @@ class ExportOptions:
     kind: str = "triples"                      # triples | images (one row per image; accepted means "good")
     label_state: str = "accepted"              # accepted | not_rejected (accepted or unlabelled) | any
     exclude_bad_images: bool = True            # drop triples whose source image is labelled bad
+    # a triple decided by a rule's label (`calibrate --apply`; only where no person labelled it): use that decision
+    # as the label rule gives it, or ignore it (the triple counts as not labelled)
+    rule_labels: str = "use"
     metric_min: dict[str, float] = field(default_factory=dict)   # metric -> minimum value (0-1)
     missing_metric: str = "fail"               # a thresholded metric without an ok value: fail | pass (n/a passes)
     classifier_min: float | None = None        # minimum classifier score of the source image
@@ -60,6 +65,8 @@ class ExportOptions:
             raise ValueError("passed_filters selects images; use it with kind='images'")
         if self.label_state not in LABEL_STATES:
             raise ValueError(f"label_state must be one of {LABEL_STATES}, got {self.label_state!r}")
+        if self.rule_labels not in RULE_LABELS:
+            raise ValueError(f"rule_labels must be one of {RULE_LABELS}, got {self.rule_labels!r}")
         if self.missing_metric not in ("fail", "pass"):
             raise ValueError("missing_metric must be 'fail' or 'pass'")
         r = tuple(float(x) for x in self.ratios)
@@ -87,7 +94,7 @@ def select(records: list[dict[str, Any]], opts: ExportOptions,
     dropped: Counter = Counter()
     kept = []
     for r in records:
-        d = r["decision"]
+        d = None if opts.rule_labels == "ignore" and r.get("decided_by_rule") else r["decision"]
         if opts.label_state == "accepted" and d != 1:
             dropped["not accepted" if d is None else "rejected"] += 1
             continue

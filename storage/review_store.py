@@ -10,7 +10,7 @@ import json
 import time
 from typing import Any
 
-from . import labels, metric_results
+from . import calibrations, labels, metric_results
 from .classifier_runs import image_score
 from .classifier_runs import kept_count as kept_at_threshold  # noqa: F401  (the Classifier tab's slider)
 from .classifier_runs import list_runs as classifier_runs  # noqa: F401  (the Classifier tab's history)
@@ -110,7 +110,12 @@ def label_progress(ws: Workspace, item_kind: str = "image") -> dict[str, int]:
 _LATEST_OK = ("SELECT video_id, metric, avg(value) AS value FROM (SELECT video_id, metric, value, status, "
               "row_number() OVER (PARTITION BY video_id, triple_id, metric ORDER BY id DESC) AS rn "
               "FROM metric_results WHERE {where}) WHERE rn = 1 AND status = 'ok' GROUP BY video_id, metric")
-_QUEUE_ORDER = {"id": "v.id", "newest": "v.added_at DESC, v.id DESC", "metric": "f.value ASC NULLS LAST, v.id"}
+_QUEUE_ORDER = {"id": "v.id", "newest": "v.added_at DESC, v.id DESC", "metric": "f.value ASC NULLS LAST, v.id",
+                # metric vs designer: an accept the newest calibration gives a low P(accept), a reject a high one,
+                # first; a decision made by a rule's label is no designer's, so it orders last with the unscored
+                "disagreement": "CASE WHEN l.by_rule THEN NULL WHEN l.label = 'accept' THEN 1 - s.p_accept "
+                                "WHEN l.label = 'reject' THEN s.p_accept END DESC NULLS LAST, v.id"}
+_CAL_SCORES = f"SELECT video_id, p_accept FROM calibration_scores WHERE calibration_id = {calibrations.SCORED}"
 
 
 def video_queue(ws: Workspace, *, label_state: str = "unlabelled", model: str | None = None,
@@ -120,7 +125,9 @@ def video_queue(ws: Workspace, *, label_state: str = "unlabelled", model: str | 
     """Videos with their metric values (key -> mean over triples of each metric's newest ok result), filtered.
 
     metric_min/max are fractions 0-1; a video without an ok value of `metric` is excluded by a range filter.
-    label_state: unlabelled | labelled | any | accept | reject. order: id | newest | metric (needs `metric`).
+    label_state: unlabelled | labelled | any | accept | reject. order: id | newest | metric (needs `metric`) |
+    disagreement (metric vs designer: by the newest calibration's P(accept), storage.calibrations; each row then
+    has "p_accept", None where that calibration scored no value).
     ids: only these videos (the few rows a list shows). keys: the current "metric|version|params_hash" keys
     (curation.current); only results under them are shown and filtered on (all results when None).
     """
@@ -147,10 +154,14 @@ def video_queue(ws: Workspace, *, label_state: str = "unlabelled", model: str | 
         where.append("l.label = ?")
         params.append(label_state)
     order_sql = _QUEUE_ORDER.get(order if metric or order != "metric" else "id", "v.id")
-    sql = ("WITH l AS (SELECT item_id, label FROM resolved_labels WHERE item_kind = 'video'), "
-           f"f AS ({_LATEST_OK.format(where=cur + ' AND metric = ?')}) "
-           "SELECT v.id, v.path, v.sha256, v.model, v.fps, v.frame_count, v.width, v.height, l.label "
-           "FROM videos v LEFT JOIN l ON l.item_id = v.id LEFT JOIN f ON f.video_id = v.id "
+    scored = order == "disagreement"        # the scores are joined only for the order that needs them
+    sql = ("WITH l AS (SELECT item_id, label, by_rule FROM resolved_labels WHERE item_kind = 'video'), "
+           f"f AS ({_LATEST_OK.format(where=cur + ' AND metric = ?')})"
+           + (f", s AS ({_CAL_SCORES}) " if scored else " ")
+           + "SELECT v.id, v.path, v.sha256, v.model, v.fps, v.frame_count, v.width, v.height, l.label"
+           + (", s.p_accept " if scored else " ")
+           + "FROM videos v LEFT JOIN l ON l.item_id = v.id LEFT JOIN f ON f.video_id = v.id "
+           + ("LEFT JOIN s ON s.video_id = v.id " if scored else "")
            + (("WHERE " + " AND ".join(where)) if where else "")
            + f" ORDER BY {order_sql} LIMIT ? OFFSET ?")
     rows = ws.query_dicts(sql, params + [int(limit), int(offset)])

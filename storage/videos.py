@@ -59,3 +59,12 @@ def scoring_rows(ws: Workspace) -> list[dict[str, Any]]:
                           "i.product AS image_product, p.text AS prompt FROM videos v "
                           "LEFT JOIN images i ON i.id = v.source_image_id "
                           "LEFT JOIN prompts p ON p.id = v.prompt_id ORDER BY v.id")
+
+
+def briefs(ws: Workspace, video_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """video id -> {"path", "model"} of these videos (the few rows a preview lists)."""
+    if not video_ids:
+        return {}
+    rows = ws.query_dicts("SELECT id, path, model FROM videos WHERE list_contains(?::BIGINT[], id)",
+                          [sorted({int(i) for i in video_ids})])
+    return {int(r["id"]): {"path": r["path"], "model": r["model"]} for r in rows}

@@ -1,5 +1,5 @@
 """python -m curation export --workspace W --out DIR [--kind triples|images|generation]
-[--labels accepted|not_rejected|any] [--min METRIC=X ...] [--classifier-min X | --min-score X] [--passed-filters]
+[--labels accepted|not_rejected|any] [--rule-labels use|ignore] [--min METRIC=X ...] [--classifier-min X | --min-score X] [--passed-filters]
 [--ratios 0.8,0.1,0.1] [--seed N] [--formats parquet,jsonl,csv,webdataset] [--media link|copy] [--export-root DIR]
 |   ... export verify DIR"""
 from __future__ import annotations
@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="which items by their current label: accepted (images: good), accepted or unlabelled, or "
                         "any. Default accepted; for images selected by --min-score or --passed-filters, "
                         "not_rejected (the score and filters select instead; a bad label still drops the image)")
+    p.add_argument("--rule-labels", choices=("use", "ignore"), default="use",
+                   help="triples only a rule decided (calibrate --apply, annotator rule:<id>): use its decision "
+                        "(default) or ignore it (such a triple counts as not labelled)")
     p.add_argument("--keep-bad-images", action="store_true",
                    help="keep triples whose source image (images: the image) is labelled bad")
     p.add_argument("--min", action="append", default=[], metavar="METRIC=X",
@@ -95,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             "not_rejected" if images_like and (args.classifier_min is not None or args.passed_filters)
             else "accepted")
         opts = ExportOptions(kind="images" if images_like else args.kind, label_state=label_state,
-                             exclude_bad_images=not args.keep_bad_images,
+                             exclude_bad_images=not args.keep_bad_images, rule_labels=args.rule_labels,
                              metric_min=metric_min, missing_metric=args.missing_metric,
                              classifier_min=args.classifier_min, passed_filters=args.passed_filters,
                              ratios=ratios, seed=args.seed,

@@ -285,3 +285,21 @@ def test_the_agreement_report_lists_the_top_disagreements_per_metric():
     assert [(d["triple_id"], d["decision"]) for d in top] == [(3, "reject"), (1, "accept")]
     assert [d["disagreement"] for d in top] == [1.0, 0.667]
     assert "| MotionXScore | 3 | reject | 0.900 | 1.00 |" in _agreement_md(out)
+
+
+def test_calibrate_stores_p_accept_for_every_scored_video_out_of_fold_for_its_training_videos(forty):
+    """Every one of the 52 scored videos gets a P(accept): the 40 it learnt from out of fold, the 12 others by the
+    final model, which sides them with the designer's cut at MotionX 0.3; apply's lists carry those P."""
+    root, info = forty
+    with Workspace.open(root) as ws:
+        cal = calibrate(ws)
+        got = calibrations.scores(ws, cal["id"])
+        dry = apply(ws, dry_run=True)
+    assert cal["n_scores"] == 52 and set(got) == set(info["labelled"]) | set(info["unlabelled"])
+    assert {v for v, s in got.items() if s["out_of_fold"]} == set(info["labelled"])
+    assert {v: got[v]["p_accept"] >= 0.5 for v in info["unlabelled"]} == \
+        {v: mx >= CUT for v, mx in info["unlabelled"].items()}
+    listed = [e for d in ("reject", "accept") for e in dry["videos"][d]]
+    assert len(listed) == dry["reject"] + dry["accept"] > 0
+    assert all(e["p_accept"] == pytest.approx(got[e["video_id"]]["p_accept"]) for e in listed)
+    assert [e["p_accept"] for e in dry["videos"]["reject"]] == sorted(e["p_accept"] for e in dry["videos"]["reject"])
