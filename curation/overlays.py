@@ -56,33 +56,44 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 # -- thumbnails and display copies ------------------------------------------------------------
-def _shrunk_jpeg(out: Path, path: str, side: int, resample: Image.Resampling, quality: int) -> Path:
-    """`out`: the image at `path` shrunk to at most `side` px (never enlarged), as a JPEG made once."""
-    if out.exists():
-        return out
+THUMB_VERSION = "2"                # 2: transparent images keep their alpha (a PNG); a JPEG made them black
+
+
+def _shrunk(stem: Path, path: str, side: int, resample: Image.Resampling, quality: int) -> Path:
+    """The image at `path` shrunk to at most `side` px (never enlarged), made once: `stem`.jpg, or `stem`.png
+    when it has transparent pixels, so the page's checkerboard shows through them (a JPEG has no alpha: they
+    came out black)."""
+    jpg, png = stem.with_name(stem.name + ".jpg"), stem.with_name(stem.name + ".png")
+    for out in (jpg, png):
+        if out.exists():
+            return out
     from media.files import load_image
 
-    im = Image.fromarray(load_image(path))
+    im = Image.fromarray(load_image(path, keep_alpha=True))
     im.thumbnail((side, side), resample)
-    _atomic_save(im, out, format="JPEG", quality=quality)
-    return out
+    if im.mode == "RGBA" and im.getchannel("A").getextrema()[0] < 255:
+        _atomic_save(im, png, format="PNG")
+        return png
+    _atomic_save(im.convert("RGB"), jpg, format="JPEG", quality=quality)
+    return jpg
 
 
 def thumbnail(ws_root: Path, sha: str, path: str, size: int = THUMB_SIZE) -> Path:
-    """A JPEG thumbnail (cached under thumbs/ by image hash)."""
-    out = cache_dir(ws_root, "thumbs", sha) / f"{sha}_{size}.jpg"
-    return _shrunk_jpeg(out, path, size, Image.Resampling.BILINEAR, 85)
+    """A thumbnail (cached under thumbs/ by image hash): a JPEG, a PNG when the image has transparent pixels."""
+    stem = cache_dir(ws_root, "thumbs", sha) / f"{sha}_{size}_t{THUMB_VERSION}"
+    return _shrunk(stem, path, size, Image.Resampling.BILINEAR, 85)
 
 
 def display_path(ws_root: Path, sha: str, path: str, width: int | None, height: int | None,
                  nbytes: int | None = None) -> Path:
-    """The file the browser shows: the original when it is small and browser-friendly, else a cached JPEG."""
+    """The file the browser shows: the original when it is small and browser-friendly, else a cached copy (a
+    JPEG; a PNG when the image has transparent pixels)."""
     p = Path(path)
     small = (width or 0) <= DISPLAY_MAX and (height or 0) <= DISPLAY_MAX and (nbytes or 0) < 8_000_000
     if small and p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"):
         return p
-    out = cache_dir(ws_root, "thumbs", sha) / f"{sha}_display.jpg"
-    return _shrunk_jpeg(out, path, DISPLAY_MAX, Image.Resampling.LANCZOS, 90)
+    stem = cache_dir(ws_root, "thumbs", sha) / f"{sha}_display_t{THUMB_VERSION}"
+    return _shrunk(stem, path, DISPLAY_MAX, Image.Resampling.LANCZOS, 90)
 
 
 # -- image overlays ---------------------------------------------------------------------------

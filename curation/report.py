@@ -184,10 +184,13 @@ td.missing{color:#8c959f;font-style:italic} .notes{color:#57606a;font-size:13px}
 def to_html(board: Leaderboard, *, standalone: bool = True) -> str:
     marks = column_marks(board)
     e = html.escape
+    backend = [board.backends[j] if j < len(board.backends) else "" for j in range(len(board.metrics))]
+    # the backend and metric version that produced a column: its sub-header, and its header's tooltip
     parts = ['<table class="lb">', "<thead><tr><th>Type</th><th>Model</th>"
-             + "".join(f"<th>{e(board.label(j))}" + (f'<br><small class="backend">{e(board.backends[j])}</small>'
-                                                     if j < len(board.backends) and board.backends[j] else "")
-                       + "</th>" for j in range(len(board.metrics))) + "</tr></thead><tbody>"]
+             + "".join((f'<th title="{e(board.label(j))}: {e(backend[j])}">' if backend[j] else "<th>")
+                       + e(board.label(j))
+                       + (f'<br><small class="backend">{e(backend[j])}</small>' if backend[j] else "") + "</th>"
+                       for j in range(len(board.metrics))) + "</tr></thead><tbody>"]
     for gtype, rows in board.grouped():
         for i, r in enumerate(rows):
             tr = '<tr class="group-start">' if i == 0 else "<tr>"
@@ -221,12 +224,12 @@ def to_html(board: Leaderboard, *, standalone: bool = True) -> str:
             f"<style>{_CSS}</style></head><body><h1>{e(board.title)}</h1>\n{body}\n</body></html>\n")
 
 
-def render_radar(board: Leaderboard, png: str | Path | None, svg: str | Path | None, *,
-                 title: str | None = None) -> dict[str, Any]:
-    """The radar of the six metrics per model (one closed series per model, values in %, 0 at the centre).
-    A metric without a value for a model is a gap in its series and its axis label says so. Columns that are
-    not one of the paper's six (`extra`, CLIPScore) are not drawn: the paper's Figure 9 has six axes. Each
-    series line carries the SVG id `radar-series-<i>`. Returns {"series": n, "axes": [...], "png", "svg"}."""
+def radar_figure(board: Leaderboard, *, title: str | None = None):
+    """The radar's matplotlib figure (see render_radar). Laid out so that nothing is cut off at its edges: the
+    axis labels sit outside the circle, aligned away from it, the legend (long model names wrapped) has its
+    own room at the right, and the chart is shrunk until its labels and title fit (`_fit_radar`)."""
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -238,8 +241,8 @@ def render_radar(board: Leaderboard, png: str | Path | None, svg: str | Path | N
     k = len(cols)
     angles = np.linspace(0, 2 * np.pi, k, endpoint=False)
     closed = np.concatenate([angles, angles[:1]])
-    fig = plt.figure(figsize=(7.5, 6.5))
-    ax = fig.add_subplot(111, projection="polar")
+    fig = plt.figure(figsize=(8.5, 6.5))
+    ax = fig.add_axes((0.08, 0.06, 0.6, 0.8), projection="polar")
     ax.set_theta_offset(np.pi / 2)
     ax.set_theta_direction(-1)
     cmap = plt.get_cmap("tab10" if len(rows) <= 10 else "tab20")
@@ -251,8 +254,8 @@ def render_radar(board: Leaderboard, png: str | Path | None, svg: str | Path | N
         shown = [r.values[j] for j in cols]
         vals = np.array([np.nan if v is None else float(v) for v in shown + shown[:1]])
         ls = styles[0] if not board.type_order or r.type == board.type_order[0] else styles[1]
-        (line,) = ax.plot(closed, vals, ls, color=cmap(i % cmap.N), linewidth=1.6, label=f"{r.model}",
-                          marker="o", markersize=3)
+        (line,) = ax.plot(closed, vals, ls, color=cmap(i % cmap.N), linewidth=1.6,
+                          label=textwrap.fill(r.model, 28), marker="o", markersize=3)
         line.set_gid(f"radar-series-{i}")
         if not np.isnan(vals).any():
             ax.fill(closed, vals, color=cmap(i % cmap.N), alpha=0.03)
@@ -263,18 +266,59 @@ def render_radar(board: Leaderboard, png: str | Path | None, svg: str | Path | N
         labels.append(m if not missing else (f"{m}\n(unavailable)" if len(missing) == len(rows)
                                              else f"{m}\n({len(missing)} missing)"))
     ax.set_xticks(angles, labels, fontsize=9)
+    # each label grows away from the circle: left of the axis on the left half, right of it on the right half,
+    # above at the top and below at the bottom (centred labels there ran into the circle and the series)
+    ax.tick_params(axis="x", pad=4)
+    for a, t in zip(angles, ax.get_xticklabels()):
+        x, y = np.sin(a), np.cos(a)          # theta runs clockwise from the top
+        t.set_horizontalalignment("center" if abs(x) < 0.1 else "left" if x > 0 else "right")
+        t.set_verticalalignment("center" if abs(y) < 0.1 else "bottom" if y > 0 else "top")
     ax.set_ylim(0, top)
     ax.set_rlabel_position(90 / max(k, 1))
     ax.tick_params(axis="y", labelsize=7)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.08, 1.05), fontsize=8, frameon=False)
-    ax.set_title(title or board.title, pad=30)
-    fig.subplots_adjust(left=0.07, right=0.68, top=0.85, bottom=0.08)
-    out: dict[str, Any] = {"series": len(rows), "axes": [board.metrics[j] for j in cols]}
+    legend = fig.legend(loc="upper right", fontsize=8, frameon=False) if rows else None
+    ax.set_title(title or board.title, pad=24)
+    _fit_radar(fig, ax, legend)
+    return fig
+
+
+def _fit_radar(fig, ax, legend, pad: float = 0.1) -> None:
+    """Shrink the polar axes until its labels and title lie inside the figure and left of the legend, `pad`
+    inches clear. Its outer labels stick out of the axes by their own length (a wrapped "(unavailable)", a long
+    metric name), which no fixed margin fits for every board; matplotlib's constrained layout left them a few
+    pixels outside (it sizes the box before the circle is fitted into it)."""
+    w, h = fig.get_size_inches()
+    for _ in range(6):
+        fig.canvas.draw()
+        r = fig.canvas.get_renderer()
+        box = ax.get_tightbbox(r).transformed(fig.dpi_scale_trans.inverted())      # in inches
+        right = (legend.get_window_extent(r).x0 / fig.dpi if legend is not None else w) - pad
+        over = [pad - box.x0, pad - box.y0, box.x1 - right, box.y1 - (h - pad)]     # past each edge
+        if max(over) <= 0:
+            return
+        left, bottom, rgt, top = (max(0.0, o) + 0.02 if o > 0 else 0.0 for o in over)
+        p = ax.get_position()
+        ax.set_position((p.x0 + left / w, p.y0 + bottom / h, max(0.1, p.width - (left + rgt) / w),
+                         max(0.1, p.height - (bottom + top) / h)))
+
+
+def render_radar(board: Leaderboard, png: str | Path | None, svg: str | Path | None, *,
+                 title: str | None = None) -> dict[str, Any]:
+    """The radar of the six metrics per model (one closed series per model, values in %, 0 at the centre).
+    A metric without a value for a model is a gap in its series and its axis label says so. Columns that are
+    not one of the paper's six (`extra`, CLIPScore) are not drawn: the paper's Figure 9 has six axes. Each
+    series line carries the SVG id `radar-series-<i>`. Returns {"series": n, "axes": [...], "png", "svg"}."""
+    import matplotlib.pyplot as plt
+
+    fig = radar_figure(board, title=title)
+    out: dict[str, Any] = {"series": len(board.rows),
+                           "axes": [m for j, m in enumerate(board.metrics) if not board.is_extra(j)]}
+    # "tight" with a margin: whatever the layout could not fit is still in the file, never cut off at its edge
     if png:
-        fig.savefig(png, dpi=120)
+        fig.savefig(png, dpi=120, bbox_inches="tight", pad_inches=0.15)
         out["png"] = str(png)
     if svg:
-        fig.savefig(svg)
+        fig.savefig(svg, bbox_inches="tight", pad_inches=0.15)
         out["svg"] = str(svg)
     plt.close(fig)
     return out

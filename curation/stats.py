@@ -250,13 +250,29 @@ def _label_counts(records: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def render_stats_figures(stats: dict[str, Any], out: Path) -> dict[str, str]:
+    """domains.png, metrics.png, prompt_lengths.png, top_terms.png under `out`; returns their paths."""
+    import matplotlib.pyplot as plt
+
+    files = {}
+    for name, fig in stats_figures(stats).items():
+        files[name] = str(out / f"{name}.png")
+        # "tight" with a margin: a legend or label the layout could not fit is still in the file, never cut off
+        fig.savefig(files[name], dpi=110, bbox_inches="tight", pad_inches=0.15)
+        plt.close(fig)
+    return files
+
+
+def stats_figures(stats: dict[str, Any]) -> dict[str, Any]:
+    """The Figure-3 panels as matplotlib figures (name -> figure), laid out so that no title, label, legend
+    or note reaches past the figure's edge."""
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    files = {}
     unit = stats["unit"]
     palette = plt.get_cmap("tab10").colors
     dom_names = list(stats["domains"])
@@ -307,8 +323,9 @@ def render_stats_figures(stats: dict[str, Any], out: Path) -> dict[str, str]:
             else:
                 why = ", ".join(f"{k}: {v}" for k, v in md["status_counts"].items()) or "not scored"
                 reason = next(iter(md["reasons"]), "")
-                ax.text(0.5, 0.5, f"no values\n{why}\n{reason[:60]}", ha="center", va="center", fontsize=7,
-                        transform=ax.transAxes, wrap=True)
+                # wrapped to the panel's width: one long line ran over the neighbouring panels
+                note = "\n".join(["no values", why] + textwrap.wrap(reason, 42)[:3])
+                ax.text(0.5, 0.5, note, ha="center", va="center", fontsize=7, transform=ax.transAxes)
                 ax.set_title(f"{disp}", fontsize=9)
             ax.set_xlim(0, 100)
             ax.set_xlabel("%", fontsize=8)
@@ -334,32 +351,14 @@ def render_stats_figures(stats: dict[str, Any], out: Path) -> dict[str, str]:
         ax.invert_yaxis()
         ax.set_title("Top prompt terms")
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 7), gridspec_kw={"width_ratios": [1.2, 1]})
+    figs = {}
+    figs["domains"], (a, b) = plt.subplots(1, 2, figsize=(13, 7), gridspec_kw={"width_ratios": [1.2, 1]},
+                                           layout="constrained")
     _domains(a, b)
-    fig.tight_layout()
-    files["domains"] = str(out / "domains.png")
-    fig.savefig(files["domains"], dpi=110)
-    plt.close(fig)
-
-    fig, axes = plt.subplots(2, 3, figsize=(12, 6))
+    figs["metrics"], axes = plt.subplots(2, 3, figsize=(12, 6), layout="constrained")
     _metrics(axes.ravel())
-    fig.tight_layout()
-    files["metrics"] = str(out / "metrics.png")
-    fig.savefig(files["metrics"], dpi=110)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    figs["prompt_lengths"], ax = plt.subplots(figsize=(6, 4), layout="constrained")
     _lengths(ax)
-    fig.tight_layout()
-    files["prompt_lengths"] = str(out / "prompt_lengths.png")
-    fig.savefig(files["prompt_lengths"], dpi=110)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(6, 6))
+    figs["top_terms"], ax = plt.subplots(figsize=(6, 6), layout="constrained")
     _terms(ax)
-    fig.tight_layout()
-    files["top_terms"] = str(out / "top_terms.png")
-    fig.savefig(files["top_terms"], dpi=110)
-    plt.close(fig)
-
-    return files
+    return figs

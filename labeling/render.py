@@ -215,9 +215,10 @@ def video_player(src: Path, elem_class: str = "vid", poster: str | None = None, 
 PLAYBACK_RATES = (0.25, 0.5, 1, 1.5, 2)
 
 
-def player_bar(*, scrub: bool = False) -> str:
-    """The player's controls (static/player.js): play / pause, one frame back / forward, the speed, and for a
-    group of videos a scrubber that seeks them all. Keys: Space, `,` `.`, `[` `]`."""
+def player_bar(*, scrub: bool = False, counter: bool = False) -> str:
+    """The player's controls (static/player.js): play / pause, one frame back / forward, the speed, for a
+    group of videos a scrubber that seeks them all, and with `counter` the frame counter (player.js writes it).
+    Keys: Space, `,` `.`, `[` `]`."""
     rates = "".join(f'<button type="button" class="pl-rate" data-rate="{r:g}" title="play at {r:g}× speed">'
                     f'{r:g}×</button>' for r in PLAYBACK_RATES)
     return ('<div class="pl-bar"><button type="button" class="pl-play" title="play / pause [Space]">'
@@ -226,7 +227,8 @@ def player_bar(*, scrub: bool = False) -> str:
             '<button type="button" class="pl-step" data-step="1" title="one frame forward [.]">frame ›</button>'
             + ('<input type="range" class="pl-scrub" min="0" max="1000" value="0" title="seek every video">'
                if scrub else "")
-            + f'<span class="pl-rates" title="playback speed [ and ]">{rates}</span></div>')
+            + f'<span class="pl-rates" title="playback speed [ and ]">{rates}</span>'
+            + ('<span class="pl-counter" title="the frame shown"></span>' if counter else "") + "</div>")
 
 
 # -- header and progress lines ----------------------------------------------------------------
@@ -260,14 +262,15 @@ def upnext_strip(thumbs: list[tuple[int, str | Path]]) -> str:
 # -- Videos tab -------------------------------------------------------------------------------
 def video_view(video_id: int, src: Path, computing: list[str], sources: dict[str, Any], *,
                fps: float | None = None, frames: int | None = None) -> str:
-    """The player: the video with its overlays drawn in (the frame counter on top of it, drawn by the page), its
-    controls, what overlay data is still being computed, and where the shown overlay data came from."""
+    """The player: the video with its overlays drawn in, its controls with the frame counter (drawn by the page,
+    in the bar under the video: over the picture it covered the OCR boxes' labels), what overlay data is still
+    being computed, and where the shown overlay data came from."""
     note = (f'<div class="ov-status">computing {" and ".join(computing)} overlay data for this video…</div>'
             if computing else "")
     srcs = " · ".join(f"{k}: {v}" for k, v in sources.items() if v)
     return (f'<div class="vid-wrap pl" data-video-id="{video_id}" data-item="{video_id}" tabindex="-1">'
-            '<div class="pl-stage">' + video_player(src, fps=fps, frames=frames) + '<div class="pl-counter"></div>'
-            "</div>" + player_bar() + note
+            '<div class="pl-stage">' + video_player(src, fps=fps, frames=frames) + "</div>"
+            + player_bar(counter=True) + note
             + (f'<div class="muted">overlay data — {esc(srcs)}</div>' if srcs else "") + "</div>")
 
 
@@ -328,14 +331,16 @@ def video_scorecard(results: list[dict[str, Any]], ranks: dict[str, dict[str, An
 
 
 def video_queue_list(rows: list[dict[str, Any]], current: int | None) -> str:
-    """The up-next list of the Videos tab, rows in the order shown."""
+    """The up-next list of the Videos tab, rows in the order shown (the current one first)."""
     if not rows:
         return ""
     out = ['<div class="qlist">']
     for r in rows:
         cur = " current" if r["id"] == current else ""
+        # a row ahead opens on a click (ui_common.JUMP_JS); the rows it is clicked past stay next
+        jump = "" if cur else f' data-jump="{int(r["id"])}" title="open video {int(r["id"])}"'
         lab = f' · <b class="lb-{esc(r["label"])}">{esc(r["label"])}</b>' if r.get("label") else ""
-        out.append(f'<div class="qrow{cur}"><span class="qid">#{r["id"]}</span> {esc(Path(r["path"]).stem)}'
+        out.append(f'<div class="qrow{cur}"{jump}><span class="qid">#{r["id"]}</span> {esc(Path(r["path"]).stem)}'
                    f'<div class="muted">{esc(r.get("model") or "")} · MotionX {pct(r["metrics"].get("motionx"))}'
                    f'{lab}</div></div>')
     out.append("</div>")

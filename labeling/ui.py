@@ -12,6 +12,7 @@ from storage import Workspace, catalog, labels
 
 from .service import LabelError, ReviewService
 from .ui_bestof import BestOfTab
+from .ui_calibration import CalibrationPanel
 from .ui_common import annotator_of, counts_html
 from .ui_compare import CompareTab
 from .ui_images import ImagesTab
@@ -48,6 +49,7 @@ def build_app(ws: Workspace, *, auth_enabled: bool = False, score_at_start: bool
                 images.build(annotator, counts)
             with gr.Tab("Videos", id="videos", elem_id="tab-videos-root"):
                 videos.build(annotator, counts)
+                CalibrationPanel(svc, misc.jobs).build()
             with gr.Tab("Best of N", id="bestof", elem_id="tab-bestof-root") as bestof_tab:
                 BestOfTab(svc).build(annotator, bestof_tab)
             with gr.Tab("Compare", id="compare", elem_id="tab-compare-root"):
@@ -159,10 +161,12 @@ def _register_api(svc: ReviewService) -> None:
 
     def video_queue(label_state: str = "any", model: str | None = None, metric: str | None = None,
                     metric_min: float | None = None, metric_max: float | None = None, limit: int = 50,
-                    offset: int = 0) -> dict:
-        """Videos with metric values (fractions 0-1), filtered by label state, model and one metric's range."""
+                    offset: int = 0, order: str = "id") -> dict:
+        """Videos with metric values (fractions 0-1), filtered by label state, model and one metric's range;
+        order: id | newest | metric | disagreement (metric vs designer: rows carry the calibration's p_accept)."""
         rows = svc.video_queue(label_state=label_state, model=model or None, metric=metric or None,
-                               metric_min=metric_min, metric_max=metric_max, limit=int(limit), offset=int(offset))
+                               metric_min=metric_min, metric_max=metric_max, limit=int(limit), offset=int(offset),
+                               order=order or "id")
         # one column per metric (None when not scored), as scripts read them
         return {"items": [_plain({**{k: v for k, v in r.items() if k != "metrics"},
                                   **{m: r["metrics"].get(m) for m in METRICS}}) for r in rows]}

@@ -169,16 +169,20 @@ def nav_show(st: dict, item_id: int) -> None:
 
 
 def nav_jump(st: dict, item_id: int) -> None:
-    """Make item_id, one of the items ahead (the up-next strip), the current item; any other id is ignored."""
-    if item_id not in st["hist"][st["i"] + 1:] + st["queue"]:
+    """Make item_id, one of the items ahead (the up-next list), the current item; any other id is ignored.
+    It moves to the front of what is ahead: the items it was clicked past stay ahead, in their order, and come
+    next (moving the position onto it instead would have left those behind it, out of the list)."""
+    pos = min(st["i"] + 1, len(st["hist"]))
+    ahead = st["hist"][pos:]
+    if item_id not in ahead + st["queue"]:
         return
-    if item_id in st["hist"]:
-        st["i"] = st["hist"].index(item_id)
+    if item_id in ahead:
+        st["hist"].pop(pos + ahead.index(item_id))
     else:
         st["queue"].remove(item_id)
-        st["hist"].append(item_id)
         st["seen"].append(item_id)
-        st["i"] = len(st["hist"]) - 1
+    st["hist"].insert(pos, item_id)
+    st["i"] = pos
 
 
 def locked(locks: "SessionLocks", fn):
@@ -274,7 +278,22 @@ class QueueTab:
         self.advance(st)
         return (st, *self.view(st, session_of(request), layers))
 
+    def h_jump(self, st, layers, evt: gr.EventData, request: gr.Request):
+        """An item of the up-next list was clicked (JUMP_JS: trigger('jump', {id})): show it; the items it
+        was clicked past stay next (nav_jump)."""
+        nav_jump(st, int(getattr(evt, "id", -1)))
+        return (st, *self.view(st, session_of(request), layers))
+
     def on_app_load(self, demo: gr.Blocks) -> None:
         """The queue loads with the page (the tab's `load_args`, set by its build: handler, inputs, outputs)."""
         fn, inputs, outputs = self.load_args
         demo.load(fn, inputs, outputs, api_visibility="private", show_progress="hidden")
+
+
+# js_on_load of an up-next list (gr.HTML): a click on an item with data-jump asks for it (QueueTab.h_jump)
+JUMP_JS = """
+element.addEventListener('click', (e) => {
+  const el = e.target.closest('[data-jump]');
+  if (el) trigger('jump', {id: +el.dataset.jump});
+});
+"""

@@ -12,7 +12,8 @@ from storage import review_store as rs
 
 from . import render
 from .service import IMAGE_REASONS
-from .ui_common import QueueTab, counts_html, key_js, locked, nav_current, nav_jump, new_nav, session_of, shown_js
+from .ui_common import (JUMP_JS, QueueTab, counts_html, key_js, locked, nav_current, new_nav, session_of,
+                        shown_js)
 from .ui_grid import GridView, thumb_src
 
 ORDERS = [("Uncertainty (closest to threshold)", "uncertainty"), ("Score high → low", "score"), ("Score low → high", "score_asc"),
@@ -112,11 +113,6 @@ class ImagesTab(QueueTab):
 
     def h_bad(self, st, reasons, note, annotator, client_key, toggles, request: gr.Request):
         return self._label("bad", st, reasons, note, annotator, client_key, toggles, request)
-
-    def h_jump(self, st, toggles, evt: gr.EventData, request: gr.Request):
-        """A picture of the up-next strip was clicked (JUMP_JS: trigger('jump', {id})): show that image."""
-        nav_jump(st, int(getattr(evt, "id", -1)))
-        return (st, *self.view(st, session_of(request), toggles))
 
     def h_after(self, st):
         """Once a new item is on screen (the page asks, debounced, after drawing it: off the key-press path):
@@ -255,10 +251,3 @@ TOGGLE_JS = """(t) => {
   for (const [k, v] of Object.entries(map)) document.body.classList.toggle("hide-" + v, !(t || []).includes(k));
   return [];
 }"""
-
-JUMP_JS = """
-element.addEventListener('click', (e) => {
-  const el = e.target.closest('[data-jump]');
-  if (el) trigger('jump', {id: +el.dataset.jump});
-});
-"""

@@ -4,7 +4,6 @@ curation.stats.compute_stats), run in the background with progress and cancel; e
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import time
 from pathlib import Path
@@ -16,9 +15,10 @@ from curation import benchmark, classifier, export, stats
 from storage import labels
 from storage import review_store as rs
 
-from . import render
+from . import render, render_report
 from .jobs import JobRunner, progress_md
 from .service import ReviewService
+from .ui_export import export_options, selection_controls
 
 
 def _best_metrics(cv: Any) -> dict[str, Any]:
@@ -83,7 +83,8 @@ class MiscTabs:
         prog = gr.Markdown(elem_id=f"{key}-progress")
         with gr.Row():
             preview = gr.Code(language="json", label="Result", elem_id=f"{key}-result", max_lines=30)
-            figs = gr.Gallery(label="Figures", columns=2, height=360, elem_id=f"{key}-figures")
+            # contain: a figure is shown whole (the default cover cropped the radar's and the panels' edges)
+            figs = gr.Gallery(label="Figures", columns=2, height=360, elem_id=f"{key}-figures", object_fit="contain")
         ev = run.click(run_fn, inputs, [prog, preview, figs], api_name=api_name, concurrency_limit=2)
         self.last_run_event = ev
         cancel.click(lambda: ("Cancelling…" if self.jobs.cancel(key) else "Nothing is running."), None, [prog],
@@ -216,9 +217,9 @@ class MiscTabs:
     def _report_outputs(self, key: str) -> None:
         """Under a job section: the finished job's report.md (or its summary) readable in the page and the whole
         folder as a zip, filled when the job ends."""
-        with gr.Row():
-            md = gr.Markdown(elem_id=f"{key}-report", elem_classes=["report-md"])
-            dl = gr.File(label="Download (zip)", elem_id=f"{key}-zip", interactive=False)
+        # the zip above, the report below it at the page's full width (beside the zip, its tables were squeezed)
+        dl = gr.File(label="Download (zip)", elem_id=f"{key}-zip", interactive=False)
+        md = gr.Markdown(elem_id=f"{key}-report", elem_classes=["report-md"])
         self.last_run_event.then(lambda: self.report_view(key), None, [md, dl], api_visibility="private",
                                  show_progress="hidden")
 
@@ -232,13 +233,12 @@ class MiscTabs:
         if folder is None or not folder.is_dir():
             return gr.skip(), gr.skip()
         text = Path(report).read_text(encoding="utf-8") if report else render.export_summary_md(res)
+        # the leaderboard as a table, the report's images (relative to its folder) served from there
+        text = render_report.report_markdown(folder, text)
         size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
         if size > ZIP_MAX:
             return text + f"\n\n(The folder holds {size / 2**30:.1f} GiB: too large to zip in the app; it is " \
                           f"`{folder}`.)", gr.skip()
-        # the report's images are relative to its folder: served from there
-        text = re.sub(r"!\[([^\]]*)\]\(([^)/:]+)\)",
-                      lambda m: f"![{m.group(1)}]({render.file_url(folder / m.group(2))})", text)
         archive = shutil.make_archive(str(folder), "zip", root_dir=folder)
         return text, archive
 
@@ -261,12 +261,13 @@ class MiscTabs:
         self._report_outputs("bench")
 
     # -- Export --------------------------------------------------------------------------------
-    def h_export(self, out_dir, kind, request: gr.Request):
+    def h_export(self, out_dir, kind, select_by="label", min_score=None, rule_labels="use",
+                 request: gr.Request = None):
         target = Path(out_dir) if out_dir else self.svc.root / "exports" / f"export_{time.strftime('%Y%m%d_%H%M%S')}"
+        opts = export_options(kind, select_by, min_score, rule_labels)      # labeling/ui_export.py
 
         def work(job):
-            return export.export_splits(self.svc.ws, target, {"kind": kind or "triples"}, progress=job.progress,
-                                        cancel=job.cancel)
+            return export.export_splits(self.svc.ws, target, opts, progress=job.progress, cancel=job.cancel)
         yield from self._job("export", "Exporting the dataset", work)
 
     def build_export(self) -> None:
@@ -278,7 +279,8 @@ class MiscTabs:
         # after out_dir, with a default: API callers that pass only the folder keep exporting triples
         kind = gr.Radio([("Triples", "triples"), ("Images", "images")], value="triples", label="Export",
                         elem_id="export-kind")
-        self._section("export", "Export", self.h_export, [out_dir, kind], "export_run")
+        selection = selection_controls(kind)
+        self._section("export", "Export", self.h_export, [out_dir, kind, *selection], "export_run")
         self._report_outputs("export")
 
     # -- Statistics ----------------------------------------------------------------------------

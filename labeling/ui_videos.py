@@ -16,7 +16,7 @@ from storage import review_store as rs
 from . import explain, render
 from .jobs import JobRunner, progress_md
 from .service import VIDEO_REASONS, ReviewService
-from .ui_common import QueueTab, counts_html, key_js, locked, nav_current, new_nav, session_of, shown_js
+from .ui_common import JUMP_JS, QueueTab, counts_html, key_js, locked, nav_current, new_nav, session_of, shown_js
 
 LAYERS = ["Product mask", "OCR boxes", "Frame counter"]
 LAYER_KEYS = {"Product mask": "mask", "OCR boxes": "ocr", "Frame counter": "counter"}
@@ -79,7 +79,7 @@ class VideosTab(QueueTab):
         return self.svc.worker.submit("v:" + card["sha256"], job, self.svc.root, card["sha256"], card["path"])
 
     def player(self, card: dict[str, Any], ov: dict[str, Any], key: str, layers: list[str] | None) -> str:
-        # the frame counter is drawn by the page over the video (static/player.js), so ticking it re-encodes
+        # the frame counter is drawn by the page, under the video (static/player.js), so ticking it re-encodes
         # nothing, and a video opened with the default layers plays its own file at once
         want = {LAYER_KEYS[x] for x in (layers or []) if x in LAYER_KEYS} - {"counter"}
         missing = [k for k in ("mask", "ocr") if k in want and not ov[{"mask": "masks", "ocr": "ocr"}[k]]]
@@ -116,6 +116,9 @@ class VideosTab(QueueTab):
 
     # -- handlers ------------------------------------------------------------------------------
     def _filters(self, label_state, model, metric, mmin, mmax, order) -> dict[str, Any]:
+        # metric vs designer needs a designer's label: on the unreviewed queue it would order nothing
+        if order == "disagreement" and label_state in (None, "", "unlabelled"):
+            label_state = "labelled"
         f: dict[str, Any] = {"label_state": label_state or "any", "model": model or None, "metric": metric or None,
                              "order": order or "id"}
         if metric:
@@ -255,10 +258,12 @@ class VideosTab(QueueTab):
                     mmin = gr.Number(value=0, minimum=0, maximum=100, label="≥ %", min_width=70, elem_id="vid-mmin")
                     mmax = gr.Number(value=100, minimum=0, maximum=100, label="≤ %", min_width=70, elem_id="vid-mmax")
                 order = gr.Dropdown([("Catalogue order", "id"), ("Newest first", "newest"),
-                                     ("Metric low → high", "metric")], value="id", label="Order")
+                                     ("Metric low → high", "metric"),
+                                     ("Metric vs designer (reviewed: disagree most first)", "disagreement")],
+                                    value="id", label="Order", elem_id="vid-order")
                 apply = gr.Button("Apply filters", elem_id="vid-apply")
                 gr.Markdown("#### Up next")
-                upnext = gr.HTML(elem_id="vid-upnext")
+                upnext = gr.HTML(elem_id="vid-upnext", js_on_load=JUMP_JS)     # a click on a row opens it
             with gr.Column(scale=3, min_width=460):
                 progress = gr.HTML()
                 # the decision keys and reasons above the video: at 1600x900 and 1440x900 they stay in view with it
@@ -325,6 +330,7 @@ class VideosTab(QueueTab):
                    api_name="video_undo", js=key_js(2, 4), **fast)
         prev.click(locked(self.locks, self.h_prev), [st, layers], outs, api_name="video_prev", **fast)
         nxt.click(locked(self.locks, self.h_next), [st, layers], outs, api_name="video_next", **fast)
+        upnext.jump(locked(self.locks, self.h_jump), [st, layers], outs, api_visibility="private", **fast)
         layers.change(self.h_layers, [st, layers], [player], api_name="video_layers", js=LAYERS_JS,
                       show_progress="minimal", concurrency_limit=2)
         self.layers = layers

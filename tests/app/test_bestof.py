@@ -4,33 +4,20 @@ player (Space, '.', speed, arrows while it has focus)."""
 from __future__ import annotations
 
 import json
-import shutil
 import time
 
 import pytest
 
-from .conftest import load_app_module, serve_app
+from .conftest import BESTOF_CASE_IMAGE as CASE_IMAGE
 
 gradio_client = pytest.importorskip("gradio_client")
 
-CASE_IMAGE = 1          # the demo's first case: image 1, its prompt, two models; a third candidate is added here
-
 
 @pytest.fixture(scope="module")
-def bestof_server(tmp_path_factory, _demo_workspace_template):
-    """(url, workspace) of the app on a demo copy whose first case has three candidates (a third model's triple)."""
-    from storage import triples
-
-    def prepare(ws):
-        image_id, prompt_id = ws.query_one("SELECT image_id, prompt_id FROM triples WHERE image_id = ? LIMIT 1",
-                                           [CASE_IMAGE])
-        other = ws.query_one("SELECT min(video_id) FROM triples WHERE image_id <> ?", [CASE_IMAGE])[0]
-        triples.add_triple(ws, video_id=other, image_id=image_id, prompt_id=prompt_id, model="DemoGen-C")
-
-    root = tmp_path_factory.mktemp("bestof_ws") / "ws"
-    shutil.copytree(_demo_workspace_template, root)
-    with serve_app(load_app_module(), root, prepare) as served:
-        yield served
+def bestof_server(labelling_server):
+    """(url, workspace) of the app on a demo copy whose first case (CASE_IMAGE) has three candidates (a third
+    model's triple); shared with test_grid.py (conftest.labelling_server), whose labels are of images."""
+    return labelling_server
 
 
 def case_of(ws, image_id: int) -> tuple[str, list[int]]:
@@ -99,7 +86,7 @@ def cid_of(ws, image_id: int) -> str:
 
 
 @pytest.mark.browser
-def test_best_of_n_and_player_in_the_browser(browser, bestof_server):
+def test_best_of_n_and_player_in_the_browser(browser, bestof_server, artifacts):
     url, ws = bestof_server
     ctx = browser.new_context(viewport={"width": 1500, "height": 1000})
     page = ctx.new_page()
@@ -124,7 +111,7 @@ def test_best_of_n_and_player_in_the_browser(browser, bestof_server):
     page.keyboard.press(" ")
     page.keyboard.press("2")
     assert "selected" in page.locator("#bo-view .bo-tile").nth(1).get_attribute("class")
-    page.screenshot(path="/tmp/h21_bestof.png", full_page=True)
+    page.locator("#bo-view .bo-tiles").screenshot(path=str(artifacts / "bestof_selected.png"))
     page.keyboard.press("Enter")
     want = {t: ("accept" if t == tiles[1] else "reject") for t in tiles}
     t0 = time.monotonic()
@@ -164,7 +151,7 @@ def test_best_of_n_and_player_in_the_browser(browser, bestof_server):
     page.locator("#vid-player .pl-rate[data-rate='0.5']").click()
     assert video.evaluate("v => v.playbackRate") == 0.5
     assert "frame 12" in page.locator("#vid-player .pl-counter").inner_text()
-    page.screenshot(path="/tmp/h21_player.png", full_page=True)
+    page.locator("#vid-player").screenshot(path=str(artifacts / "bestof_player.png"))
     page.locator("#vid-player video").click()                                  # the player has focus
     paused = video.evaluate("v => v.paused")
     page.keyboard.press(" ")                                                   # once, not also by the native controls

@@ -2,35 +2,19 @@
 in a real browser (click, shift-click, keys)."""
 from __future__ import annotations
 
-import shutil
-
-import numpy as np
 import pytest
 
-from .conftest import load_app_module, serve_app
+from .conftest import GRID_FLAGGED as FLAGGED
+from .conftest import GRID_SCORES as SCORES
 
 N_IMAGES = 24                       # the demo workspace
-SCORES = {i: round(0.04 * i, 2) for i in range(1, N_IMAGES + 1)}      # image id -> classifier score, known here
-FLAGGED = {5: ("quality", "too dark"), 9: ("text_clutter", "4 text boxes")}
 
 
 @pytest.fixture(scope="module")
-def grid_server(tmp_path_factory, _demo_workspace_template):
-    """(url, workspace) of the app on a demo copy with a classifier run and two failed filters stored."""
-    from storage import classifier_runs, curation_store
-
-    def prepare(ws):
-        run = classifier_runs.reserve_run_id(ws)
-        classifier_runs.record_run(ws, run, {"version": "test", "n_labels": 0, "label_hash": "t", "features": "t",
-                                             "estimator": "t", "threshold": 0.5},
-                                   np.array(list(SCORES)), np.array(list(SCORES.values())))
-        curation_store.put_filter_results(ws, [{"image_id": i, "filter": f, "params_hash": "t", "value": 0.0,
-                                                "passed": False, "reason": why} for i, (f, why) in FLAGGED.items()])
-
-    root = tmp_path_factory.mktemp("grid_ws") / "ws"
-    shutil.copytree(_demo_workspace_template, root)
-    with serve_app(load_app_module(), root, prepare) as served:
-        yield served
+def grid_server(labelling_server):
+    """(url, workspace) of the app on a demo copy with a classifier run (SCORES) and two failed filters (FLAGGED)
+    stored; shared with test_bestof.py (conftest.labelling_server), whose labels are of triples and videos."""
+    return labelling_server
 
 
 def current(ws, ids):
@@ -64,11 +48,11 @@ def test_label_many_is_one_event_each_and_one_undo(grid_server):
         c.predict([1, 2], "good", [], "  ", api_name="/label_many")
     with pytest.raises(Exception, match="no image with id 9999"):
         c.predict([1, 9999], "good", [], "script-ann", api_name="/label_many")
-    assert ws.query_one("SELECT count(*) FROM label_events WHERE item_id = 1")[0] == 0
+    assert ws.query_one("SELECT count(*) FROM label_events WHERE item_kind = 'image' AND item_id = 1")[0] == 0
 
 
 @pytest.mark.browser
-def test_grid_select_label_undo_and_cursor(browser, grid_server):
+def test_grid_select_label_undo_and_cursor(browser, grid_server, artifacts):
     url, ws = grid_server
     ctx = browser.new_context(viewport={"width": 1500, "height": 1100})
     page = ctx.new_page()
@@ -128,7 +112,7 @@ def test_grid_select_label_undo_and_cursor(browser, grid_server):
     assert {k: v for k, v in labels_shown().items() if v} == {ids[target]: "good"}
     page.locator("#grid-view .tile").nth(5).click()                    # a selection, shown in the screenshot
     page.locator("#grid-view .tile").nth(8).click(modifiers=["Shift"])
-    page.screenshot(path="/tmp/h20_grid.png", full_page=True)
+    page.locator("#grid-view .grid-tiles").screenshot(path=str(artifacts / "grid_selection.png"))
     # the single view (still in the page, behind its tab) computes its first image's overlays since the page
     # loaded; let its request finish before the server and the workspace close under it
     page.wait_for_selector("#image-view .ov-status", state="detached", timeout=120_000)
