@@ -209,7 +209,8 @@ def _affine(frame: np.ndarray, dx: float, dy: float, scale: float) -> np.ndarray
     return cv2.warpAffine(frame, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
-def render_video_frames(idx: int, behaviour: str, seed: int, size: int = SIZE) -> list[np.ndarray]:
+def render_video_frames(idx: int, behaviour: str, seed: int, size: int = SIZE,
+                        n_frames: int = N_FRAMES) -> list[np.ndarray]:
     rng = np.random.default_rng(seed * 7919 + idx * 31 + len(behaviour))
     product = PRODUCTS[idx]
     bg = _background(np.random.default_rng(seed * 1000 + idx), idx, size)
@@ -217,8 +218,8 @@ def render_video_frames(idx: int, behaviour: str, seed: int, size: int = SIZE) -
     sprite = product_sprite(product.shape, colour, int(size * 0.62))
     other = product_sprite(PRODUCTS[(idx + 5) % len(PRODUCTS)].shape, PRODUCT_COLOURS[(idx + 3) % 6], int(size * 0.62))
     frames = []
-    for t in range(N_FRAMES):
-        u = t / (N_FRAMES - 1)
+    for t in range(n_frames):
+        u = t / (n_frames - 1)
         im = bg.copy()
         ox, oy = (size - sprite.width) / 2, size * 0.18
         sp = sprite
@@ -237,7 +238,7 @@ def render_video_frames(idx: int, behaviour: str, seed: int, size: int = SIZE) -
             arr[..., :3] = np.clip(arr[..., :3] * shift[None, None, ::-1] if idx % 2 else arr[..., :3] * shift, 0, 255)
             sp = Image.fromarray(arr.astype(np.uint8), "RGBA")
         elif behaviour == "product_swap":
-            if t >= N_FRAMES // 2:
+            if t >= n_frames // 2:
                 sp = other
             ox += math.sin(2 * math.pi * u) * size * 0.04
         im.paste(sp, (int(round(ox)), int(round(oy))), sp)
@@ -258,7 +259,7 @@ def render_video_frames(idx: int, behaviour: str, seed: int, size: int = SIZE) -
             im = Image.fromarray(arr)
         else:
             _draw_text(im, idx)
-        if behaviour == "product_swap" and t >= N_FRAMES // 2:
+        if behaviour == "product_swap" and t >= n_frames // 2:
             ImageDraw.Draw(im).text((size * 0.97, size * 0.8), "AI-GEN", font=_font(int(size * 0.04)),
                                     fill=(255, 255, 255), anchor="rm")
         arr = np.asarray(im)

@@ -36,7 +36,7 @@ from .jobs import Cancelled, Progress, quiet
 from .scoring import Job, plan, report, score_video, write_results
 
 REPO = Path(__file__).resolve().parents[1]
-EXECUTORS = ("local", "ray", "sequential")
+EXECUTORS = ("local", "ray", "sequential", "pipeline")
 _THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
@@ -179,10 +179,13 @@ def run_scoring(ws: Workspace, metrics: Iterable[str] = METRICS, *, executor: st
                 configs: dict[str, Any] | None = None, force: bool = False, video_ids: Iterable[int] | None = None,
                 model: str | None = None, limit: int | None = None, progress: Progress | None = None,
                 cancel: threading.Event | None = None, bar: bool = False, ray_init: dict[str, Any] | None = None,
-                gpus_per_task: float | None = None) -> dict[str, Any]:
+                gpus_per_task: float | None = None, decoders: int | None = None,
+                gpu_threads: int | None = None) -> dict[str, Any]:
     """Score what the store lacks with the chosen executor; returns the CLI payload
     ``{"scored", "results", "fresh", "cached", "errors", "seconds", "executor", "workers", "device"}``.
-    ``limit`` caps the number of videos scored in this run (videos needing work, in id order). Raises
+    ``limit`` caps the number of videos scored in this run (videos needing work, in id order). The
+    ``pipeline`` executor (curation.pipeline) runs ``workers`` GPU processes (default: one per GPU) fed by
+    ``decoders`` CPU decode processes, ``gpu_threads`` videos in flight in each GPU process. Raises
     Cancelled when `cancel` was set, after writing every video (and in process every metric) finished."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
@@ -195,7 +198,9 @@ def run_scoring(ws: Workspace, metrics: Iterable[str] = METRICS, *, executor: st
     if limit is not None:
         todo = todo[:max(0, int(limit))]
     if workers is None:
-        workers = default_workers(device) if executor != "sequential" else 1
+        workers = default_workers(device) if executor not in ("sequential", "pipeline") else 1
+        if executor == "pipeline" and device == "cuda":
+            workers = max(1, cuda_device_count())
     workers = max(1, int(workers))
     t0 = time.perf_counter()
     tracker = _Progress(len(todo), bar, say)
@@ -209,6 +214,16 @@ def run_scoring(ws: Workspace, metrics: Iterable[str] = METRICS, *, executor: st
     try:
         if not todo:
             pass
+        elif executor == "pipeline":
+            from .pipeline import default_settings, run_pipeline
+
+            cfg = default_settings(device, gpus=workers, decoders=decoders, threads=gpu_threads, configs=configs,
+                                   workspace=str(ws.root))
+
+            def done(job: Job, results: list[dict], seconds: float) -> None:
+                fresh.extend(results)             # written part by part below, as each part arrives
+                tracker.step(job, results, seconds)
+            run_pipeline(todo, done, cfg, write=lambda res: write_results(ws, res), cancel=cancel)
         elif executor == "ray":
             workers = _run_ray(todo, sink, configs=configs, workspace=str(ws.root), address=address,
                                workers=workers, device=device, ray_init=ray_init, gpus_per_task=gpus_per_task,

@@ -73,39 +73,64 @@ def plan(ws: Workspace, metrics: Iterable[str], *, configs: dict[str, Any] | Non
     return jobs, cached
 
 
+def specs_of(todo: Iterable[tuple[str, int, str]], configs: dict[str, Any] | None = None) -> dict[str, Any]:
+    configs = configs or {}
+    return {m: get_spec(m, configs.get(m)) for m in dict.fromkeys(t[0] for t in todo)}
+
+
+def decode_for(job: Job, specs: dict[str, Any], *, streamed: bool = True):
+    """Decode the job's video once for every request of `specs`; with `streamed`, a metric that takes its
+    frames through a sink (MotionX) gets them as they decode. Raises DecodeError / OSError."""
+    from media.decode import decode_video
+
+    requests = [r for s in specs.values() for r in s.requests()]
+    sinks = {r: k for s in specs.values() for r, k in s.sinks().items()} if streamed else {}
+    return decode_video(job.video_path, requests, sinks)
+
+
+def error_result(job: Job, specs: dict[str, Any], metric: str, tid: int, ph: str, reason: str) -> dict[str, Any]:
+    return {"metric": metric, "version": specs[metric].version, "params_hash": ph, "video_id": job.video_id,
+            "triple_id": tid, "value": None, "status": "error", "reason": reason, "backend": None, "trace": None,
+            "seconds": 0.0}
+
+
 def score_video(job: Job, *, configs: dict[str, Any] | None = None, workspace: str | None = None,
                 progress: Progress | None = None, cancel: threading.Event | None = None) -> list[dict[str, Any]]:
     """Score one video: decode it once for every metric it still needs, run each metric on each case.
     Never raises for a bad video or a failing metric: those become status "error" results. When `cancel`
     is set, the metrics not started yet are left out (the caller writes what is returned, then stops)."""
-    from media.decode import DecodeError, decode_video
+    from media.decode import DecodeError
 
-    configs = configs or {}
     if not job.todo:
         return []
-    specs = {m: get_spec(m, configs.get(m)) for m in dict.fromkeys(t[0] for t in job.todo)}
-    requests = [r for s in specs.values() for r in s.requests()]
-    sinks = {r: k for s in specs.values() for r, k in s.sinks().items()}
+    specs = specs_of(job.todo, configs)
+    t0 = time.perf_counter()
+    try:
+        video = decode_for(job, specs)
+    except (DecodeError, OSError) as exc:
+        return [error_result(job, specs, m, tid, ph, f"cannot decode video: {exc}") for m, tid, ph in job.todo]
+    return score_decoded(job, video, job.todo, specs, decode_s=time.perf_counter() - t0, workspace=workspace,
+                         progress=progress, cancel=cancel)
 
+
+def score_decoded(job: Job, video: Any, todo: list[tuple[str, int, str]], specs: dict[str, Any], *,
+                  decode_s: float, workspace: str | None = None, progress: Progress | None = None,
+                  cancel: threading.Event | None = None, lane: bool = True) -> list[dict[str, Any]]:
+    """Run `todo` (metric, triple, params hash) on an already decoded video. The one place a metric is run
+    on a case, for every executor (the pipeline runs part of a video's metrics in one process and the rest
+    in another, each through here)."""
     def rec(metric: str, tid: int, ph: str, out: MetricOutput, seconds: float) -> dict[str, Any]:
         return {"metric": metric, "version": specs[metric].version, "params_hash": ph, "video_id": job.video_id,
                 "triple_id": tid, "value": out.value, "status": out.status, "reason": out.reason,
                 "backend": out.backend, "trace": out.trace, "seconds": round(seconds, 4)}
 
-    t0 = time.perf_counter()
-    try:
-        video = decode_video(job.video_path, requests, sinks)
-    except (DecodeError, OSError) as exc:
-        reason = f"cannot decode video: {exc}"
-        return [rec(m, tid, ph, MetricOutput.error(reason), 0.0) for m, tid, ph in job.todo]
-    decode_s = time.perf_counter() - t0
     cases = {c["triple_id"]: Case(triple_id=c["triple_id"], image_path=c.get("image_path"), prompt=c.get("prompt"),
                                   product=c.get("product"), workspace=workspace) for c in job.cases}
     video_case = cases.get(job.cases[0]["triple_id"]) if job.cases else Case(workspace=workspace)
     # reference-free metrics first, then per case (product masks are shared between ProductScore and TSScore);
     # a metric fed by a sink (MotionX) last: its thread finishes the last frames beside the others
-    streamed = {m for m, s in specs.items() if any(r in sinks for r in s.requests())}
-    order = sorted(job.todo, key=lambda t: (t[0] in streamed, specs[t[0]].per_triple, t[1], METRICS.index(t[0])))
+    streamed = {m for m, s in specs.items() if any(r in video.sinks for r in s.requests())}
+    order = sorted(todo, key=lambda t: (t[0] in streamed, specs[t[0]].per_triple, t[1], METRICS.index(t[0])))
 
     say_lock = threading.Lock()
     n_done = [0]
@@ -129,17 +154,17 @@ def score_video(job: Job, *, configs: dict[str, Any] | None = None, workspace: s
                          f"  {metric} triple={tid}: {out.status} {'' if out.value is None else f'{out.value:.3f}'}")
         return rec(metric, tid, ph, out, time.perf_counter() - t1)
 
-    beside = side_lane()
+    beside = side_lane() if lane else frozenset()
     side = [t for t in order if t[0] in beside]
     main = [t for t in order if t[0] not in beside]
     if not side or not main:
         return [r for r in (run_one(*t) for t in order) if r is not None]
     done: dict[tuple[str, int, str], dict[str, Any] | None] = {}
     with ThreadPoolExecutor(1, thread_name_prefix="score-side-lane") as pool:
-        lane = pool.submit(lambda: [(t, run_one(*t)) for t in side])
+        lane_f = pool.submit(lambda: [(t, run_one(*t)) for t in side])
         for t in main:
             done[t] = run_one(*t)
-        done.update(lane.result())
+        done.update(lane_f.result())
     return [r for r in (done[t] for t in order) if r is not None]
 
 
@@ -185,4 +210,5 @@ def report(ws: Workspace, jobs: list[Job], results: list[dict[str, Any]], metric
     return out
 
 
-__all__ = ["Job", "plan", "score_video", "write_results", "report"]
+__all__ = ["Job", "plan", "score_video", "score_decoded", "decode_for", "specs_of", "error_result", "write_results",
+           "report"]

@@ -1,6 +1,6 @@
 """python -m curation score --workspace W [--metrics motionx,tsscore,...] [--force] [--json]
-    [--executor local|ray|sequential] [--workers N] [--address A] [--device auto|cpu|cuda]
-    [--video-ids 1,2] [--model NAME] [--limit N]"""
+    [--executor local|ray|sequential|pipeline] [--workers N] [--decoders N] [--gpu-threads N]
+    [--address A] [--device auto|cpu|cuda] [--video-ids 1,2] [--model NAME] [--limit N]"""
 from __future__ import annotations
 
 import argparse
@@ -25,11 +25,17 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def _add_scale_args(p: argparse.ArgumentParser) -> None:
     """Parallel/Ray execution and subset filters (curation/executors.py; docs/scale.md)."""
-    p.add_argument("--executor", choices=("local", "ray", "sequential"), default="local",
+    p.add_argument("--executor", choices=("local", "ray", "sequential", "pipeline"), default="local",
                    help="local: worker processes on this machine (default); ray: a Ray cluster (--address); "
-                        "sequential: one process")
+                        "sequential: one process; pipeline: CPU decode processes feeding one GPU process per "
+                        "GPU (the fastest on a GPU machine)")
     p.add_argument("--workers", type=int, default=None,
-                   help="worker processes (default: CPU count; one per GPU when CUDA is available)")
+                   help="worker processes (default: CPU count; one per GPU when CUDA is available); with "
+                        "--executor pipeline, the GPU processes (default one per GPU)")
+    p.add_argument("--decoders", type=int, default=None,
+                   help="--executor pipeline: decode processes (default: the cores the GPU processes leave)")
+    p.add_argument("--gpu-threads", type=int, default=None,
+                   help="--executor pipeline: videos in flight in each GPU process (default 3)")
     p.add_argument("--address", default=None, help="Ray cluster address for --executor ray (e.g. auto, "
                    "ray://head:10001); default: start a local Ray instance")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
@@ -81,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             payload = run_scoring(ws, metrics, executor=args.executor, workers=args.workers, address=args.address,
                                   device=args.device, force=args.force, video_ids=video_ids, model=args.model,
-                                  limit=args.limit, bar=not args.no_progress, progress=_say)
+                                  limit=args.limit, bar=not args.no_progress, progress=_say,
+                                  decoders=args.decoders, gpu_threads=args.gpu_threads)
         except (ValueError, RuntimeError, Cancelled) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

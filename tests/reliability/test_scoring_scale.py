@@ -71,6 +71,21 @@ def test_parallel_equals_sequential(sequential, tmp_path, _demo_workspace_templa
         assert again["cached"] == n_cached and again["fresh"] == len(sequential) - n_cached
 
 
+def test_pipeline_equals_sequential(sequential, tmp_path, _demo_workspace_template):
+    """The pipeline (a decode process running MotionX, a 'GPU' process with two scoring threads running the
+    rest; here both on the CPU) stores what one-video-at-a-time scoring stores, one row per key."""
+    root = _copy(_demo_workspace_template, tmp_path / "ws")
+    with Workspace.open(root) as ws:
+        out = run_scoring(ws, METRICS, executor="pipeline", device="cpu", video_ids=[1, 2, 3, 4], decoders=1,
+                          gpu_threads=2)
+        assert out["scored"] == 4 and out["executor"] == "pipeline" and out["cached"] == 0
+        _same(_values(out["results"]), {k: v for k, v in sequential.items() if k[0] in (1, 2, 3, 4)})
+        n = ws.query_one("SELECT count(*), count(DISTINCT (metric, video_id, triple_id)) FROM metric_results")
+        assert n[0] == n[1] == 4 * len(METRICS)
+        backends = dict(ws.query("SELECT metric, any_value(backend) FROM metric_results GROUP BY metric"))
+        assert backends["motionx"] and backends["productscore"]      # both halves ran their real backends
+
+
 def test_filters_limit_video_ids_model(tmp_path, _demo_workspace_template):
     root = _copy(_demo_workspace_template, tmp_path / "ws")
     with Workspace.open(root) as ws:
@@ -101,11 +116,15 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_sigkill_mid_run_then_resume(tmp_path, _demo_workspace_template):
-    """SIGKILL the CLI (2 workers) after a few videos are written; the restart scores exactly the rest."""
+@pytest.mark.parametrize("executor", ["local", "pipeline"])
+def test_sigkill_mid_run_then_resume(executor, tmp_path, _demo_workspace_template):
+    """SIGKILL the CLI (2 workers, or the pipeline's decode and scoring processes) after a few videos are
+    written; the restart scores exactly the rest."""
     root = _copy(_demo_workspace_template, tmp_path / "ws")
     cmd = [sys.executable, "-m", "curation", "score", "--workspace", str(root), "--metrics", "motionx",
-           "--workers", "2", "--json"]
+           "--workers", "2", "--json", "--executor", executor, "--device", "cpu"]
+    if executor == "pipeline":
+        cmd[cmd.index("--workers") + 1] = "1"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     seen, workers = 0, set()
@@ -158,7 +177,8 @@ def test_ray_executor_on_local_instance(sequential, tmp_path, _demo_workspace_te
     _same(got, {k: v for k, v in sequential.items() if k[0] in (1, 2, 3, 4)})
 
 
-def test_bad_input_corpus_scores_to_results_or_clear_errors(tmp_path):
+@pytest.mark.parametrize("executor", ["local", "pipeline"])
+def test_bad_input_corpus_scores_to_results_or_clear_errors(executor, tmp_path):
     """Every corpus video gets a result or status 'error' with a reason; the run finishes."""
     from curation.ingest import ingest
     from metrics.config import STATUSES
@@ -174,7 +194,7 @@ def test_bad_input_corpus_scores_to_results_or_clear_errors(tmp_path):
         bad = next(p for p in videos.values() if p.endswith("one_frame.mp4"))
         Path(bad).write_bytes(b"\x00" * 100)
         metrics = ["motionx", "productscore", "aesscore", "gmescore"]
-        out = run_scoring(ws, metrics, executor="local", workers=2)
+        out = run_scoring(ws, metrics, executor=executor, workers=2 if executor == "local" else 1, device="cpu")
     res = out["results"]
     for vid in videos:
         mine = [r for r in res if r["video_id"] == vid]
