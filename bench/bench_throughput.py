@@ -82,6 +82,9 @@ def random_models(root: Path) -> dict:
             made[sub] = "installed"
     sys.path.insert(0, str(REPO / "bench"))
     from make_random_models import main as write_random
+    for sub in ("clip", "dino", "aesthetic"):
+        if sub not in made and (root / sub).is_dir() and any((root / sub).iterdir()):
+            made[sub] = "random"           # written by an earlier stage
     missing = [s for s in ("clip", "dino", "aesthetic") if s not in made]
     if missing:
         write_random(str(root), only=missing)
@@ -167,26 +170,68 @@ def machine() -> str:
 
 def prepare(tmp: Path, args: argparse.Namespace) -> float:
     """The media and a workspace holding them, made once per work folder (a later stage reuses them)."""
-    from curation.ingest import ingest
-    from storage import Workspace
-
     done = tmp / "prepared.json"
     if done.exists():
         return json.loads(done.read_text())["generate_s"]
     t0 = time.perf_counter()
     manifest = make_media(tmp / "media", args.n, args.size, args.frames, args.procs)
     gen_s = time.perf_counter() - t0
-    with Workspace.open(tmp / "ws") as ws:
-        ingest(ws, [manifest], source="bench")
+    if not args.no_store:
+        from curation.ingest import ingest
+        from storage import Workspace
+        with Workspace.open(tmp / "ws") as ws:
+            ingest(ws, [manifest], source="bench")
     done.write_text(json.dumps({"generate_s": round(gen_s, 1), "n": args.n}))
     print(f"{args.n} videos generated in {gen_s:.0f} s and ingested", file=sys.stderr, flush=True)
     return gen_s
 
 
-def run(args: argparse.Namespace) -> dict:
-    from curation.executors import run_scoring
-    from storage import Workspace
+def score_unstored(tmp: Path, args: argparse.Namespace, metrics: list[str]) -> tuple[dict, list[dict]]:
+    """The pipeline without a workspace (for a machine without the database driver): jobs straight from the
+    generated manifest, results kept in memory. Same executor code as `score --executor pipeline`, minus the
+    writer's few milliseconds per video."""
+    from curation.pipeline import default_settings, run_pipeline
+    from curation.scoring import Job
+    from metrics.registry import get_spec
 
+    from tqdm import tqdm
+
+    media = tmp / "media"
+    rows = [json.loads(x) for x in (media / "manifest.jsonl").read_text().splitlines() if x.strip()]
+    specs = [get_spec(m) for m in metrics]
+    jobs = []
+    for i, r in enumerate(rows, 1):
+        case = {"triple_id": i, "image_path": str(media / r["image"]), "prompt": r["prompt"], "product": r["product"]}
+        jobs.append(Job(i, str(media / r["video"]), [case],
+                        [(s.name, i if s.per_triple else 0, s.params_hash("")) for s in specs]))
+    cfg = default_settings(args.device, gpus=args.gpus, decoders=args.decoders, threads=args.gpu_threads)
+    results: list[dict] = []
+    bar = tqdm(total=len(jobs), unit="video", file=sys.stderr, mininterval=5)
+    t0 = time.perf_counter()
+    run_pipeline(jobs, lambda job, res, secs: (results.extend(res), bar.update(1)), cfg, write=lambda res: None)
+    wall = time.perf_counter() - t0
+    bar.close()
+    out = {"scored": len(jobs), "seconds": round(wall, 3), "workers": len(cfg.gpus),
+           "errors": sum(r["status"] == "error" for r in results),
+           "videos_per_hour": round(3600 * len(jobs) / wall, 1)}
+    return out, results
+
+
+def _stats(results: list[dict], metrics: list[str]) -> tuple[dict, float | None, dict]:
+    import numpy as np
+
+    per, backends = {}, {}
+    for m in sorted({r["metric"] for r in results}):
+        secs = np.array([r["seconds"] for r in results if r["metric"] == m])
+        per[m] = {"mean_s": round(float(secs.mean()), 3), "p90_s": round(float(np.quantile(secs, 0.9)), 3),
+                  "statuses": ",".join(sorted({r["status"] for r in results if r["metric"] == m}))}
+        backends[m] = next((r["backend"] for r in results if r["metric"] == m and r["backend"]), None)
+    dec = [r["trace"]["decode_s"] for r in results if r["metric"] == metrics[0] and isinstance(r.get("trace"), dict)
+           and "decode_s" in r["trace"]]
+    return per, (sum(dec) / len(dec) if dec else None), backends
+
+
+def run(args: argparse.Namespace) -> dict:
     tmp = Path(args.workdir or tempfile.mkdtemp(prefix="bench_throughput_"))
     gen_s = prepare(tmp, args)
     if args.stage == "generate":
@@ -195,25 +240,30 @@ def run(args: argparse.Namespace) -> dict:
     print(f"{args.n} videos, generated in {gen_s:.0f} s; models: {models}", file=sys.stderr, flush=True)
     metrics = args.metrics.split(",")
     sampler, stop, rss = GpuSampler(), threading.Event(), {}
+    load0 = os.getloadavg()[0]
     threading.Thread(target=host_rss_peak, args=(os.getpid(), stop, rss), daemon=True).start()
-    with Workspace.open(tmp / "ws") as ws:
-        out = run_scoring(ws, metrics, executor=args.executor, device=args.device, workers=args.gpus,
-                          decoders=args.decoders, gpu_threads=args.gpu_threads, bar=True)
-        per = {r[0]: {"mean_s": round(r[1], 3), "p90_s": round(r[2], 3), "statuses": r[3]} for r in ws.query(
-            "SELECT metric, avg(seconds), quantile_cont(seconds, 0.9), string_agg(DISTINCT status, ',') "
-            "FROM metric_results GROUP BY metric ORDER BY metric")}
-        dec = ws.query_one("SELECT avg(TRY_CAST(json_extract(trace, '$.decode_s') AS DOUBLE)) FROM metric_results "
-                           "WHERE metric = ?", [metrics[0]])[0]
-        backends = dict(ws.query("SELECT metric, any_value(backend) FROM metric_results GROUP BY metric"))
+    if args.no_store:
+        out, results = score_unstored(tmp, args, metrics)
+    else:
+        from curation.executors import run_scoring
+        from storage import Workspace
+        with Workspace.open(tmp / "ws") as ws:
+            out = run_scoring(ws, metrics, executor=args.executor, device=args.device, workers=args.gpus,
+                              decoders=args.decoders, gpu_threads=args.gpu_threads, bar=True)
+            results = ws.query_dicts("SELECT metric, seconds, status, backend, trace FROM metric_results")
+        for r in results:
+            r["trace"] = json.loads(r["trace"]) if isinstance(r["trace"], str) else r["trace"]
+    per, dec, backends = _stats(results, metrics)
     stop.set()
     gpu = sampler.stop()
+    load = [round(load0, 2), round(os.getloadavg()[0], 2)]
     row = {"gpus": out["workers"] if args.device == "cuda" else 0, "videos": out["scored"], "metrics": metrics,
            "wall_s": out["seconds"], "videos_per_hour": out["videos_per_hour"], **gpu,
            "host_rss_peak_gib": round(rss.get("peak", 0) / 2**30, 2), "errors": out["errors"],
-           "executor": args.executor, "device": args.device, "decoders": args.decoders,
+           "executor": args.executor + (" (no store)" if args.no_store else ""), "device": args.device, "decoders": args.decoders,
            "gpu_threads": args.gpu_threads, "per_metric": per, "decode_s_mean": round(dec, 3) if dec else None,
            "backends": backends, "models": models, "video": f"{args.size}x{args.size}, {args.frames} frames, 16 fps",
-           "generate_s": round(gen_s, 1), "machine": machine(),
+           "generate_s": round(gen_s, 1), "machine": machine(), "loadavg_1m": load,
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     if not args.workdir:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -238,8 +288,9 @@ def render(rows: list[dict]) -> str:
     for r in rows:
         parts = [f"{m} {v['mean_s']} / {v['p90_s']} ({v['statuses']})" for m, v in r["per_metric"].items()]
         lines.append(f"- {r['date']}, {r['gpus']} GPU(s), {r['videos']} videos: decode {r.get('decode_s_mean')}; "
-                     + "; ".join(parts) + f"; pipeline: {r.get('decoders')} decoders, {r.get('gpu_threads')} "
-                     "threads per GPU")
+                     + "; ".join(parts) + f"; pipeline: {r.get('decoders') or 'default'} decoders, "
+                     f"{r.get('gpu_threads') or 'default'} threads per GPU process; load average "
+                     f"{r.get('loadavg_1m', '?')}" + (f". {r['note']}" if r.get("note") else ""))
     return "\n".join(lines + [""])
 
 
@@ -256,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", type=int, default=81)
     p.add_argument("--procs", type=int, default=max(1, (os.cpu_count() or 2) - 1), help="media generation")
     p.add_argument("--workdir", default=None, help="keep the media and workspace here")
+    p.add_argument("--no-store", action="store_true",
+                   help="no workspace: jobs from the generated manifest, results in memory (no duckdb needed)")
     p.add_argument("--stage", choices=("all", "generate"), default="all",
                    help="generate: only make the media and workspace in --workdir (a later run scores them)")
     p.add_argument("--out", default=None, help="output stem (default bench/results/throughput_<device>)")

@@ -33,6 +33,7 @@ from storage import Workspace, triples
 from metrics.registry import METRICS
 
 from .jobs import Cancelled, Progress, quiet
+from .pipeline import gpu_count, watch_parent
 from .scoring import Job, plan, report, score_video, write_results
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,13 +44,7 @@ _THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NU
 # -- devices and worker counts ------------------------------------------------------------------------------
 def cuda_device_count() -> int:
     """GPUs visible to this process (0 without torch or CUDA). Does not create a CUDA context."""
-    if os.environ.get("CUDA_VISIBLE_DEVICES", None) == "":
-        return 0
-    try:
-        import torch
-        return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
-    except Exception:
-        return 0
+    return gpu_count()
 
 
 def resolve_device(device: str | None) -> str:
@@ -76,12 +71,7 @@ def default_workers(device: str = "cpu") -> int:
 _WORKER: dict[str, Any] = {}
 
 
-def _watch_parent(ppid: int) -> None:
-    """Exit when the parent dies (e.g. SIGKILL of the CLI): orphaned workers must not keep computing."""
-    while True:
-        if os.getppid() != ppid:
-            os._exit(1)
-        time.sleep(0.5)
+_watch_parent = watch_parent
 
 
 def _init_worker(slots: Any, device: str, threads: int, ppid: int) -> None:

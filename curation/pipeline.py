@@ -54,13 +54,12 @@ class Settings:
 
 def default_settings(device: str, gpus: int | None = None, decoders: int | None = None,
                      threads: int | None = None, **kw: Any) -> Settings:
-    """One GPU process per visible GPU; the remaining cores decode (at least one)."""
-    from .executors import cuda_device_count
-
+    """One GPU process per visible GPU; the remaining cores decode (at least one). Imports no database
+    driver: a scoring machine needs none (the writer is the caller)."""
     cores = os.cpu_count() or 1
     if device == "cuda":
         visible = [g.strip() for g in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if g.strip()]
-        n = gpus or cuda_device_count() or 1
+        n = gpus or gpu_count() or 1
         ids = (visible or [str(i) for i in range(n)])[:n]
     else:
         ids = [""] * max(1, gpus or 1)
@@ -120,12 +119,29 @@ def discard(packet: dict[str, Any]) -> None:
 
 
 # -- the processes -------------------------------------------------------------------------------------------
-def _setup(env: dict[str, str], threads: int | None, ppid: int) -> None:
-    from .executors import _watch_parent
+def watch_parent(ppid: int) -> None:
+    """Exit when the parent dies (e.g. SIGKILL of the CLI): orphaned workers must not keep computing."""
+    while True:
+        if os.getppid() != ppid:
+            os._exit(1)
+        time.sleep(0.5)
 
+
+def gpu_count() -> int:
+    """GPUs visible to this process (0 without torch or CUDA)."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) == "":
+        return 0
+    try:
+        import torch
+        return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+    except Exception:
+        return 0
+
+
+def _setup(env: dict[str, str], threads: int | None, ppid: int) -> None:
     # a SIGKILLed parent cannot stop its daemon children: they watch it and exit (nothing computes for a
     # writer that is gone, and no frames pile up in shared memory)
-    threading.Thread(target=_watch_parent, args=(ppid,), daemon=True, name="parent-watch").start()
+    threading.Thread(target=watch_parent, args=(ppid,), daemon=True, name="parent-watch").start()
     os.environ.update(env)
     if threads:
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
