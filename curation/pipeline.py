@@ -3,13 +3,18 @@
     decode workers (CPU, xD)  --bounded queue, frames in shared memory-->  GPU process (xG, one per GPU,
       decode each video once,                                                K scoring threads, models loaded
       run the CPU metrics (MotionX's                                         once; the threads' calls to one
-      optical flow, CRScore's endpoint)                                      model meet in one batch)
+      optical flow, CRScore's endpoint)                                      once; a video's frames go to
+                                                                                     each model in batches)
                     \\                                                          /
                      `------------ results -->  this process: the single DuckDB writer  <--'
 
 Why: with one process per video (the `local` pool) every worker loads every model, and one video's decoding,
 optical flow and pre-processing leave the GPU idle; here the GPU process only receives decoded frames, and its
-threads keep several videos in flight so the GPU's work from one fills the gaps of another.
+threads keep several videos in flight so the GPU's work from one fills the gaps of another. The threads share
+one interpreter, and the segmenter serialises its calls, so one process cannot keep a large GPU busy:
+`per_gpu` starts several GPU processes on each GPU (each with its own models; the models of the four
+metrics take a few GiB), and the GPU interleaves their work. Batching is per video (a video's frames through
+the segmenter's encoder, the OCR detector, CLIP), not across videos.
 
 Each video's results arrive in parts (its CPU metrics, its GPU metrics) and are written as each part arrives,
 so a run killed at any moment keeps every finished part and the next `plan()` hands out only what is missing.
@@ -42,7 +47,8 @@ STOP = None
 
 @dataclass
 class Settings:
-    gpus: list[str]                  # one GPU process per entry (CUDA_VISIBLE_DEVICES value; "" = CPU)
+    gpus: list[str]                  # one GPU process per entry (CUDA_VISIBLE_DEVICES value; "" = CPU);
+                                     # a GPU appears `per_gpu` times
     decoders: int                    # decode worker processes
     threads: int = 3                 # scoring threads per GPU process
     prefetch: int = 2                # decoded videos waiting per GPU thread (the bound on frames in memory)
@@ -50,12 +56,14 @@ class Settings:
     workspace: str | None = None
     cpu_threads: int = 1             # OpenCV / BLAS threads per decode worker
     env: dict[str, str] = field(default_factory=dict)
+    per_gpu: int = 1                 # GPU processes per GPU (for reports: len(set(gpus)) GPUs)
 
 
 def default_settings(device: str, gpus: int | None = None, decoders: int | None = None,
-                     threads: int | None = None, **kw: Any) -> Settings:
-    """One GPU process per visible GPU; the remaining cores decode (at least one). Imports no database
-    driver: a scoring machine needs none (the writer is the caller)."""
+                     threads: int | None = None, per_gpu: int | None = None, **kw: Any) -> Settings:
+    """`per_gpu` GPU processes (default 1) on each visible GPU (or on `gpus` of them); the remaining cores
+    decode (at least one). Imports no database driver: a scoring machine needs none (the writer is the
+    caller)."""
     cores = os.cpu_count() or 1
     if device == "cuda":
         visible = [g.strip() for g in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if g.strip()]
@@ -63,9 +71,12 @@ def default_settings(device: str, gpus: int | None = None, decoders: int | None 
         ids = (visible or [str(i) for i in range(n)])[:n]
     else:
         ids = [""] * max(1, gpus or 1)
+    per = max(1, int(per_gpu or 1))
+    ids = [g for g in ids for _ in range(per)]
     if decoders is None:
         decoders = max(1, cores - len(ids) - 1)
-    return Settings(gpus=ids, decoders=max(1, int(decoders)), threads=max(1, int(threads or 3)), **kw)
+    return Settings(gpus=ids, decoders=max(1, int(decoders)), threads=max(1, int(threads or 3)), per_gpu=per,
+                    **kw)
 
 
 # -- frames through shared memory ----------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """python -m curation score --workspace W [--metrics motionx,tsscore,...] [--force] [--json]
-    [--executor local|ray|sequential|pipeline] [--workers N] [--decoders N] [--gpu-threads N]
+    [--executor local|ray|sequential|pipeline] [--workers N] [--decoders N] [--gpu-threads N] [--gpu-procs N]
     [--address A] [--device auto|cpu|cuda] [--video-ids 1,2] [--model NAME] [--limit N]"""
 from __future__ import annotations
 
@@ -31,11 +31,14 @@ def _add_scale_args(p: argparse.ArgumentParser) -> None:
                         "GPU (the fastest on a GPU machine)")
     p.add_argument("--workers", type=int, default=None,
                    help="worker processes (default: CPU count; one per GPU when CUDA is available); with "
-                        "--executor pipeline, the GPU processes (default one per GPU)")
+                        "--executor pipeline, the GPUs used (default every visible GPU)")
     p.add_argument("--decoders", type=int, default=None,
                    help="--executor pipeline: decode processes (default: the cores the GPU processes leave)")
     p.add_argument("--gpu-threads", type=int, default=None,
                    help="--executor pipeline: videos in flight in each GPU process (default 3)")
+    p.add_argument("--gpu-procs", type=int, default=None,
+                   help="--executor pipeline: GPU processes on each GPU, each with its own models (default 1; "
+                        "bench/results/throughput_cuda.md has the measured rates)")
     p.add_argument("--address", default=None, help="Ray cluster address for --executor ray (e.g. auto, "
                    "ray://head:10001); default: start a local Ray instance")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
@@ -88,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
             payload = run_scoring(ws, metrics, executor=args.executor, workers=args.workers, address=args.address,
                                   device=args.device, force=args.force, video_ids=video_ids, model=args.model,
                                   limit=args.limit, bar=not args.no_progress, progress=_say,
-                                  decoders=args.decoders, gpu_threads=args.gpu_threads)
+                                  decoders=args.decoders, gpu_threads=args.gpu_threads,
+                                  gpu_procs=args.gpu_procs)
         except (ValueError, RuntimeError, Cancelled) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -214,13 +214,16 @@ class MiniSAMSegmenter:
         x[:nh, :nw] = (im.astype(np.float32) - PIXEL_MEAN) / PIXEL_STD
         return x.transpose(2, 0, 1), s
 
-    def _encode(self, rgbs: list[np.ndarray]) -> tuple[np.ndarray, list[float]]:
-        """One encoder call: ([B,256,64,64] embeddings, scales)."""
+    def _prepare(self, rgb: np.ndarray) -> tuple[np.ndarray, float]:
+        """The encoder's host-side input: resized uint8 for the torch engine (it normalises on its device),
+        the normalised, padded float array for ONNX Runtime."""
+        return self.resized(rgb) if self._torch is not None else self.preprocess(rgb)
+
+    def _encode(self, pre: list[tuple[np.ndarray, float]]) -> tuple[np.ndarray, list[float]]:
+        """One encoder call on `_prepare`d images: ([B,256,64,64] embeddings, scales)."""
         if self._torch is not None:
-            pre = [self.resized(r) for r in rgbs]
             emb = self._torch(pixels=[p[0] for p in pre])
         else:
-            pre = [self.preprocess(r) for r in rgbs]
             emb = self.encoder.run(None, {self.encoder.get_inputs()[0].name: np.stack([p[0] for p in pre])})[0]
         self.encoder_calls += 1
         return emb, [p[1] for p in pre]
@@ -239,15 +242,20 @@ class MiniSAMSegmenter:
                 if k in self._cache:
                     self._cache.move_to_end(k)
                     out[k] = self._cache[k]
-            todo = list(dict.fromkeys(k for k in keys if k not in out))
-            by_key = dict(zip(keys, rgbs))
+        todo = list(dict.fromkeys(k for k in keys if k not in out))
+        by_key = dict(zip(keys, rgbs))
+        gpu = self._torch is not None
+        # the torch engine's resize runs outside the lock, so one thread resizes while another's batch is on
+        # the GPU (uint8, 3 MB an image); ONNX Runtime's float input (12 MB an image) is made chunk by chunk
+        pre = {k: self._prepare(by_key[k]) for k in todo} if gpu else {}
+        with self._lock:
             # batching only pays on a GPU; on the CPU one image at a time keeps peak memory low
             bs = max(1, batch or (GPU_BATCH if self.device.startswith("cuda") else 1))
             i = 0
             while i < len(todo):
                 chunk = todo[i:i + bs]
                 try:
-                    emb, scales = self._encode([by_key[k] for k in chunk])
+                    emb, scales = self._encode([pre[k] if gpu else self._prepare(by_key[k]) for k in chunk])
                 except Exception as exc:
                     if not is_oom(exc) or bs == 1:
                         raise

@@ -72,18 +72,35 @@ def test_parallel_equals_sequential(sequential, tmp_path, _demo_workspace_templa
 
 
 def test_pipeline_equals_sequential(sequential, tmp_path, _demo_workspace_template):
-    """The pipeline (a decode process running MotionX, a 'GPU' process with two scoring threads running the
-    rest; here both on the CPU) stores what one-video-at-a-time scoring stores, one row per key."""
+    """The pipeline (a decode process running MotionX, two 'GPU' processes (--gpu-procs 2) with two scoring
+    threads each running the rest; here all on the CPU) stores what one-video-at-a-time scoring stores, one row
+    per key."""
     root = _copy(_demo_workspace_template, tmp_path / "ws")
     with Workspace.open(root) as ws:
         out = run_scoring(ws, METRICS, executor="pipeline", device="cpu", video_ids=[1, 2, 3, 4], decoders=1,
-                          gpu_threads=2)
+                          gpu_threads=2, gpu_procs=2)
         assert out["scored"] == 4 and out["executor"] == "pipeline" and out["cached"] == 0
         _same(_values(out["results"]), {k: v for k, v in sequential.items() if k[0] in (1, 2, 3, 4)})
         n = ws.query_one("SELECT count(*), count(DISTINCT (metric, video_id, triple_id)) FROM metric_results")
         assert n[0] == n[1] == 4 * len(METRICS)
         backends = dict(ws.query("SELECT metric, any_value(backend) FROM metric_results GROUP BY metric"))
         assert backends["motionx"] and backends["productscore"]      # both halves ran their real backends
+
+
+def test_pipeline_settings_repeat_each_gpu_per_gpu_procs(monkeypatch):
+    """--gpu-procs N starts N GPU processes on each visible GPU; the decoders get the cores left over."""
+    from curation import pipeline
+    from curation.pipeline import default_settings
+
+    monkeypatch.setattr(pipeline, "gpu_count", lambda: 2)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    s = default_settings("cuda", per_gpu=3)
+    assert s.gpus == ["2", "2", "2", "5", "5", "5"] and s.per_gpu == 3
+    assert s.decoders == 16 - 6 - 1
+    one = default_settings("cuda", gpus=1, per_gpu=2)
+    assert one.gpus == ["2", "2"] and one.decoders == 13
+    assert default_settings("cuda").gpus == ["2", "5"]                # default: one process per GPU
 
 
 def test_filters_limit_video_ids_model(tmp_path, _demo_workspace_template):
