@@ -175,7 +175,8 @@ def run_scoring(ws: Workspace, metrics: Iterable[str] = METRICS, *, executor: st
     ``{"scored", "results", "fresh", "cached", "errors", "seconds", "executor", "workers", "device"}``.
     ``limit`` caps the number of videos scored in this run (videos needing work, in id order). The
     ``pipeline`` executor (curation.pipeline) runs ``workers`` GPU processes (default: one per GPU) fed by
-    ``decoders`` CPU decode processes, ``gpu_procs`` GPU processes on each GPU (default 1), ``gpu_threads``
+    ``decoders`` CPU decode processes, ``gpu_procs`` GPU processes on each GPU (default: as many as the
+    machine's cores and GPU memory carry, at most 4; see pipeline.auto_per_gpu), ``gpu_threads``
     videos in flight in each GPU process. Raises
     Cancelled when `cancel` was set, after writing every video (and in process every metric) finished."""
     if executor not in EXECUTORS:

@@ -59,19 +59,39 @@ class Settings:
     per_gpu: int = 1                 # GPU processes per GPU (for reports: len(set(gpus)) GPUs)
 
 
+# Measured on one H200 with 16 cores (bench/results/throughput_cuda.md, docs/scale.md): 1, 2 and 4 GPU
+# processes (x 3 threads) gave 1,803, 2,284 and 2,440 videos an hour on 60 videos; 4 gave 3,782 over 386; 6 (x 2
+# threads) reached the same steady rate as 4 (about 1.2 videos/s) with more memory (~5 GiB of GPU memory and
+# ~4 GiB of host memory a process with the four metrics' models). Hence one process per 4 cores, at most 4.
+CORES_PER_GPU_PROC = 4
+GIB_PER_GPU_PROC = 8
+MAX_GPU_PROCS = 4
+
+
+def auto_per_gpu(cores: int, n_gpus: int, gpu_mem_gib: float | None) -> int:
+    """GPU processes per GPU when none is asked for: as many as the cores (and the GPU's memory, where
+    known) carry, at most MAX_GPU_PROCS (more hurt on the machine measured)."""
+    per = max(1, min(MAX_GPU_PROCS, cores // (CORES_PER_GPU_PROC * max(1, n_gpus))))
+    if gpu_mem_gib:
+        per = max(1, min(per, int(gpu_mem_gib // GIB_PER_GPU_PROC)))
+    return per
+
+
 def default_settings(device: str, gpus: int | None = None, decoders: int | None = None,
                      threads: int | None = None, per_gpu: int | None = None, **kw: Any) -> Settings:
-    """`per_gpu` GPU processes (default 1) on each visible GPU (or on `gpus` of them); the remaining cores
-    decode (at least one). Imports no database driver: a scoring machine needs none (the writer is the
-    caller)."""
+    """`per_gpu` GPU processes on each visible GPU (or on `gpus` of them; default `auto_per_gpu`, one on the
+    CPU); the remaining cores decode (at least one). Imports no database driver: a scoring machine needs
+    none (the writer is the caller)."""
     cores = os.cpu_count() or 1
     if device == "cuda":
         visible = [g.strip() for g in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if g.strip()]
         n = gpus or gpu_count() or 1
         ids = (visible or [str(i) for i in range(n)])[:n]
+        per = per_gpu or auto_per_gpu(cores, len(ids), gpu_memory_gib())
     else:
         ids = [""] * max(1, gpus or 1)
-    per = max(1, int(per_gpu or 1))
+        per = per_gpu or 1
+    per = max(1, int(per))
     ids = [g for g in ids for _ in range(per)]
     if decoders is None:
         decoders = max(1, cores - len(ids) - 1)
@@ -136,6 +156,19 @@ def watch_parent(ppid: int) -> None:
         if os.getppid() != ppid:
             os._exit(1)
         time.sleep(0.5)
+
+
+def gpu_memory_gib() -> float | None:
+    """The smallest visible GPU's memory in GiB (None where unknown); reads the device properties, which
+    allocates nothing on the GPU."""
+    try:
+        import torch
+        if not torch.cuda.is_available():
+            return None
+        return min(torch.cuda.get_device_properties(i).total_memory for i in range(torch.cuda.device_count())) \
+            / 2**30
+    except Exception:
+        return None
 
 
 def gpu_count() -> int:

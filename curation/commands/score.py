@@ -37,8 +37,9 @@ def _add_scale_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gpu-threads", type=int, default=None,
                    help="--executor pipeline: videos in flight in each GPU process (default 3)")
     p.add_argument("--gpu-procs", type=int, default=None,
-                   help="--executor pipeline: GPU processes on each GPU, each with its own models (default 1; "
-                        "bench/results/throughput_cuda.md has the measured rates)")
+                   help="--executor pipeline: GPU processes on each GPU, each with its own models (default: one per "
+                        "4 cores, at most 4, one per 8 GiB of GPU memory; bench/results/throughput_cuda.md has "
+                        "the measured rates)")
     p.add_argument("--address", default=None, help="Ray cluster address for --executor ray (e.g. auto, "
                    "ray://head:10001); default: start a local Ray instance")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",

@@ -88,11 +88,13 @@ def test_pipeline_equals_sequential(sequential, tmp_path, _demo_workspace_templa
 
 
 def test_pipeline_settings_repeat_each_gpu_per_gpu_procs(monkeypatch):
-    """--gpu-procs N starts N GPU processes on each visible GPU; the decoders get the cores left over."""
+    """--gpu-procs N starts N GPU processes on each visible GPU; without it, one per 4 cores per GPU (at most
+    4, at most one per 8 GiB of GPU memory); the decoders get the cores left over; the CPU gets one."""
     from curation import pipeline
     from curation.pipeline import default_settings
 
     monkeypatch.setattr(pipeline, "gpu_count", lambda: 2)
+    monkeypatch.setattr(pipeline, "gpu_memory_gib", lambda: 139.8)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
     monkeypatch.setattr(os, "cpu_count", lambda: 16)
     s = default_settings("cuda", per_gpu=3)
@@ -100,7 +102,17 @@ def test_pipeline_settings_repeat_each_gpu_per_gpu_procs(monkeypatch):
     assert s.decoders == 16 - 6 - 1
     one = default_settings("cuda", gpus=1, per_gpu=2)
     assert one.gpus == ["2", "2"] and one.decoders == 13
-    assert default_settings("cuda").gpus == ["2", "5"]                # default: one process per GPU
+    assert default_settings("cuda").gpus == ["2", "2", "5", "5"]       # 16 cores, 2 GPUs: 2 each
+    assert default_settings("cuda", gpus=1).gpus == ["2"] * 4          # 16 cores, 1 GPU: 4 (the cap)
+    monkeypatch.setattr(os, "cpu_count", lambda: 128)
+    assert default_settings("cuda", gpus=1).per_gpu == 4               # never more than 4
+    monkeypatch.setattr(pipeline, "gpu_memory_gib", lambda: 16.0)
+    assert default_settings("cuda", gpus=1).per_gpu == 2               # 16 GiB: 2
+    monkeypatch.setattr(pipeline, "gpu_memory_gib", lambda: None)      # memory unknown: cores decide
+    assert default_settings("cuda", gpus=1).per_gpu == 4
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert default_settings("cuda", gpus=1).per_gpu == 1               # small machines: one
+    assert default_settings("cpu").gpus == [""]
 
 
 def test_filters_limit_video_ids_model(tmp_path, _demo_workspace_template):
