@@ -8,8 +8,9 @@ from typing import Any
 import gradio as gr
 
 from metrics.registry import METRICS
-from storage import Workspace, catalog, labels
+from storage import Workspace, labels
 
+from .serving import LiveRoots
 from .service import LabelError, ReviewService
 from .ui_bestof import BestOfTab
 from .ui_calibration import CalibrationPanel
@@ -88,7 +89,7 @@ def build_app(ws: Workspace, *, auth_enabled: bool = False, score_at_start: bool
     demo.jobs = misc.jobs  # type: ignore[attr-defined]
     if score_at_start:
         wsjobs.start_scoring()
-    roots = [str(ws.root)] + [r for r in catalog.media_roots(ws)]
+    roots = LiveRoots(ws, [str(ws.root)])
     launch_kw = {
         "css": (STATIC / "app.css").read_text(encoding="utf-8"),
         "head": "".join("<script>" + (STATIC / f).read_text(encoding="utf-8") + "</script>"

@@ -61,6 +61,30 @@ def test_file_route_serves_media_and_refuses_everything_else(live_app, demo_medi
             p.unlink()
 
 
+def test_media_root_registered_after_start_is_served(live_app, tmp_path):
+    """A folder ingested while the app runs is served within a second or two, without a restart; a folder the
+    catalogue does not name stays refused."""
+    import time
+
+    from storage import catalog
+
+    url, ws, launch_kw = live_app
+    new_root, other = tmp_path / "ingested_later", tmp_path / "never_registered"
+    for d in (new_root, other):
+        d.mkdir()
+        (d / "probe.txt").write_text("probe")
+    assert _get(_file_url(url, new_root / "probe.txt")) in (400, 403, 404)
+    catalog.add_media_root(ws, os.path.realpath(new_root))
+    deadline, code = time.monotonic() + 10, None
+    while time.monotonic() < deadline and code != 200:
+        code = _get(_file_url(url, new_root / "probe.txt"))
+        time.sleep(0.3)
+    assert code == 200, f"a root registered after start was not served ({code})"
+    assert _get(_file_url(url, other / "probe.txt")) in (400, 403, 404)
+    assert _get(_file_url(url, ws.db_path)) in (400, 403, 404)           # blocked paths still win
+    assert os.path.realpath(new_root) in list(launch_kw["allowed_paths"])
+
+
 def test_default_bind_is_localhost():
     app = load_app_module()
     args = app.parse_args(["--workspace", "w"])
