@@ -206,7 +206,7 @@ def score_unstored(tmp: Path, args: argparse.Namespace, metrics: list[str]) -> t
                         [(s.name, i if s.per_triple else 0, s.params_hash("")) for s in specs]))
     jobs = jobs[:args.first] if args.first else jobs
     cfg = default_settings(args.device, gpus=args.gpus, decoders=args.decoders, threads=args.gpu_threads,
-                           per_gpu=args.gpu_procs)
+                           per_gpu=args.gpu_procs, gpu_cpu_threads=args.gpu_cpu_threads)
     results: list[dict] = []
     done: list[int] = []
     bar = tqdm(total=len(jobs), unit="video", file=sys.stderr, mininterval=5)
@@ -226,6 +226,7 @@ def score_unstored(tmp: Path, args: argparse.Namespace, metrics: list[str]) -> t
     bar.close()
     out = {"scored": len(done), "stopped_at_max_seconds": cancel.is_set(), "seconds": round(wall, 3), "workers": len(set(cfg.gpus)),
            "gpu_procs": cfg.per_gpu, "gpu_threads": cfg.threads, "decoders": cfg.decoders,
+           "gpu_cpu_threads": cfg.gpu_cpu_threads,
            "errors": sum(r["status"] == "error" for r in results),
            "videos_per_hour": round(3600 * len(done) / wall, 1)}
     return out, results
@@ -276,7 +277,8 @@ def run(args: argparse.Namespace) -> dict:
            "wall_s": out["seconds"], "videos_per_hour": out["videos_per_hour"], **gpu,
            "host_rss_peak_gib": round(rss.get("peak", 0) / 2**30, 2), "errors": out["errors"],
            "executor": args.executor + (" (no store)" if args.no_store else ""), "device": args.device, "decoders": out.get("decoders", args.decoders),
-           "gpu_threads": out.get("gpu_threads", args.gpu_threads), "gpu_procs": out.get("gpu_procs", args.gpu_procs or 1), "per_metric": per, "decode_s_mean": round(dec, 3) if dec else None,
+           "gpu_threads": out.get("gpu_threads", args.gpu_threads), "gpu_procs": out.get("gpu_procs", args.gpu_procs or 1),
+           "gpu_cpu_threads": out.get("gpu_cpu_threads", args.gpu_cpu_threads), "per_metric": per, "decode_s_mean": round(dec, 3) if dec else None,
            "backends": backends, "models": models, "video": f"{args.size}x{args.size}, {args.frames} frames, 16 fps",
            "generate_s": round(gen_s, 1), "machine": machine(), "loadavg_1m": load,
            "stopped_at_max_seconds": out.get("stopped_at_max_seconds", False),
@@ -308,7 +310,8 @@ def render(rows: list[dict]) -> str:
         parts = [f"{m} {v['mean_s']} / {v['p90_s']} ({v['statuses']})" for m, v in r["per_metric"].items()]
         lines.append(f"- {r['date']}, {r['gpus']} GPU(s), {r['videos']} videos ({r.get('video', '?')}): decode {r.get('decode_s_mean')}; "
                      + "; ".join(parts) + f"; pipeline: {r.get('decoders') or 'default'} decoders, "
-                     f"{r.get('gpu_procs') or 1} GPU process(es) per GPU x {r.get('gpu_threads') or 'default'} threads; "
+                     f"{r.get('gpu_procs') or 1} GPU process(es) per GPU x {r.get('gpu_threads') or 'default'} threads, "
+                     f"{r.get('gpu_cpu_threads') or 'default'} CPU threads each; "
                      f"load average "
                      f"{r.get('loadavg_1m', '?')}" + (f". {r['note']}" if r.get("note") else ""))
     return "\n".join(lines + [""])
@@ -322,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--decoders", type=int, default=None)
     p.add_argument("--gpu-threads", type=int, default=None)
     p.add_argument("--gpu-procs", type=int, default=None, help="GPU processes on each GPU (default 1)")
+    p.add_argument("--gpu-cpu-threads", type=int, default=None,
+                   help="CPU threads of each GPU process's libraries (default: theirs, every core)")
     p.add_argument("--first", type=int, default=None, help="score only the first K generated videos")
     p.add_argument("--max-seconds", type=float, default=None,
                    help="--no-store: stop handing out videos after this many seconds (the row reports the "

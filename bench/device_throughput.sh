@@ -7,6 +7,7 @@
 #   PROCS="1 2 4" bash bench/device_throughput.sh run .gpu2 N --first 60
 #                                                      # one bench per GPU-process count (--gpu-procs),
 #                                                      # results in throughput_cuda_p1, _p2, _p4
+#   bash bench/device_throughput.sh profile .gpu2 N [ARGS]   # the bench sampled by py-spy (its wheel in .gpu2)
 # No duckdb on that machine: the bench runs the pipeline with --no-store (results kept in memory).
 # Results go to $OUT (the device's return folder) or bench/results.
 set -uo pipefail
@@ -32,5 +33,14 @@ main('/tmp/tp/models', only=['clip', 'dino', 'aesthetic'])" 2>&1 | grep -v WARNI
       python3 bench/bench_throughput.py --n "$n" --no-store --workdir /tmp/tp --device cuda --gpu-procs "$p" \
         --out "$out" "$@" 2>&1 | grep -v "WARNING\|it/s\]" | tail -25
     done ;;
+  profile)
+    # one bench, sampled by py-spy (carried as a wheel) across all its processes once the models are loaded:
+    # where the CPU time of the decoders and the GPU processes goes (bench/pyspy_summary.py reads it)
+    python3 bench/bench_throughput.py --n "$n" --no-store --workdir /tmp/tp --device cuda \
+      --out "$OUT/throughput_cuda" "$@" > /tmp/bench.log 2>&1 &
+    pid=$!; sleep "${PROFILE_AFTER:-60}"
+    "/tmp/site$(basename "$dir")/bin/py-spy" record --subprocesses --nonblocking -p "$pid" -r 20 \
+      -d "${PROFILE_S:-45}" -f raw -o "$OUT/profile.txt" 2>&1 | tail -2
+    wait "$pid"; grep -v "WARNING\|it/s\]" /tmp/bench.log | tail -25 ;;
   *) echo "unknown stage $stage" >&2; exit 2 ;;
 esac

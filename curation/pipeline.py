@@ -28,6 +28,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import sys
 import threading
 import time
 import traceback
@@ -57,6 +58,8 @@ class Settings:
     cpu_threads: int = 1             # OpenCV / BLAS threads per decode worker
     env: dict[str, str] = field(default_factory=dict)
     per_gpu: int = 1                 # GPU processes per GPU (for reports: len(set(gpus)) GPUs)
+    gpu_cpu_threads: int | None = None   # CPU threads of each GPU process's libraries (torch, OpenCV, BLAS,
+                                         # ONNX Runtime); None: the libraries' own default (every core)
 
 
 # Measured on one H200 with 16 cores (bench/results/throughput_cuda.md, docs/scale.md): 1, 2 and 4 GPU
@@ -195,6 +198,8 @@ def _setup(env: dict[str, str], threads: int | None, ppid: int) -> None:
             cv2.setNumThreads(threads)
         except Exception:
             pass
+        if "torch" in sys.modules:          # imported already (by the spawned main module): the env is too late
+            sys.modules["torch"].set_num_threads(threads)
 
 
 def _parts(todo) -> tuple[list, list]:
@@ -238,7 +243,7 @@ def _decode_worker(job_q, gpu_q, result_q, cfg: Settings, ppid: int) -> None:
 
 
 def _gpu_worker(gpu_q, result_q, cfg: Settings, gpu: str, ppid: int) -> None:
-    _setup({**cfg.env, "CUDA_VISIBLE_DEVICES": gpu}, None, ppid)
+    _setup({**cfg.env, "CUDA_VISIBLE_DEVICES": gpu}, cfg.gpu_cpu_threads, ppid)
 
     def serve() -> None:
         while True:

