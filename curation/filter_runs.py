@@ -25,9 +25,11 @@ def params_hash(name: str, params: dict[str, float], backend_names: dict[str, st
 
 def run_filters(ws, *, names: tuple[str, ...] = FILTER_NAMES, params: dict | None = None, force: bool = False,
                 backends: Backends | None = None, progress: Progress | None = None,
-                cancel: threading.Event | None = None, batch: int = 16) -> dict[str, Any]:
-    """Run the filters over every image of the workspace, skipping results cached under the same
-    params hash. Returns a summary: computed / cached / errors and per-filter pass/fail counts."""
+                cancel: threading.Event | None = None, batch: int = 16,
+                image_ids: list[int] | None = None) -> dict[str, Any]:
+    """Run the filters over every image of the workspace (or the `image_ids` among them), skipping results
+    cached under the same params hash. Returns a summary: computed / cached / errors and per-filter pass/fail
+    counts."""
 
 
     unknown = [n for n in names if n not in FILTERS]
@@ -39,6 +41,12 @@ def run_filters(ws, *, names: tuple[str, ...] = FILTER_NAMES, params: dict | Non
     bnames = backends.names() if need_backends else {}
     hashes = {n: params_hash(n, p[n], bnames) for n in names}
     images = cs.all_images(ws)
+    if image_ids is not None:
+        wanted = set(image_ids)
+        unknown_ids = wanted - {im["id"] for im in images}
+        if unknown_ids:
+            raise ValueError(f"no image with id {', '.join(map(str, sorted(unknown_ids)))} in this workspace")
+        images = [im for im in images if im["id"] in wanted]
     todo: list[tuple[dict, list[str]]] = []
     cached = 0
     done_sets = {n: (set() if force else cs.cached_filter_keys(ws, n, hashes[n])) for n in names}

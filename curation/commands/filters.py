@@ -1,4 +1,5 @@
-"""python -m curation filters --workspace W [--only quality,layout] [--set quality.blur_min=800] [--force] [--json]"""
+"""python -m curation filters --workspace W [--only quality,layout] [--set quality.blur_min=800] [--force] [--json]
+    [--image-ids 1,2,3]"""
 from __future__ import annotations
 
 import argparse
@@ -17,6 +18,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="FILTER.PARAM=VALUE",
                    help="override a threshold, e.g. quality.blur_min=800 (repeatable)")
     p.add_argument("--force", action="store_true", help="recompute even when cached")
+    p.add_argument("--image-ids", default=None, help="comma-separated image ids (default: every image)")
     p.add_argument("--json", action="store_true", help="print a machine-readable report")
     return p
 
@@ -57,6 +59,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    try:
+        image_ids = [int(v) for v in args.image_ids.split(",") if v.strip()] if args.image_ids else None
+    except ValueError:
+        print(f"error: --image-ids must be comma-separated integers, got {args.image_ids!r}", file=sys.stderr)
+        return 2
     show = None
     if not args.json and sys.stderr.isatty():
         def _show(fraction: float | None, msg: str) -> None:
@@ -64,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
         show = _show
     with Workspace.open(args.workspace, create=False) as ws:
         try:
-            report = run_filters(ws, names=names, params=params, force=args.force, progress=show)
+            report = run_filters(ws, names=names, params=params, force=args.force, progress=show,
+                                 image_ids=image_ids)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -245,7 +245,8 @@ def test_frames_prepared_on_threads_in_order():
 @pytest.mark.field
 def test_field_ocr_ghosts_are_not_reported_and_a_watermark_is(fieldmedia, tmp_path):
     """Text-free field videos where OCR reads ghosts (hair as "2h", a carpet as "金", a cup as "1") report no
-    spurious text against their own first frame; the same video with a drawn watermark reports it."""
+    spurious text against their own first frame; a drawn watermark on one of them is reported (CI time: the
+    watermark is drawn on the moving one only)."""
     from PIL import Image, ImageDraw
 
     from media.encode import write_mp4
@@ -260,6 +261,8 @@ def test_field_ocr_ghosts_are_not_reported_and_a_watermark_is(fieldmedia, tmp_pa
         Image.fromarray(frames.frames[0]).save(ref)
         out = ts.run(decode_video(path, ts.requests(cfg)), Case(image_path=str(ref)), cfg)
         assert out.trace["spurious"] == [], (name, out.trace["spurious"])
+        if "coffee" not in name:
+            continue
         marked = []
         for f in frames.frames:
             im = Image.fromarray(f)
