@@ -151,17 +151,17 @@ def is_oom(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
-def run_batched(fn: Callable[[list], np.ndarray], items: Sequence, batch_size: int, *,
-                min_batch: int = 1, on_oom: Callable[[int], None] | None = None) -> np.ndarray:
-    """fn over items in batches, concatenated. On GPU out-of-memory, empty the cache, halve the batch
-    and retry the same items; below min_batch the error is raised."""
+def in_batches(fn: Callable[[list], None], items: Sequence, batch_size: int, *, min_batch: int = 1,
+               on_oom: Callable[[int], None] | None = None) -> None:
+    """fn on consecutive chunks of items, `batch_size` at a time. On GPU out-of-memory, empty the cache, halve
+    the batch and retry the same items; below min_batch the error is raised. `fn` must keep its side effects
+    until its GPU work has succeeded (a chunk that ran out of memory is run again)."""
     items = list(items)
-    out: list[np.ndarray] = []
     i, bs = 0, max(1, int(batch_size))
     while i < len(items):
         chunk = items[i:i + bs]
         try:
-            res = fn(chunk)
+            fn(chunk)
         except Exception as exc:
             if not is_oom(exc) or bs <= min_batch:
                 raise
@@ -170,8 +170,15 @@ def run_batched(fn: Callable[[list], np.ndarray], items: Sequence, batch_size: i
             if on_oom:
                 on_oom(bs)
             continue
-        out.append(np.asarray(res))
         i += len(chunk)
+
+
+def run_batched(fn: Callable[[list], np.ndarray], items: Sequence, batch_size: int, *,
+                min_batch: int = 1, on_oom: Callable[[int], None] | None = None) -> np.ndarray:
+    """fn over items in batches (`in_batches`: halved on GPU out-of-memory), concatenated."""
+    out: list[np.ndarray] = []
+    in_batches(lambda chunk: out.append(np.asarray(fn(chunk))), items, batch_size, min_batch=min_batch,
+               on_oom=on_oom)
     if not out:
         return np.zeros((0,), np.float32)
     return np.concatenate(out, axis=0)

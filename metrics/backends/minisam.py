@@ -23,8 +23,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._common import (DOWNLOAD_HINT, BackendUnavailable, _empty_cuda_cache, as_rgb_uint8, corrupt, file_sha256,
-                      is_oom, models_dir, threads_from_env, torch_device)
+from ._common import (DOWNLOAD_HINT, BackendUnavailable, as_rgb_uint8, corrupt, file_sha256, in_batches,
+                      models_dir, threads_from_env, torch_device)
 from .minisam_torch import (DECODE_BATCH, GPU_BATCH, batchable_encoder, build_torch_decoder, build_torch_encoder,
                             engine_forced, minisam_engine)
 
@@ -251,18 +251,9 @@ class MiniSAMSegmenter:
         with self._lock:
             # batching only pays on a GPU; on the CPU one image at a time keeps peak memory low
             bs = max(1, batch or (GPU_BATCH if self.device.startswith("cuda") else 1))
-            i = 0
-            while i < len(todo):
-                chunk = todo[i:i + bs]
-                try:
-                    emb, scales = self._encode([pre[k] if gpu else self._prepare(by_key[k]) for k in chunk])
-                except Exception as exc:
-                    if not is_oom(exc) or bs == 1:
-                        raise
-                    _empty_cuda_cache()
-                    bs //= 2
-                    continue
-                i += len(chunk)
+
+            def encode(chunk: list[str]) -> None:
+                emb, scales = self._encode([pre[k] if gpu else self._prepare(by_key[k]) for k in chunk])
                 self.encodes += len(chunk)
                 for j, k in enumerate(chunk):
                     # a copy: a view would keep the whole batch alive in the cache
@@ -270,6 +261,7 @@ class MiniSAMSegmenter:
                     self._cache[k] = out[k]
                     while len(self._cache) > EMBED_CACHE:
                         self._cache.popitem(last=False)
+            in_batches(encode, todo, bs)
         return [out[k] for k in keys]
 
     def decode(self, emb: np.ndarray, scale: float, hw: tuple[int, int], *, points=None, labels=None, box=None,
@@ -297,27 +289,19 @@ class MiniSAMSegmenter:
         groups: dict[tuple, list[int]] = defaultdict(list)
         for i, (coords, _, mask) in enumerate(items):
             groups[(len(coords), mask is not None)].append(i)
+        def decode(chunk: list[int], has: bool) -> None:
+            masks = (np.concatenate([items[i][2] for i in chunk]) if has
+                     else np.zeros((1, 1, 256, 256), np.float32))
+            m, ious, low = self._torch_decoder(emb, np.stack([items[i][0] for i in chunk]),
+                                               np.stack([items[i][1] for i in chunk]), masks,
+                                               1.0 if has else 0.0, hw)
+            self.decodes += len(chunk)
+            self.decoder_calls += 1
+            for k, i in enumerate(chunk):
+                out[i] = (m[k, 0], float(ious[k, 0]), low[k:k + 1, :1])
+
         for (_, has), idx in groups.items():
-            bs, j = DECODE_BATCH, 0
-            while j < len(idx):
-                chunk = idx[j:j + bs]
-                masks = (np.concatenate([items[i][2] for i in chunk]) if has
-                         else np.zeros((1, 1, 256, 256), np.float32))
-                try:
-                    m, ious, low = self._torch_decoder(emb, np.stack([items[i][0] for i in chunk]),
-                                                       np.stack([items[i][1] for i in chunk]), masks,
-                                                       1.0 if has else 0.0, hw)
-                except Exception as exc:
-                    if not is_oom(exc) or bs == 1:
-                        raise
-                    _empty_cuda_cache()
-                    bs //= 2
-                    continue
-                self.decodes += len(chunk)
-                self.decoder_calls += 1
-                for k, i in enumerate(chunk):
-                    out[i] = (m[k, 0], float(ious[k, 0]), low[k:k + 1, :1])
-                j += len(chunk)
+            in_batches(lambda chunk, has=has: decode(chunk, has), idx, DECODE_BATCH)
         return out
 
     def _run_ort(self, emb, coords, lab, mask, hw) -> tuple[np.ndarray, float, np.ndarray]:

@@ -77,6 +77,31 @@ def test_embeddings_cached_per_image(seg, cases):
     assert seg.encodes == n + 1
 
 
+def test_encoder_batch_halves_on_out_of_memory(seg, monkeypatch):
+    """A batch the GPU cannot hold is retried at half the size, down to one image; every image gets its own
+    embedding and the cache holds each once. (Out-of-memory raised by a wrapper around the real encoder.)"""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    imgs = [rng.integers(0, 255, (48, 64, 3), dtype=np.uint8) for _ in range(3)]
+    real, sizes = seg._encode, []
+
+    def encode(pre):
+        sizes.append(len(pre))
+        if len(pre) > 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(pre)
+    monkeypatch.setattr(seg, "_encode", encode)
+    n = seg.encodes
+    out = seg.embed_many(imgs + [imgs[0]], batch=4)
+    assert sizes == [3, 2, 1, 1, 1]                  # 3 misses at 4 -> fails, at 2 -> fails, then one by one
+    assert seg.encodes == n + 3 and len(out) == 4 and out[3] is out[0]
+    assert all(e.shape == (1, 256, 64, 64) for e, _ in out)
+    assert np.abs(out[0][0] - out[1][0]).max() > 1e-3     # each image its own embedding
+    monkeypatch.setattr(seg, "_encode", lambda pre: (_ for _ in ()).throw(RuntimeError("bad graph")))
+    with pytest.raises(RuntimeError, match="bad graph"):  # any other error is raised at once
+        seg.embed_many([rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)], batch=4)
+
+
 def test_alpha_is_the_mask(seg, cases):
     c = cases["cream_jar@gradient"]
     rgba = np.dstack([c["image"], np.where(c["mask"], 255, 0).astype(np.uint8)])
