@@ -265,7 +265,7 @@ def run(args: argparse.Namespace) -> dict:
         with Workspace.open(tmp / "ws") as ws:
             out = run_scoring(ws, metrics, executor=args.executor, device=args.device, workers=args.gpus,
                               decoders=args.decoders, gpu_threads=args.gpu_threads, gpu_procs=args.gpu_procs,
-                              bar=True)
+                              gpu_cpu_threads=args.gpu_cpu_threads, bar=True)
             results = ws.query_dicts("SELECT metric, seconds, status, backend, trace FROM metric_results")
         for r in results:
             r["trace"] = json.loads(r["trace"]) if isinstance(r["trace"], str) else r["trace"]

@@ -170,13 +170,15 @@ def run_scoring(ws: Workspace, metrics: Iterable[str] = METRICS, *, executor: st
                 model: str | None = None, limit: int | None = None, progress: Progress | None = None,
                 cancel: threading.Event | None = None, bar: bool = False, ray_init: dict[str, Any] | None = None,
                 gpus_per_task: float | None = None, decoders: int | None = None,
-                gpu_threads: int | None = None, gpu_procs: int | None = None) -> dict[str, Any]:
+                gpu_threads: int | None = None, gpu_procs: int | None = None,
+                gpu_cpu_threads: int | None = None) -> dict[str, Any]:
     """Score what the store lacks with the chosen executor; returns the CLI payload
     ``{"scored", "results", "fresh", "cached", "errors", "seconds", "executor", "workers", "device"}``.
     ``limit`` caps the number of videos scored in this run (videos needing work, in id order). The
-    ``pipeline`` executor (curation.pipeline) runs ``workers`` GPU processes (default: one per GPU) fed by
+    ``pipeline`` executor (curation.pipeline) uses ``workers`` GPUs (default: every visible one), fed by
     ``decoders`` CPU decode processes, ``gpu_procs`` GPU processes on each GPU (default: as many as the
-    machine's cores and GPU memory carry, at most 4; see pipeline.auto_per_gpu), ``gpu_threads``
+    machine's cores and GPU memory carry, at most 4; see pipeline.auto_per_gpu), ``gpu_cpu_threads`` CPU
+    threads for each GPU process's libraries (default theirs), ``gpu_threads``
     videos in flight in each GPU process. Raises
     Cancelled when `cancel` was set, after writing every video (and in process every metric) finished."""
     if executor not in EXECUTORS:
@@ -210,7 +212,7 @@ def run_scoring(ws: Workspace, metrics: Iterable[str] = METRICS, *, executor: st
             from .pipeline import default_settings, run_pipeline
 
             cfg = default_settings(device, gpus=workers, decoders=decoders, threads=gpu_threads, configs=configs,
-                                   workspace=str(ws.root), per_gpu=gpu_procs)
+                                   workspace=str(ws.root), per_gpu=gpu_procs, gpu_cpu_threads=gpu_cpu_threads)
 
             def done(job: Job, results: list[dict], seconds: float) -> None:
                 fresh.extend(results)             # written part by part below, as each part arrives
