@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gpus", type=int, default=None, help="GPU processes (default: every visible GPU)")
     p.add_argument("--decoders", type=int, default=None)
     p.add_argument("--gpu-threads", type=int, default=None)
-    p.add_argument("--gpu-procs", type=int, default=None, help="GPU processes on each GPU (default 1)")
+    p.add_argument("--gpu-procs", type=int, default=None, help="GPU processes on each GPU (default: pipeline.auto_per_gpu)")
     p.add_argument("--gpu-cpu-threads", type=int, default=None,
                    help="CPU threads of each GPU process's libraries (default: theirs, every core)")
     p.add_argument("--first", type=int, default=None, help="score only the first K generated videos")

@@ -26,6 +26,16 @@ def emit(args: argparse.Namespace, payload: Any, human: Callable[[Any], str]) ->
         print(human(payload))
 
 
+def parse_ids(value: str | None, flag: str) -> list[int] | None:
+    """A comma-separated id list ('1,2,3') or None; ValueError naming `flag` when an id is not an integer."""
+    if not value:
+        return None
+    try:
+        return [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"{flag} must be comma-separated integers, got {value!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m curation", description="Ad-VFX curation studio: batch commands")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

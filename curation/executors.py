@@ -199,6 +199,7 @@ def run_scoring(ws: Workspace, metrics: Iterable[str] = METRICS, *, executor: st
     t0 = time.perf_counter()
     tracker = _Progress(len(todo), bar, say)
     fresh: list[dict[str, Any]] = []
+    layout: dict[str, Any] = {}           # the pipeline's process layout, as it ran (reports say what produced a rate)
 
     def sink(job: Job, results: list[dict], seconds: float) -> None:
         write_results(ws, results)            # the single writer: this process, as each video arrives
@@ -213,6 +214,8 @@ def run_scoring(ws: Workspace, metrics: Iterable[str] = METRICS, *, executor: st
 
             cfg = default_settings(device, gpus=workers, decoders=decoders, threads=gpu_threads, configs=configs,
                                    workspace=str(ws.root), per_gpu=gpu_procs, gpu_cpu_threads=gpu_cpu_threads)
+            layout = {"gpu_procs": cfg.per_gpu, "gpu_threads": cfg.threads, "decoders": cfg.decoders,
+                      "gpu_cpu_threads": cfg.gpu_cpu_threads}
 
             def done(job: Job, results: list[dict], seconds: float) -> None:
                 fresh.extend(results)             # written part by part below, as each part arrives
@@ -246,7 +249,7 @@ def run_scoring(ws: Workspace, metrics: Iterable[str] = METRICS, *, executor: st
     cached_shown = [c for c in cached if c["video_id"] in shown_ids]
     return {"scored": len(todo), "results": report(ws, shown, fresh + cached_shown, metrics), "fresh": len(fresh),
             "cached": len(cached), "errors": n_err, "seconds": round(seconds, 3), "executor": executor,
-            "workers": workers, "device": device, "videos_per_hour": round(3600 * len(todo) / seconds, 1)
+            "workers": workers, "device": device, **layout, "videos_per_hour": round(3600 * len(todo) / seconds, 1)
             if todo and seconds > 0 else None}
 
 

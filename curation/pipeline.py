@@ -73,7 +73,7 @@ MAX_GPU_PROCS = 4
 
 def auto_per_gpu(cores: int, n_gpus: int, gpu_mem_gib: float | None) -> int:
     """GPU processes per GPU when none is asked for: as many as the cores (and the GPU's memory, where
-    known) carry, at most MAX_GPU_PROCS (more hurt on the machine measured)."""
+    known) carry, at most MAX_GPU_PROCS (more gained nothing on the machine measured)."""
     per = max(1, min(MAX_GPU_PROCS, cores // (CORES_PER_GPU_PROC * max(1, n_gpus))))
     if gpu_mem_gib:
         per = max(1, min(per, int(gpu_mem_gib // GIB_PER_GPU_PROC)))

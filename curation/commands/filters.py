@@ -7,7 +7,7 @@ import sys
 
 from storage import Workspace
 
-from ..cli import add_workspace_arg, emit
+from ..cli import add_workspace_arg, emit, parse_ids
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -60,9 +60,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        image_ids = [int(v) for v in args.image_ids.split(",") if v.strip()] if args.image_ids else None
-    except ValueError:
-        print(f"error: --image-ids must be comma-separated integers, got {args.image_ids!r}", file=sys.stderr)
+        image_ids = parse_ids(args.image_ids, "--image-ids")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     show = None
     if not args.json and sys.stderr.isatty():

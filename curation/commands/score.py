@@ -8,7 +8,7 @@ import sys
 
 from storage import Workspace
 
-from ..cli import add_workspace_arg, emit
+from ..cli import add_workspace_arg, emit, parse_ids
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -83,9 +83,9 @@ def run(args: argparse.Namespace) -> int:
     from ..jobs import Cancelled
 
     try:
-        video_ids = [int(v) for v in args.video_ids.split(",") if v.strip()] if args.video_ids else None
-    except ValueError:
-        print(f"error: --video-ids must be comma-separated integers, got {args.video_ids!r}", file=sys.stderr)
+        video_ids = parse_ids(args.video_ids, "--video-ids")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     with Workspace.open(args.workspace, create=False) as ws:
         try:

@@ -22,7 +22,7 @@ _SHAPE_ARGS = {"OnnxReshape": {1}, "OnnxExpand": {1}, "OnnxTile": {1}, "OnnxSlic
 _SMALL = 64                        # constants up to this many elements are shape arithmetic's operands
 
 
-def host_shapes(gm, device, host_inputs: tuple[int, ...] = (5,)) -> set:
+def host_shapes(gm, device, host_inputs: tuple[int, ...] = ()) -> set:
     """Moves the shape arithmetic of a converted graph (fx.GraphModule, already on `device`) to the host.
 
     onnx2torch computes an exported graph's shape logic (Shape -> Gather -> Concat -> Reshape ...) on the
@@ -154,7 +154,7 @@ def host_shapes(gm, device, host_inputs: tuple[int, ...] = (5,)) -> set:
             | set(host_copy.values()) | set(to_dev.values()))
 
 
-def cache_host_values(gm, cached: set, host_inputs: tuple[int, ...] = (5,), entries: int = 64):
+def cache_host_values(gm, cached: set, host_inputs: tuple[int, ...] = (), entries: int = 64):
     """A module running `gm` (rewritten by `host_shapes`) that computes its shape arithmetic once per signature.
 
     The nodes in `cached` depend only on the inputs' shapes (Shape reads no values), the `host_inputs` values

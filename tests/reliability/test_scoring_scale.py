@@ -81,6 +81,7 @@ def test_pipeline_equals_sequential(sequential, tmp_path, _demo_workspace_templa
         out = run_scoring(ws, METRICS, executor="pipeline", device="cpu", video_ids=[1, 2, 3, 4], decoders=1,
                           gpu_threads=2, gpu_procs=2)
         assert out["scored"] == 4 and out["executor"] == "pipeline" and out["cached"] == 0
+        assert out["gpu_procs"] == 2 and out["gpu_threads"] == 2 and out["decoders"] == 1   # the layout that ran
         _same(_values(out["results"]), {k: v for k, v in sequential.items() if k[0] in (1, 2, 3, 4)})
         n = ws.query_one("SELECT count(*), count(DISTINCT (metric, video_id, triple_id)) FROM metric_results")
         assert n[0] == n[1] == 4 * len(METRICS)
