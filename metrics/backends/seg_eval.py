@@ -86,10 +86,10 @@ def composites(fieldmedia: Path, canvas: tuple[int, int] = (384, 512), product_f
 
 
 def evaluate(segmenter, fieldmedia: Path, *, use_text_boxes: bool = True) -> dict:
-    from .segment import iou
+    from .segment import iou, product_mask
     rows = []
     for c in composites(fieldmedia):
-        m = segmenter.segment_image(c["image"], exclude_boxes=c["text_boxes"] if use_text_boxes else None)
+        m = product_mask(segmenter, c["image"], ocr_boxes=c["text_boxes"] if use_text_boxes else None)
         rows.append({"name": c["name"], "iou": iou(m, c["mask"])})
     ious = np.array([r["iou"] for r in rows])
     return {"n": len(rows), "mean_iou": float(ious.mean()), "median_iou": float(np.median(ious)),

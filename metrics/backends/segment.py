@@ -94,6 +94,60 @@ def cutout_mask(image_rgb: np.ndarray, alpha: np.ndarray | None = None) -> tuple
     return rgb, None
 
 
+def product_mask(seg, image_rgb: np.ndarray, *, alpha: np.ndarray | None = None, product: str | None = None,
+                 ocr_boxes: Any = None) -> np.ndarray:
+    """The product mask of a still image: the one rule behind the image overlay, the image filters and the
+    reference mask of ProductScore and TSScore, so a designer sees the mask the scores used.
+    `ocr_boxes`: the image's OCR boxes (OCRBox, quads or xyxy). When the product is found in the image (no
+    cut-out alpha) they steer the segmenter off promotional text, and what of them lies beside the product is
+    not part of it; text printed on the product stays (`carve_text`)."""
+    rgb, cut = cutout_mask(image_rgb, alpha)
+    if cut is not None:
+        return cut
+    ex = _boxes_xyxy([b for b in ocr_boxes or () if is_text(b)]) or None
+    return carve_text(np.asarray(seg.segment_image(rgb, product=product, exclude_boxes=ex), bool), ex)
+
+
+def is_text(box: Any) -> bool:
+    """Whether an OCR box is text to keep the product mask off: a reading of at least two letters or digits.
+    Single characters are where OCR's ghosts live (a round cushion read as "0" in a box over the whole
+    product, at 0.79; TSScore's spurious-text rule draws the same line). Boxes without a reading (given
+    as quads or xyxy) are text by the caller's word."""
+    text = getattr(box, "text", None)
+    return text is None or sum(ch.isalnum() for ch in str(text)) >= 2
+
+
+def carve_text(mask: np.ndarray, text_boxes: Any, on_product: float = 0.7, ring: float = 0.5,
+               cut: float = 0.35) -> np.ndarray:
+    """The mask without the text that is not on the product. A text box whose surroundings (a ring `ring` x
+    its height wide) lie on the mask for at least `on_product` of their area is printed on the product (a
+    label, a logo) and stays: cutting it would leave label-shaped holes, and TSScore would read the label as
+    poster text. Any other box is cut, widened by `cut` x its height: the pill or banner a promotional text
+    sits on goes with it, and SAM often joins such a pill to the product it overlaps."""
+    m = np.asarray(mask, bool)
+    out = m.copy()
+    h, w = m.shape
+
+    def span(a0: float, a1: float, pad: float, n: int) -> tuple[int, int]:
+        return int(max(0, np.floor(a0 - pad))), int(min(n, np.ceil(a1 + pad)))
+
+    for x0, y0, x1, y1 in _boxes_xyxy(text_boxes):
+        th, r = max(1.0, y1 - y0), ring * max(1.0, y1 - y0)
+        (ry0, ry1), (rx0, rx1) = span(y0, y1, r, h), span(x0, x1, r, w)
+        (by0, by1), (bx0, bx1) = span(y0, y1, 0, h), span(x0, x1, 0, w)
+        if ry1 <= ry0 or rx1 <= rx0:
+            continue
+        around = np.ones((ry1 - ry0, rx1 - rx0), bool)
+        around[by0 - ry0:by1 - ry0, bx0 - rx0:bx1 - rx0] = False
+        # the ring's area as if the image went on: a text cut by the frame has no product beyond it
+        ring_area = (y1 - y0 + 2 * r) * (x1 - x0 + 2 * r) - (y1 - y0) * (x1 - x0)
+        if float(m[ry0:ry1, rx0:rx1][around].sum()) >= on_product * ring_area:
+            continue
+        (cy0, cy1), (cx0, cx1) = span(y0, y1, cut * th, h), span(x0, x1, cut * th, w)
+        out[cy0:cy1, cx0:cx1] = False
+    return out
+
+
 class GroundingDINO:
     """Open-vocabulary product box: Grounding DINO through transformers, prompted with the product name."""
 

@@ -231,11 +231,13 @@ def test_video_overlay_data_is_computed_for_an_unscored_video(app_server):
     from labeling.ui_videos import VideosTab
 
     _, ws = app_server
-    v = ws.query_dicts("SELECT v.sha256, v.path, i.product FROM videos v JOIN images i ON i.id = v.source_image_id "
-                       "ORDER BY v.id LIMIT 1")[0]
+    v = ws.query_dicts("SELECT v.sha256, v.path, i.product, i.path AS source_image_path FROM videos v "
+                       "JOIN images i ON i.id = v.source_image_id ORDER BY v.id LIMIT 1")[0]
     data = VideosTab(ReviewService(ws)).ensure_overlay_data(v).result(timeout=300)
     assert not data["errors"] and len(data["frames"]) == 16
     assert all("mask" in f for f in data["frames"])
+    # the masks ProductScore would track: its product found in the source image, not the first frame's guess
+    assert data["mask_rule"].startswith("ProductScore's") and data["frames"][0]["mask"]["counts"][1:]
     texts = " ".join(b["text"] for f in data["frames"] for b in f["boxes"]).upper()
     assert "NOVA" in texts  # the demo's first case is the "NEW NOVA X" phone ad
 
