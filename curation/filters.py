@@ -170,7 +170,7 @@ class ImageContext:
         if self._mask is None and self._mask_error is None:
             try:
                 try:
-                    boxes = [b.quad for b in self.ocr()]
+                    boxes = self.ocr()  # with their text: product_mask reads it
                 except FilterUnavailable:
                     boxes = None
                 seg = self.backends.segmenter()

@@ -138,7 +138,7 @@ def compute_image_overlays(ws_root: Path, sha: str, path: str, product: str | No
     alpha = small[..., 3] if small.shape[2] == 4 else None
     data: dict[str, Any] = {"width": W, "height": H, "boxes": [], "ocr_backend": None, "seg_backend": None,
                             "errors": []}
-    quads = []
+    boxes = []  # the OCR boxes themselves: product_mask reads their text (single characters do not steer)
     try:
         from metrics.backends import get_ocr
 
@@ -146,7 +146,7 @@ def compute_image_overlays(ws_root: Path, sha: str, path: str, product: str | No
         data["ocr_backend"] = getattr(ocr, "name", type(ocr).__name__)
         for b in ocr(rgb):
             q = np.asarray(b.quad, dtype=np.float32)
-            quads.append(q)
+            boxes.append(b)
             data["boxes"].append({"quad": (q / scale).round(1).tolist(), "text": b.text, "conf": float(b.conf)})
     except Exception as exc:  # noqa: BLE001 - shown to the user as the overlay's reason
         data["errors"].append(f"OCR unavailable: {exc}")
@@ -156,7 +156,7 @@ def compute_image_overlays(ws_root: Path, sha: str, path: str, product: str | No
 
         seg = get_segmenter()
         data["seg_backend"] = getattr(seg, "name", type(seg).__name__)
-        mask = product_mask(seg, rgb, alpha=alpha, product=product, ocr_boxes=quads)
+        mask = product_mask(seg, rgb, alpha=alpha, product=product, ocr_boxes=boxes)
         if scale != 1.0:  # drawn at the original size so the outline stays thin on the displayed image
             big = Image.fromarray(mask.astype(np.uint8) * 255).resize((W, H), Image.Resampling.BILINEAR)
             mask = np.asarray(big) > 127

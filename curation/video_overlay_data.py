@@ -157,6 +157,7 @@ def compute_video_overlay_data(ws_root: Path, sha: str, path: str, *, n: int = 1
     masks: list[np.ndarray | None] = [None] * len(frames)
     try:
         from metrics.backends import get_segmenter
+        from metrics.backends.ocr import OCRBox
         from metrics.backends.segment import product_mask
 
         seg = get_segmenter()
@@ -167,7 +168,8 @@ def compute_video_overlay_data(ws_root: Path, sha: str, path: str, *, n: int = 1
             data["mask_rule"] = "ProductScore's: the source image's product, tracked"
         else:
             first = product_mask(seg, frames[0], product=product,
-                                 ocr_boxes=[np.asarray(b["quad"]) * scale for b in boxes_per[0]])
+                                 ocr_boxes=[OCRBox(quad=np.asarray(b["quad"], np.float32) * scale, text=b["text"],
+                                                   conf=b["conf"]) for b in boxes_per[0]])
             masks = list(seg.propagate(frames, first))
             data["mask_rule"] = "the first frame's product, tracked (no source image)"
         data["seg_backend"] = getattr(seg, "name", "segmenter")

