@@ -254,11 +254,10 @@ def reference_mask(case, seg=None, ocr=None) -> np.ndarray | None:
     mask = None
     if img is not None:
         from .backends import get_segmenter
-        from .backends.segment import cutout_mask, product_mask
+        from .backends.segment import product_mask
         seg = seg or get_segmenter()
-        cut = cutout_mask(img, case.alpha)[1]  # a cut-out needs no OCR
-        boxes = None if cut is not None else reference_ocr(case, ocr)
-        mask = product_mask(seg, img, alpha=case.alpha, product=case.product, ocr_boxes=boxes)
+        mask = product_mask(seg, img, alpha=case.alpha, product=case.product,
+                            ocr_boxes=lambda: reference_ocr(case, ocr))
         if not mask.any():
             mask = None
     case.shared["ref_mask"] = mask

@@ -98,12 +98,15 @@ def product_mask(seg, image_rgb: np.ndarray, *, alpha: np.ndarray | None = None,
                  ocr_boxes: Any = None) -> np.ndarray:
     """The product mask of a still image: the one rule behind the image overlay, the image filters and the
     reference mask of ProductScore and TSScore, so a designer sees the mask the scores used.
-    `ocr_boxes`: the image's OCR boxes (OCRBox, quads or xyxy). When the product is found in the image (no
-    cut-out alpha) they steer the segmenter off promotional text, and what of them lies beside the product is
-    not part of it; text printed on the product stays (`carve_text`)."""
+    `ocr_boxes`: the image's OCR boxes (OCRBox, quads or xyxy), or a function returning them, called only when
+    they are needed (a cut-out needs no OCR). When the product is found in the image (no cut-out alpha) they
+    steer the segmenter off promotional text, and what of them lies beside the product is not part of it;
+    text printed on the product stays (`carve_text`)."""
     rgb, cut = cutout_mask(image_rgb, alpha)
     if cut is not None:
         return cut
+    if callable(ocr_boxes):
+        ocr_boxes = ocr_boxes()
     ex = _boxes_xyxy([b for b in ocr_boxes or () if is_text(b)]) or None
     return carve_text(np.asarray(seg.segment_image(rgb, product=product, exclude_boxes=ex), bool), ex)
 
@@ -132,7 +135,8 @@ def carve_text(mask: np.ndarray, text_boxes: Any, on_product: float = 0.7, ring:
         return int(max(0, np.floor(a0 - pad))), int(min(n, np.ceil(a1 + pad)))
 
     for x0, y0, x1, y1 in _boxes_xyxy(text_boxes):
-        th, r = max(1.0, y1 - y0), ring * max(1.0, y1 - y0)
+        th = max(1.0, y1 - y0)
+        r = ring * th
         (ry0, ry1), (rx0, rx1) = span(y0, y1, r, h), span(x0, x1, r, w)
         (by0, by1), (bx0, bx1) = span(y0, y1, 0, h), span(x0, x1, 0, w)
         if ry1 <= ry0 or rx1 <= rx0:
