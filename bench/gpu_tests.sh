@@ -2,7 +2,10 @@
 # The CUDA-only tests, run on the device machine (its own torch; the other packages carried as wheels),
 # their output written with the date, commit (.commit, written by the caller, else git) and GPU to
 # $OUT/gpu_tests_cuda.txt, to be committed as
-# bench/results/gpu_tests_cuda.txt. Usage there: bash bench/gpu_tests.sh
+# bench/results/gpu_tests_cuda.txt. Usage there, on the machine that ran device_throughput.sh's two calls
+# (packages in /tmp/site.gpu1, .gpu2), in a third call carrying .gpu3 (bench/device_carry.sh):
+#   pip install --target /tmp/site.gpu3 .gpu3/*.whl; PYTHONPATH=/tmp/site.gpu1:/tmp/site.gpu2:/tmp/site.gpu3:$PWD \
+#   ADVFX_MODELS=/tmp/tp/src ADVFX_SHARED=$PWD/.gpu3/fm bash bench/gpu_tests.sh
 set -uo pipefail
 OUT=${OUT:-bench/results}
 FILES="tests/backends/test_cuda_graphs.py tests/backends/test_gpu_paths.py"
