@@ -240,6 +240,13 @@ def _stats(results: list[dict], metrics: list[str]) -> tuple[dict, float | None,
         secs = np.array([r["seconds"] for r in results if r["metric"] == m])
         per[m] = {"mean_s": round(float(secs.mean()), 3), "p90_s": round(float(np.quantile(secs, 0.9)), 3),
                   "statuses": ",".join(sorted({r["status"] for r in results if r["metric"] == m}))}
+        # a metric that could not run costs nothing, so the rate means little without it: say why, in the row
+        bad = [r for r in results if r["metric"] == m and r["status"] in ("unavailable", "error")]
+        if bad:
+            per[m]["not_ok"] = len(bad)
+            per[m]["reason"] = str(bad[0].get("reason") or "")[:300]
+            print(f"WARNING: {m}: {len(bad)} of {len(secs)} results {bad[0]['status']}: {per[m]['reason']}",
+                  file=sys.stderr)
         backends[m] = next((r["backend"] for r in results if r["metric"] == m and r["backend"]), None)
     dec = [r["trace"]["decode_s"] for r in results if r["metric"] == metrics[0] and isinstance(r.get("trace"), dict)
            and "decode_s" in r["trace"]]
@@ -307,7 +314,9 @@ def render(rows: list[dict]) -> str:
     lines += ["", "Where the time goes (mean / p90 seconds per result, measured inside the process that ran it; "
               "several videos are in flight at once, so these add up to more than the wall time per video):", ""]
     for r in rows:
-        parts = [f"{m} {v['mean_s']} / {v['p90_s']} ({v['statuses']})" for m, v in r["per_metric"].items()]
+        parts = [f"{m} {v['mean_s']} / {v['p90_s']} ({v['statuses']}"
+                 + (f": {v['not_ok']} not scored, '{v['reason']}'" if v.get("reason") else "") + ")"
+                 for m, v in r["per_metric"].items()]
         lines.append(f"- {r['date']}, {r['gpus']} GPU(s), {r['videos']} videos ({r.get('video', '?')}): decode {r.get('decode_s_mean')}; "
                      + "; ".join(parts) + f"; pipeline: {r.get('decoders') or 'default'} decoders, "
                      f"{r.get('gpu_procs') or 1} GPU process(es) per GPU x {r.get('gpu_threads') or 'default'} threads, "
