@@ -16,8 +16,12 @@ A click takes the best of SAM's three ambiguous masks, often one part of an obje
 clicks are decoded again from their box with the single-mask token (a whole object) and join the candidates.
 A click often finds one part of a product (a jar's lid, a cushion's case), so the best candidate is grown
 by adjacent candidates while the union stays compact (solidity >= MERGE_SOLIDITY), small (<= MERGE_AREA),
-off the border, and each added part scores >= MERGE_REL of the best. The union's box and the union itself
-(as the decoder's low-res mask input) are the final prompt, decoded at full size.
+off the border, and each added part scores >= MERGE_REL of the best. A product of separate parts (a lamp's shade,
+stem and base) is not compact, so the segmenter judges those unions itself (`join_parts`): the box around the
+mask and an adjacent candidate, decoded with the single-mask token, replaces the mask when SAM is confident,
+holds the mask and the candidate's new part in one connected piece, and scores >= UNION_TIE of the mask.
+The union's box and the union itself (as the decoder's low-res mask input) are the final prompt, decoded at
+full size.
 The constants and the measurements that chose them are in docs/backends.md ("Finding the product").
 The decodes of one stage (the grid and the saliency box; the refined boxes) go to the segmenter together
 (`decode_many`): one batched call per point count on the torch engine, one call each on ONNX Runtime.
@@ -28,8 +32,9 @@ from typing import Sequence
 
 import numpy as np
 
-VERSION = "3"  # 2: clicks refined by their box (single-mask token), stability in the score; 3: the text boxes
-               # are no longer cut from the mask here: segment.product_mask cuts those beside the product
+VERSION = "4"  # 2: clicks refined by their box (single-mask token), stability in the score; 3: the text boxes
+               # are no longer cut from the mask here: segment.product_mask cuts those beside the product;
+               # 4: separate parts joined by the segmenter's own mask of their union (join_parts)
 GRID = 6                 # clicks per side
 GRID_SPAN = (0.08, 0.92)  # of the width and height
 WORK = 256               # longest side candidates are scored at
@@ -41,6 +46,10 @@ MERGE_SOLIDITY, MERGE_AREA, MERGE_REL, MERGE_ROUNDS = 0.88, 0.30, 0.3, 4
 FRAME_FILL = 0.95        # a candidate filling this much of its box, with a candidate inside: a pasted photo
 FRAME_INNER = 0.2
 REFINE = 8              # clicks re-decoded from their box
+UNION_MIN_IOU = 0.8      # SAM's predicted IoU for the mask of a union's box
+UNION_KEEP, UNION_PART = 0.9, 0.5  # of the mask, and of the candidate's new pixels, that mask must hold
+UNION_TIE = 0.95         # its score against the mask's: a part's neighbour (a shadow, a bag, a backdrop) scores less
+UNION_ASKS = 6           # union boxes decoded per round
 
 
 def _features(m: np.ndarray, text: np.ndarray | None) -> dict[str, float]:
@@ -145,6 +154,73 @@ def grow(best: dict, cands: list[dict]) -> np.ndarray:
     return u
 
 
+def _one_piece(m: np.ndarray, share: float = 0.9) -> bool:
+    import cv2
+    n, _, stats, _ = cv2.connectedComponentsWithStats(m.astype(np.uint8), connectivity=8)
+    return n <= 2 or stats[1:, cv2.CC_STAT_AREA].max() >= share * m.sum()
+
+
+def join_parts(seg, emb, scale: float, k: float, best: dict, u: np.ndarray, cands: list[dict],
+               text: np.ndarray | None, frame: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """The grown mask u joined with adjacent candidates where the segmenter, prompted with the box of both,
+    answers with one confident object holding both. `grow`'s solidity test keeps a lamp's shade, stem and base
+    apart (their union is not convex); SAM knows them for one lamp. Each round decodes the union boxes of the
+    UNION_ASKS best adjacent candidates together and keeps the most confident mask that passes; a mask that
+    takes in text (a headline above a jar: two pieces), a pasted photo's rectangle, anything outside the photo
+    `unframe` found the product in, or a neighbour that lowers the score is refused. Returns (mask, joins)."""
+    import cv2
+
+    from .segment import _fill_holes, mask_bbox
+    feats = _features(u, text)
+    feats["stability"] = best["stability"]
+    floor = UNION_TIE * score(feats, best["iou_pred"])
+    kernel = np.ones((5, 5), np.uint8)
+    joins = 0
+    for _ in range(MERGE_ROUNDS):
+        near = cv2.dilate(u.astype(np.uint8), kernel) > 0
+        asks, parts = [], []
+        for c in sorted(cands, key=lambda c: -c["score"]):
+            if len(asks) >= UNION_ASKS:
+                break
+            if c["score"] < MERGE_REL * best["score"] or not (c["mask"] & ~u).any() or not (c["mask"] & near).any():
+                continue
+            nu = u | c["mask"]
+            if _inside(u, _fill_holes(nu), margin=3):
+                continue  # c surrounds the product (a backdrop)
+            f = _features(nu, None)
+            if f["area"] > MERGE_AREA or f["border"] > 0:
+                continue
+            x0, y0, x1, y1 = mask_bbox(nu)
+            asks.append({"box": np.array([x0 / k, y0 / k, x1 / k, y1 / k], np.float32)})
+            parts.append(c)
+        if not asks:
+            break
+        took = None
+        for c, (logits, ip, _) in zip(parts, seg.decode_many(emb, scale, u.shape, asks)):
+            m = logits > 0
+            new = c["mask"] & ~u
+            if (ip < UNION_MIN_IOU or not m.any() or (m & u).sum() < UNION_KEEP * u.sum()
+                    or (m & new).sum() < UNION_PART * new.sum()):
+                continue
+            f = _features(m, text)
+            f["stability"] = stability(logits)
+            if score(f, ip) < floor or not _one_piece(m):
+                continue
+            if frame is not None and (m & ~frame).sum() > 0.05 * m.sum():
+                continue
+            if _fill(_fill_holes(m)) >= FRAME_FILL > _fill(_fill_holes(u)):
+                continue  # became a box-filling rectangle: a pasted photo
+            g = _features(m, None)
+            if g["area"] > MERGE_AREA or g["border"] > 0:
+                continue
+            if took is None or ip > took[1]:
+                took = (m, ip)
+        if took is None:
+            break
+        u, joins = took[0], joins + 1
+    return u, joins
+
+
 def _text_mask(shape: tuple[int, int], boxes: Sequence[tuple], k: float) -> np.ndarray | None:
     if not boxes:
         return None
@@ -211,14 +287,19 @@ def refined(seg, emb, scale, hw, k, cands, text) -> list[dict]:
 
 def find_product(seg, rgb: np.ndarray, emb: np.ndarray, scale: float, text_boxes: Sequence[tuple]) -> dict | None:
     """The best candidate, re-prompted with its box at full size: {'mask', 'box', 'iou_pred', 'candidate'}."""
-    from .segment import mask_bbox
+    from .segment import _fill_holes, mask_bbox
     h, w = rgb.shape[:2]
     cands = candidates(seg, rgb, emb, scale, text_boxes)
     if not cands or max(c["score"] for c in cands) <= 0:
         return None
-    best = unframe(max(cands, key=lambda c: c["score"]), cands)
-    union = grow(best, [c for c in cands if c["score"] > 0])
+    top = max(cands, key=lambda c: c["score"])
+    best = unframe(top, cands)
+    positive = [c for c in cands if c["score"] > 0]
+    union = grow(best, positive)
     k = union.shape[1] / w
+    frame = _fill_holes(top["mask"]) if best is not top else None
+    union, joins = join_parts(seg, emb, scale, k, best, union, positive,
+                              _text_mask(union.shape, text_boxes, k), frame)
     x0, y0, x1, y1 = mask_bbox(union)
     box = np.clip(np.array([x0 / k, y0 / k, x1 / k, y1 / k], np.float32), 0, [w, h, w, h])
     logits, ip, _ = seg.decode(emb, scale, (h, w), box=box, mask_input=mask_logits(union, scale, (h, w)))
@@ -226,7 +307,7 @@ def find_product(seg, rgb: np.ndarray, emb: np.ndarray, scale: float, text_boxes
     return {"mask": m, "box": tuple(float(v) for v in box), "iou_pred": ip,
             "candidate": {kk: best.get(kk) for kk in ("prompt", "iou_pred", "stability", "area", "centre", "border",
                                                      "text", "score")}
-            | {"merged_area": float(union.mean())}}
+            | {"merged_area": float(union.mean()), "joined_parts": joins}}
 
 
 def mask_logits(mask: np.ndarray, scale: float, hw: tuple[int, int], level: float = 8.0) -> np.ndarray:
