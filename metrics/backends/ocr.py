@@ -210,6 +210,7 @@ class RapidOCRBackend:
             self._engine = RapidOCR()
         logging.getLogger("RapidOCR").setLevel(logging.WARNING)
         self._lock = threading.Lock()  # one session set; calls are serialized
+        self._cls_lock = threading.Lock()  # ocr_batch's angle-classifier step (it sets the batch size per call)
         self._ahead: dict[int, tuple] = {}  # prefetched results: id(image) -> (image, [OCRBox])
         self.models = sorted(p.name for p in _rapidocr_root().glob("*.onnx"))
         self.engine = engine or ocr_engine()
@@ -256,20 +257,28 @@ class RapidOCRBackend:
         per image). Inside the block, a call on one of these image objects returns its result from there:
         the result that call would compute itself. Only the torch engine batches; elsewhere this does
         nothing."""
+        mine: list[int] = []
         if self.engine == "torch" and images:
             from .ocr_batch import ocr_batched
 
             todo = [(img, bgr) for img in images if (bgr := self._bgr(img)) is not None]
+            # Not under the backend's lock: the converted networks are safe to call from several threads, and
+            # so are rapidocr's pre- and post-processing steps (ocr_batch locks the one step that is not). Held
+            # for the whole batch, the lock made each scoring thread's OCR, and its reads of results already
+            # fetched, wait for every other thread's batch.
+            results = ocr_batched(self._engine, [bgr for _, bgr in todo], det_batch=batch, cls_lock=self._cls_lock)
             with self._lock:
-                results = ocr_batched(self._engine, [bgr for _, bgr in todo], det_batch=batch)
                 for (img, bgr), res in zip(todo, results):
                     # keyed by the caller's object (kept alive here, so its id stays its own)
                     self._ahead[id(img)] = (img, self._boxes(res, *bgr.shape[:2]))
+                    mine.append(id(img))
         try:
             yield self
         finally:
             with self._lock:
-                self._ahead.clear()
+                # only this block's results: another thread's block may still be reading its own
+                for key in mine:
+                    self._ahead.pop(key, None)
 
     def _bgr(self, image: np.ndarray) -> np.ndarray | None:
         """The array rapidocr is given for `image` (it treats arrays as OpenCV BGR images); None when the

@@ -14,6 +14,7 @@ then stacked into one call. So the text and boxes are those of `RapidOCRBackend.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -131,9 +132,10 @@ def _final(eng, it: _Item):
     return eng.build_final_output(it.ori, it.det, it.cls or TextClsOutput(), rec, it.crops, it.record)
 
 
-def ocr_batched(eng, bgrs: list[np.ndarray], det_batch: int = 8) -> list:
+def ocr_batched(eng, bgrs: list[np.ndarray], det_batch: int = 8, cls_lock=None) -> list:
     """rapidocr's output for each BGR image in `bgrs`, from an engine whose sessions are `ocr.TorchSession`s
-    (its detector's pre-processing leaves normalisation to the device)."""
+    (its detector's pre-processing leaves normalisation to the device). Threads may call it at once on one
+    engine; `cls_lock` (shared by them) guards the classifier step, which sets the classifier's batch size."""
     from rapidocr.main import apply_vertical_padding
 
     prep = eng._load_det_model().get_preprocess()
@@ -151,6 +153,7 @@ def ocr_batched(eng, bgrs: list[np.ndarray], det_batch: int = 8) -> list:
         det_inputs.append(None if batch is None else batch.pixels[0])
     _detect(eng, items, det_inputs, prep, det_batch)
     if eng.use_cls:
-        _classify(eng, items)
+        with cls_lock or contextlib.nullcontext():
+            _classify(eng, items)
     _recognise(eng, items)
     return [_final(eng, it) for it in items]

@@ -141,6 +141,55 @@ def test_ocr_prefetch_calls_each_network_once_for_all_frames_and_keeps_results()
         assert same(frames[0])
 
 
+def test_ocr_prefetch_from_two_threads_keeps_each_threads_results():
+    """Scoring threads share one OCR backend: two threads batch their frames at the same time, and one
+    thread's block ending leaves the other's fetched results in place (its reads run no network again) and
+    each reads what a plain call reads."""
+    import threading
+
+    from metrics.backends.ocr import RapidOCRBackend
+
+    def frame(text: str, k: int) -> np.ndarray:
+        im = Image.new("RGB", (480, 240), (250, 250, 245))
+        ImageDraw.Draw(im).text((20 + 4 * k, 60), text, font=ImageFont.load_default(size=40), fill=(20, 20, 30))
+        return np.asarray(im)
+
+    ocr = RapidOCRBackend(engine="torch", device="cpu")
+    sets = {"a": [frame("SUMMER SALE", k) for k in range(3)], "b": [frame("FREE GIFT", k) for k in range(3)]}
+    plain = {k: [[x.text for x in ocr(f)] for f in v] for k, v in sets.items()}
+    calls: list[int] = []
+    eng = ocr._engine
+    for part in ("det", "cls", "rec"):
+        getattr(eng, f"text_{part}").session.module.register_forward_hook(lambda m, i, o: calls.append(1))
+    start, b_done = threading.Barrier(2), threading.Event()
+    got: dict[str, list] = {}
+    ran_in_a_reads: list[int] = []
+
+    def thread_a() -> None:
+        start.wait()
+        with ocr.prefetch(sets["a"]):
+            b_done.wait(120)
+            n = len(calls)
+            got["a"] = [[x.text for x in ocr(f)] for f in sets["a"]]
+            ran_in_a_reads.append(len(calls) - n)
+
+    def thread_b() -> None:
+        start.wait()
+        try:
+            with ocr.prefetch(sets["b"]):
+                got["b"] = [[x.text for x in ocr(f)] for f in sets["b"]]
+        finally:
+            b_done.set()
+
+    threads = [threading.Thread(target=thread_a), threading.Thread(target=thread_b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert got == plain and ran_in_a_reads == [0] and not ocr._ahead
+    assert "SUMMERSALE" in _norm(got["a"][0][0]) and "FREEGIFT" in _norm(got["b"][0][0])
+
+
 def test_ocr_engine_choice(monkeypatch):
     from metrics.backends import BackendUnavailable
     from metrics.backends.ocr import RapidOCRBackend, ocr_engine
