@@ -130,24 +130,33 @@ def unframe(best: dict, cands: list[dict]) -> dict:
     return best
 
 
+def _near(u: np.ndarray) -> np.ndarray:
+    import cv2
+    return cv2.dilate(u.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+
+
+def _with_neighbour(u: np.ndarray, near: np.ndarray, c: dict, best: dict) -> np.ndarray | None:
+    """u joined with candidate c when c may be a part of the same product: it scores >= MERGE_REL of the best,
+    adds pixels, touches u (`near`), does not surround it, and the union stays small and off the border."""
+    from .segment import _fill_holes
+    if c["score"] < MERGE_REL * best["score"] or not (c["mask"] & ~u).any() or not (c["mask"] & near).any():
+        return None
+    nu = u | c["mask"]
+    if _inside(u, _fill_holes(nu), margin=3):
+        return None  # c surrounds the product (a pasted photo's backdrop): parts lie beside each other
+    f = _features(nu, None)
+    return nu if f["area"] <= MERGE_AREA and f["border"] == 0 else None
+
+
 def grow(best: dict, cands: list[dict]) -> np.ndarray:
     """The best candidate's mask joined by the adjacent candidates that make it a more complete object."""
-    import cv2
-
-    from .segment import _fill_holes
     u = best["mask"].copy()
-    kernel = np.ones((5, 5), np.uint8)
     for _ in range(MERGE_ROUNDS):
-        near = cv2.dilate(u.astype(np.uint8), kernel) > 0
+        near = _near(u)
         added = False
         for c in sorted(cands, key=lambda c: -c["score"]):
-            if c["score"] < MERGE_REL * best["score"] or not (c["mask"] & ~u).any() or not (c["mask"] & near).any():
-                continue
-            nu = u | c["mask"]
-            if _inside(u, _fill_holes(nu), margin=3):
-                continue  # c surrounds the product (a pasted photo's backdrop): parts lie beside each other
-            f = _features(nu, None)
-            if f["area"] <= MERGE_AREA and f["border"] == 0 and solidity(nu) >= MERGE_SOLIDITY:
+            nu = _with_neighbour(u, near, c, best)
+            if nu is not None and solidity(nu) >= MERGE_SOLIDITY:
                 u, added = nu, True
         if not added:
             break
@@ -168,27 +177,19 @@ def join_parts(seg, emb, scale: float, k: float, best: dict, u: np.ndarray, cand
     UNION_ASKS best adjacent candidates together and keeps the most confident mask that passes; a mask that
     takes in text (a headline above a jar: two pieces), a pasted photo's rectangle, anything outside the photo
     `unframe` found the product in, or a neighbour that lowers the score is refused. Returns (mask, joins)."""
-    import cv2
-
     from .segment import _fill_holes, mask_bbox
     feats = _features(u, text)
     feats["stability"] = best["stability"]
     floor = UNION_TIE * score(feats, best["iou_pred"])
-    kernel = np.ones((5, 5), np.uint8)
     joins = 0
     for _ in range(MERGE_ROUNDS):
-        near = cv2.dilate(u.astype(np.uint8), kernel) > 0
+        near = _near(u)
         asks, parts = [], []
         for c in sorted(cands, key=lambda c: -c["score"]):
             if len(asks) >= UNION_ASKS:
                 break
-            if c["score"] < MERGE_REL * best["score"] or not (c["mask"] & ~u).any() or not (c["mask"] & near).any():
-                continue
-            nu = u | c["mask"]
-            if _inside(u, _fill_holes(nu), margin=3):
-                continue  # c surrounds the product (a backdrop)
-            f = _features(nu, None)
-            if f["area"] > MERGE_AREA or f["border"] > 0:
+            nu = _with_neighbour(u, near, c, best)
+            if nu is None:
                 continue
             x0, y0, x1, y1 = mask_bbox(nu)
             asks.append({"box": np.array([x0 / k, y0 / k, x1 / k, y1 / k], np.float32)})
@@ -210,8 +211,7 @@ def join_parts(seg, emb, scale: float, k: float, best: dict, u: np.ndarray, cand
                 continue
             if _fill(_fill_holes(m)) >= FRAME_FILL > _fill(_fill_holes(u)):
                 continue  # became a box-filling rectangle: a pasted photo
-            g = _features(m, None)
-            if g["area"] > MERGE_AREA or g["border"] > 0:
+            if f["area"] > MERGE_AREA or f["border"] > 0:
                 continue
             if took is None or ip > took[1]:
                 took = (m, ip)

@@ -210,7 +210,6 @@ class RapidOCRBackend:
             self._engine = RapidOCR()
         logging.getLogger("RapidOCR").setLevel(logging.WARNING)
         self._lock = threading.Lock()  # one session set; calls are serialized
-        self._cls_lock = threading.Lock()  # ocr_batch's angle-classifier step (it sets the batch size per call)
         self._ahead: dict[int, tuple] = {}  # prefetched results: id(image) -> (image, [OCRBox])
         self.models = sorted(p.name for p in _rapidocr_root().glob("*.onnx"))
         self.engine = engine or ocr_engine()
@@ -263,10 +262,10 @@ class RapidOCRBackend:
 
             todo = [(img, bgr) for img in images if (bgr := self._bgr(img)) is not None]
             # Not under the backend's lock: the converted networks are safe to call from several threads, and
-            # so are rapidocr's pre- and post-processing steps (ocr_batch locks the one step that is not). Held
-            # for the whole batch, the lock made each scoring thread's OCR, and its reads of results already
-            # fetched, wait for every other thread's batch.
-            results = ocr_batched(self._engine, [bgr for _, bgr in todo], det_batch=batch, cls_lock=self._cls_lock)
+            # so are rapidocr's pre- and post-processing steps as ocr_batch calls them. Held for the whole
+            # batch, the lock made each scoring thread's OCR, and its reads of results already fetched, wait
+            # for every other thread's batch.
+            results = ocr_batched(self._engine, [bgr for _, bgr in todo], det_batch=batch)
             with self._lock:
                 for (img, bgr), res in zip(todo, results):
                     # keyed by the caller's object (kept alive here, so its id stays its own)

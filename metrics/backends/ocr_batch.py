@@ -14,7 +14,7 @@ then stacked into one call. So the text and boxes are those of `RapidOCRBackend.
 """
 from __future__ import annotations
 
-import contextlib
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -69,11 +69,10 @@ def _classify(eng, items: list[_Item]) -> None:
     if not crops:
         return
     cls = eng._load_cls_model()
-    saved, cls.cls_batch_num = cls.cls_batch_num, max(cls.cls_batch_num, len(crops))
-    try:
-        res = cls(crops)
-    finally:
-        cls.cls_batch_num = saved
+    # a shallow copy with its own batch size (the session is shared): threads OCR at once on one engine
+    whole = copy.copy(cls)
+    whole.cls_batch_num = max(cls.cls_batch_num, len(crops))
+    res = whole(crops)
     at = 0
     for it in items:
         n = len(it.crops)
@@ -132,10 +131,10 @@ def _final(eng, it: _Item):
     return eng.build_final_output(it.ori, it.det, it.cls or TextClsOutput(), rec, it.crops, it.record)
 
 
-def ocr_batched(eng, bgrs: list[np.ndarray], det_batch: int = 8, cls_lock=None) -> list:
+def ocr_batched(eng, bgrs: list[np.ndarray], det_batch: int = 8) -> list:
     """rapidocr's output for each BGR image in `bgrs`, from an engine whose sessions are `ocr.TorchSession`s
     (its detector's pre-processing leaves normalisation to the device). Threads may call it at once on one
-    engine; `cls_lock` (shared by them) guards the classifier step, which sets the classifier's batch size."""
+    engine: nothing here changes the engine's state."""
     from rapidocr.main import apply_vertical_padding
 
     prep = eng._load_det_model().get_preprocess()
@@ -153,7 +152,6 @@ def ocr_batched(eng, bgrs: list[np.ndarray], det_batch: int = 8, cls_lock=None) 
         det_inputs.append(None if batch is None else batch.pixels[0])
     _detect(eng, items, det_inputs, prep, det_batch)
     if eng.use_cls:
-        with cls_lock or contextlib.nullcontext():
-            _classify(eng, items)
+        _classify(eng, items)
     _recognise(eng, items)
     return [_final(eng, it) for it in items]
