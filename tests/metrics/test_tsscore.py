@@ -302,3 +302,29 @@ def test_frame_reuse_does_not_hide_a_changed_stroke():
     assert every.trace["segments"][0]["stab"] < 1.0                  # OCR sees the change
     assert reused.trace["segments"][0]["stab"] == pytest.approx(every.trace["segments"][0]["stab"])
     assert reused.trace["ocr_calls"] < every.trace["ocr_calls"]      # and reuse still saves work
+
+
+def test_a_text_read_only_with_the_product_blanked_is_dropped(demo_media):
+    """Reference texts come from the source image with the product blanked; a text is kept only where the
+    image as it is shows text too. The suite hands over its one reading of the image: a line it read as three
+    boxes still covers the text, a reading without text there drops it (with the reason)."""
+    from metrics.backends import get_ocr
+    img_path = next(p for p in sorted((demo_media / "images").glob("*.png")))
+    case = Case(image_path=str(img_path))
+    image = case.image
+    mask = np.zeros(image.shape[:2], bool)
+    h, w = mask.shape
+    mask[h // 3:2 * h // 3, w // 3:2 * w // 3] = True
+    ocr = get_ocr()
+    kept = ts.reference_texts(ocr, image, mask, 0.5, 768)
+    assert kept, "the demo ad has readable text"
+    boxes = [r["box"] for r in kept]
+    # each line as three boxes: no single one holds half of the text's box, their union all of it
+    thirds = [(x0 + k * (x1 - x0) / 3, y0, x0 + (k + 1) * (x1 - x0) / 3, y1)
+              for x0, y0, x1, y1 in boxes for k in range(3)]
+    split = ts.reference_texts(ocr, image, mask, 0.5, 768, plain=thirds)
+    assert [r["text"] for r in split] == [r["text"] for r in kept]
+    dropped: list[dict] = []
+    assert ts.reference_texts(ocr, image, mask, 0.5, 768, dropped, plain=boxes[1:]) == kept[1:]
+    assert [d["text"] for d in dropped] == [kept[0]["text"]]
+    assert dropped[0]["why"] == "read only with the product blanked"
