@@ -120,7 +120,7 @@ def _salient_region(sal: np.ndarray, exclude: Sequence[tuple] = ()) -> np.ndarra
 
 class ClassicalSegmenter:
     name = "classical-grabcut-v1"
-    version = "1"
+    version = "2"   # 2: tracking matches the patch by mean-subtracted correlation
     device = "cpu"
 
     def segment_image(self, image_rgb: np.ndarray, *, alpha: np.ndarray | None = None, box=None,
@@ -182,7 +182,8 @@ class ClassicalSegmenter:
 
     def propagate(self, frames: list[np.ndarray], first_mask: np.ndarray) -> list[np.ndarray]:
         """Classical tracking: the product patch (first mask's box) is searched in each next frame by
-        normalised cross-correlation at scales 0.9..1.1 around the previous position; the first mask
+        masked, mean-subtracted normalised correlation at scales 0.95..1.05 of the last match, around the
+        previous position; the first mask
         is shifted and scaled to the best match. Rigid motion only (no shape change)."""
         if not frames:
             return []
@@ -214,11 +215,13 @@ class ClassicalSegmenter:
                 win = g[sy0:sy1, sx0:sx1]
                 if win.shape[0] < nh or win.shape[1] < nw:
                     continue
+                # mean-subtracted: plain normalised correlation of bright patches is near 1 almost anywhere on
+                # a smooth backdrop, so a product half out of the frame or under a headline drifted sideways
                 try:
-                    r = cv2.matchTemplate(win, t, cv2.TM_CCORR_NORMED, mask=mk * 255)
+                    r = cv2.matchTemplate(win, t, cv2.TM_CCOEFF_NORMED, mask=mk * 255)
                 except cv2.error:
                     r = cv2.matchTemplate(win, t, cv2.TM_CCOEFF_NORMED)
-                r = np.nan_to_num(r, nan=-1.0)
+                r = np.nan_to_num(r, nan=-1.0, posinf=-1.0, neginf=-1.0)
                 _, mv, _, ml = cv2.minMaxLoc(r)
                 if mv > best[0]:
                     best = (mv, sx0 + ml[0] + nw / 2, sy0 + ml[1] + nh / 2, s)

@@ -16,7 +16,8 @@ import numpy as np
 
 from ._common import as_rgb_uint8
 
-VERSION = "2"    # 2: the first mask is the prior on the next keyframe (frame 0 is not encoded)
+VERSION = "2"    # 2: the first mask is the prior on the next keyframe (frame 0 is not encoded); the
+                 # classical carry between keyframes by mean-subtracted correlation (classical tracker 2)
 AGREE = 0.8      # carried vs decoded mask IoU at a keyframe below this: a keyframe between them
 MIN_GAP = 2      # frames; a span this short is not split further
 KEY_SHARE = 4    # at most one keyframe in this many frames (8 encodes for the suite's 32): bounds the cost
