@@ -231,9 +231,18 @@ def reference_mask(case, seg=None, ocr=None) -> np.ndarray | None:
     return mask
 
 
+def _masks_key(frames: list[np.ndarray]) -> tuple:
+    return len(frames), frames[0].shape if frames else None
+
+
+def track_start(frames: list[np.ndarray], case) -> tuple[int, bool]:
+    """(the sampled frame `product_masks` started its track from, whether its mask is the source image's)."""
+    return case.shared.get(("mask_start",) + _masks_key(frames), (0, False))
+
+
 def product_masks(frames: list[np.ndarray], case, seg=None, mask_side: int = 384) -> list[np.ndarray]:
     """Per-frame product masks for the sampled frames (memoised on the case for TSScore's use)."""
-    key = ("frame_masks", len(frames), frames[0].shape if frames else None)
+    key = ("frame_masks",) + _masks_key(frames)
     if key in case.shared:
         return case.shared[key]
     from .backends import get_segmenter
@@ -267,7 +276,7 @@ def product_masks(frames: list[np.ndarray], case, seg=None, mask_side: int = 384
         masks = [np.zeros((sh, sw), bool) for _ in frames]
     masks = [_resize_mask(m, (h, w)) for m in masks]
     case.shared[key] = masks
-    case.shared[("mask_start",) + key[1:]] = (start, shows_source)
+    case.shared[("mask_start",) + _masks_key(frames)] = (start, shows_source)
     case.shared["seg_name"] = getattr(seg, "name", "segmenter")
     return masks
 
@@ -293,7 +302,7 @@ def compute(frames: list[np.ndarray], case, cfg: ProductConfig = ProductConfig()
     if not frames:
         return MetricOutput.error("no frames decoded", backend=backend)
     masks = product_masks(frames, case, seg, cfg.mask_side)
-    start, shows_source = case.shared.get(("mask_start", len(frames), frames[0].shape), (0, False))
+    start, shows_source = track_start(frames, case)
     if not masks or masks[start].mean() < cfg.min_area_frac:
         # the track starts from the first frame when no frame shows the source image: with nothing found
         # there, every frame would read as a vanished product. That is a segmentation failure, not a

@@ -117,21 +117,13 @@ class SourceMatch:
         return moved, diff
 
 
-def opening_mask(image: np.ndarray, ref: np.ndarray, frame: np.ndarray, shift: int = SHIFT,
-                 tol: float = TOL) -> np.ndarray | None:
-    """The source image's product mask carried into a video frame that shows the source image, else None.
-    The image is mapped into the frame as `map_box` maps it; its product region (the mask's box, 10 % margin)
-    is searched within `shift` px of there, and the mask is moved to the best match when the region then
-    differs from the frame by at most `tol` grey levels on average (both blurred at sigma 1: codec and
-    generator noise; a turned, restyled or displaced product differs more)."""
-    mask, diff = SourceMatch(image, ref, frame, shift).match(frame)
-    return mask if mask is not None and diff <= tol else None
-
-
 def anchor(image: np.ndarray, ref: np.ndarray, frames: list[np.ndarray], tol: float = TOL
            ) -> tuple[int, np.ndarray] | None:
-    """The first sampled frame that shows the source image, with the source mask carried there
-    (`opening_mask`'s test on each frame in turn); None when no frame does."""
+    """The first sampled frame that shows the source image, with the source mask carried there; None when no
+    frame does. The image is mapped into the frames as `map_box` maps it; its product region (the mask's box,
+    10 % margin) is searched within SHIFT px of there, and a frame shows the source image when the region
+    then differs from it by at most `tol` grey levels on average (both blurred at sigma 1: codec and
+    generator noise; a turned, restyled or displaced product differs more)."""
     if not frames:
         return None
     src = SourceMatch(image, ref, frames[0])
