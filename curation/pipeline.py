@@ -44,6 +44,7 @@ from .scoring import Job, decode_for, error_result, score_decoded, specs_of
 # HTTP endpoint). They run in the decode workers, beside the decoding, never in the GPU process.
 CPU_METRICS = frozenset({"motionx", "crscore"})
 STOP = None
+GRAPH_WARMUP = 3          # videos a GPU process scores on one thread first, recording its CUDA graphs
 
 
 @dataclass
@@ -245,12 +246,15 @@ def _decode_worker(job_q, gpu_q, result_q, cfg: Settings, ppid: int) -> None:
 def _gpu_worker(gpu_q, result_q, cfg: Settings, gpu: str, ppid: int) -> None:
     _setup({**cfg.env, "CUDA_VISIBLE_DEVICES": gpu}, cfg.gpu_cpu_threads, ppid)
 
-    def serve() -> None:
-        while True:
+    def serve(limit: int | None = None) -> bool:
+        """Score videos off the queue (at most `limit`); False once the queue says stop."""
+        served = 0
+        while limit is None or served < limit:
+            served += 1
             item = gpu_q.get()
             if item is STOP:
                 gpu_q.put(STOP)            # for this process's other threads and the other GPU processes
-                return
+                return False
             _, job, todo, packet, decode_s = item
             t0 = time.perf_counter()
             try:
@@ -262,7 +266,15 @@ def _gpu_worker(gpu_q, result_q, cfg: Settings, gpu: str, ppid: int) -> None:
                 specs = specs_of(todo, cfg.configs)
                 res = [error_result(job, specs, *t, f"scoring crashed: {detail}") for t in todo]
             result_q.put(("part", job.video_id, res, time.perf_counter() - t0))
+        return True
 
+    # the first videos on this thread alone, so the networks' CUDA graphs can be recorded (cuda_graphs.recording:
+    # a capture fails, and fails other threads' work, when another thread launches CUDA work meanwhile)
+    from metrics.backends.cuda_graphs import recording
+    with recording():
+        more = serve(GRAPH_WARMUP)
+    if not more:
+        return
     lanes = [threading.Thread(target=serve, name=f"gpu-lane-{i}", daemon=True) for i in range(cfg.threads)]
     for t in lanes:
         t.start()

@@ -14,15 +14,43 @@ adds to one in place). A function that cannot be recorded (it reads a value back
 from host memory) raises during the recording; that signature then runs eagerly from then on.
 
 The same kernels run either way, so the masks are the same (tests/backends/test_cuda_graphs.py, run on
-a GPU machine). Recording is thread-local: other threads (scoring runs AesScore and GmeScore beside the
-SAM2 metrics on a GPU) may launch kernels while a graph is recorded.
+a GPU machine).
+
+Graphs are recorded only inside `recording()`, which says that one thread alone uses the GPU in this process.
+A capture is broken by CUDA work another thread launches meanwhile, and breaks that work: on an H100 with
+the pipeline's three scoring threads a process, recording whenever a new signature came failed 230 of 2,000
+results ("operation not permitted when stream is capturing", "cannot copy between CPU and CUDA tensors
+during CUDA graph capture"), whatever the capture mode. Outside it, a signature not yet recorded runs eagerly
+and can be recorded later; a recorded one replays from any thread. The pipeline's GPU processes open it
+while their first videos are scored on one thread (curation/pipeline.py).
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any, Callable
 
 EAGER = object()          # a signature that could not be recorded
+_recording = 0
+_recording_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def recording():
+    """Let graphs be recorded: the caller promises that no other thread of this process launches CUDA work
+    until the block ends."""
+    global _recording
+    with _recording_lock:
+        _recording += 1
+    try:
+        yield
+    finally:
+        with _recording_lock:
+            _recording -= 1
+
+
+def may_record() -> bool:
+    return _recording > 0
 
 
 class Graphed:
@@ -49,7 +77,7 @@ class Graphed:
             entry = self.graphs.get(key)
             if entry is None:
                 out = self.fn(*args, **kwargs)
-                if len(self.graphs) < self.max_graphs:
+                if len(self.graphs) < self.max_graphs and may_record():
                     self.graphs[key] = self._record(leaves, spec)
                 return out
             if entry is EAGER:

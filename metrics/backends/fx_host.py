@@ -13,6 +13,8 @@ import logging
 import os
 import threading
 
+from .cuda_graphs import may_record
+
 log = logging.getLogger(__name__)
 
 
@@ -219,7 +221,8 @@ def cache_host_values(gm, cached: set, host_inputs: tuple[int, ...] = (), entrie
                     self._values.move_to_end(key)
                     # a signature seen twice is recorded (PP-OCR's recogniser sees a new width in most batches:
                     # recording each first call would cost a second run for nothing)
-                    record, entry.tried = self.graphs is not None and not entry.tried, True
+                    if self.graphs is not None and not entry.tried and may_record():
+                        record = entry.tried = True
             if entry is not None:
                 if record:
                     entry.graph = self.graphs.record(self.rest, xs, entry.values, host_inputs)
@@ -253,7 +256,8 @@ class CudaGraphs:
     GPU spends, and the GPU processes of a scoring run share their cores with the decoders. A replay launches
     the recorded kernels at once. The same kernels run on the same values, so the outputs are the same
     (tests/backends/test_cuda_graphs.py, on a GPU). Recorded on the second call of a signature; one whose run
-    cannot be recorded (a read-back to the host, a copy from host memory) stays eager. Replays are serialised: a graph's inputs and outputs are
+    cannot be recorded (a read-back to the host, a copy from host memory) stays eager. Recorded only inside
+    `cuda_graphs.recording()` (one thread alone on the GPU); until then a signature runs eagerly. Replays are serialised: a graph's inputs and outputs are
     fixed buffers."""
 
     def __init__(self, what: str) -> None:

